@@ -1,0 +1,318 @@
+"""Real protocol peers for the tests: InfluxDB 1.6, rsyslog, Prometheus.
+
+Each runs as a plain child process on 127.0.0.1 with free high ports and a
+temp dir, and is stopped by PID. Recipes: shared/peers.md. Also used by
+tools/run_demo.py (``make run``).
+"""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+
+def free_port(kind=socket.SOCK_STREAM):
+    """A port free for both TCP and UDP on 127.0.0.1 right now."""
+    for _ in range(50):
+        s = socket.socket(socket.AF_INET, kind)
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        other = socket.socket(socket.AF_INET,
+                              socket.SOCK_DGRAM if kind == socket.SOCK_STREAM else socket.SOCK_STREAM)
+        try:
+            other.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            other.close()
+        return port
+    raise RuntimeError("no free port")
+
+
+def wait_until(pred, timeout=10.0, step=0.05):
+    """Poll ``pred()`` until it returns a truthy value or ``timeout``."""
+    end = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() >= end:
+            return v
+        time.sleep(step)
+
+
+class Peer:
+    """A child process with a temp dir, stopped by PID."""
+
+    name = "peer"
+
+    def __init__(self, workdir=None):
+        self.dir = workdir or tempfile.mkdtemp(prefix="mpmon-%s-" % self.name)
+        self.proc = None
+
+    def _spawn(self, argv):
+        self.log = open(os.path.join(self.dir, "stderr.log"), "ab")
+        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT,
+                                     cwd=self.dir, start_new_session=True)
+
+    def stop(self):
+        """Stop the process (TERM, then KILL) and wait for it."""
+        p = self.proc
+        if p is None:
+            return
+        self.proc = None
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(10)
+        self.log.close()
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+
+class InfluxDB(Peer):
+    """InfluxDB 1.6 with HTTP and one UDP listener (database ``udpdb``)."""
+
+    name = "influxdb"
+
+    def __init__(self, workdir=None):
+        super().__init__(workdir)
+        self.http_port = free_port()
+        self.udp_port = free_port(socket.SOCK_DGRAM)
+        self.bind_port = free_port()
+        self.udp_db = "udpdb"
+
+    def start(self):
+        d = self.dir
+        conf = os.path.join(d, "influxdb.conf")
+        with open(conf, "w") as f:
+            f.write(f"""reporting-enabled = false
+bind-address = "127.0.0.1:{self.bind_port}"
+[meta]
+  dir = "{d}/meta"
+[data]
+  dir = "{d}/data"
+  wal-dir = "{d}/wal"
+  query-log-enabled = false
+[monitor]
+  store-enabled = false
+[http]
+  bind-address = "127.0.0.1:{self.http_port}"
+  log-enabled = false
+[logging]
+  suppress-logo = true
+  level = "warn"
+[[udp]]
+  enabled = true
+  bind-address = "127.0.0.1:{self.udp_port}"
+  database = "{self.udp_db}"
+  batch-size = 1
+  batch-timeout = "10ms"
+""")
+        self._spawn(["influxd", "run", "-config", conf, "-pidfile", os.path.join(d, "pid")])
+        if not wait_until(self.ping, 20):
+            raise RuntimeError("influxd did not start: " + self.stderr())
+        return self
+
+    def stderr(self):
+        try:
+            with open(os.path.join(self.dir, "stderr.log")) as f:
+                return f.read()[-2000:]
+        except OSError:
+            return ""
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d" % self.http_port
+
+    def ping(self):
+        try:
+            with urllib.request.urlopen(self.url + "/ping", timeout=1) as r:
+                return r.status == 204
+        except OSError:
+            return False
+
+    def http(self, method, path, body=None, headers=None):
+        """(status, body bytes) of a request to the server."""
+        req = urllib.request.Request(self.url + path, data=body, method=method,
+                                     headers=headers or {})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+
+    def query(self, q, db=None):
+        """Run InfluxQL; returns the decoded JSON ``results``."""
+        params = {"q": q, "epoch": "ns"}
+        if db:
+            params["db"] = db
+        st, body = self.http("POST", "/query?" + urllib.parse.urlencode(params))
+        if st != 200:
+            raise RuntimeError("query %r: %d %s" % (q, st, body))
+        return json.loads(body)["results"]
+
+    def create_db(self, db):
+        self.query('CREATE DATABASE "%s"' % db)
+        return db
+
+    def write(self, db, data, precision="ns"):
+        """POST line protocol to /write; returns (status, body)."""
+        return self.http("POST", "/write?db=%s&precision=%s" % (db, precision), data)
+
+    def rows(self, db, measurement, where=""):
+        """Every point of ``measurement`` as a list of dicts (column->value)."""
+        res = self.query('SELECT * FROM "%s"%s' % (measurement.replace('"', '\\"'), where), db)
+        out = []
+        for series in res[0].get("series", []):
+            cols = series["columns"]
+            for v in series["values"]:
+                out.append(dict(zip(cols, v)))
+        return out
+
+    def field_types(self, db, measurement):
+        """{field key: influx type} from SHOW FIELD KEYS."""
+        res = self.query('SHOW FIELD KEYS FROM "%s"' % measurement.replace('"', '\\"'), db)
+        out = {}
+        for series in res[0].get("series", []):
+            for k, t in series["values"]:
+                out[k] = t
+        return out
+
+    def count(self, db, measurement):
+        return len(self.rows(db, measurement))
+
+
+RSYSLOG_TEMPLATE = (
+    "pri=%pri% fac=%syslogfacility% sev=%syslogseverity% ver=%protocol-version% "
+    "ts=%timereported:::date-rfc3339% host=%hostname% app=%app-name% procid=%procid% "
+    "msgid=%msgid% sd=%structured-data% msg=[%msg%]\\n"
+)
+
+
+class Rsyslog(Peer):
+    """rsyslog with imudp and imtcp, every message written to ``out.log``
+    through a template that shows every parsed field."""
+
+    name = "rsyslog"
+
+    def __init__(self, workdir=None, udp_port=None, tcp_port=None):
+        super().__init__(workdir)
+        self.udp_port = udp_port or free_port(socket.SOCK_DGRAM)
+        self.tcp_port = tcp_port or free_port()
+        self.out = os.path.join(self.dir, "out.log")
+
+    def start(self):
+        d = self.dir
+        os.makedirs(d + "/work", exist_ok=True)
+        conf = os.path.join(d, "rsyslog.conf")
+        with open(conf, "w") as f:
+            f.write(f"""global(workDirectory="{d}/work" net.enableDNS="off" maxMessageSize="64k"
+       processInternalMessages="on")
+module(load="imudp")
+module(load="imtcp")
+template(name="fields" type="string" string="{RSYSLOG_TEMPLATE}")
+ruleset(name="remote") {{ action(type="omfile" file="{self.out}" template="fields") }}
+input(type="imudp" address="127.0.0.1" port="{self.udp_port}" ruleset="remote")
+input(type="imtcp" address="127.0.0.1" port="{self.tcp_port}" ruleset="remote")
+action(type="omfile" file="{d}/internal.log")
+""")
+        self._spawn(["rsyslogd", "-n", "-f", conf, "-i", os.path.join(d, "pid")])
+
+        def ready():
+            try:
+                socket.create_connection(("127.0.0.1", self.tcp_port), 0.5).close()
+                return True
+            except OSError:
+                return False
+
+        if not wait_until(ready, 10):
+            raise RuntimeError("rsyslogd did not start")
+        time.sleep(0.1)  # imudp binds with imtcp; give it a moment
+        return self
+
+    def lines(self):
+        """Lines written so far (each a dict of the template's fields)."""
+        try:
+            with open(self.out, encoding="utf-8", errors="replace") as f:
+                text = f.read()
+        except OSError:
+            return []
+        return [parse_rsyslog_line(line) for line in text.splitlines() if line]
+
+    def wait_lines(self, n, timeout=10):
+        """Wait until at least ``n`` lines arrived; returns them."""
+        wait_until(lambda: len(self.lines()) >= n, timeout)
+        return self.lines()
+
+
+def parse_rsyslog_line(line):
+    """Split a line of the ``fields`` template into a dict."""
+    head, sep, msg = line.partition(" msg=[")
+    out = {"msg": msg[:-1] if sep else ""}
+    for part in head.split(" "):
+        k, _, v = part.partition("=")
+        out[k] = v
+    return out
+
+
+class Prometheus(Peer):
+    """Prometheus 2.x scraping ``targets`` every second."""
+
+    name = "prometheus"
+
+    def __init__(self, targets, workdir=None):
+        super().__init__(workdir)
+        self.targets = targets
+        self.port = free_port()
+
+    def start(self):
+        d = self.dir
+        conf = os.path.join(d, "prometheus.yml")
+        tg = ", ".join("'%s'" % t for t in self.targets)
+        with open(conf, "w") as f:
+            f.write(f"""global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+scrape_configs:
+  - job_name: board
+    static_configs:
+      - targets: [{tg}]
+""")
+        self._spawn(["prometheus", "--config.file=" + conf, "--storage.tsdb.path=" + d + "/data",
+                     "--web.listen-address=127.0.0.1:%d" % self.port, "--log.level=warn"])
+
+        def ready():
+            try:
+                with urllib.request.urlopen("http://127.0.0.1:%d/-/ready" % self.port, timeout=1) as r:
+                    return r.status == 200
+            except OSError:
+                return False
+
+        if not wait_until(ready, 20):
+            raise RuntimeError("prometheus did not start")
+        return self
+
+    def api(self, path, **params):
+        url = "http://127.0.0.1:%d/api/v1/%s?%s" % (self.port, path, urllib.parse.urlencode(params))
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return json.loads(r.read())["data"]
+
+    def query(self, q):
+        return self.api("query", query=q)["result"]

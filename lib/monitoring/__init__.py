@@ -1,0 +1,105 @@
+"""micropython-monitoring: metrics to Influx, syslog, a trace port and a
+control socket for MicroPython boards.
+
+Quick use, from inside your asyncio program::
+
+    import monitoring
+    from monitoring.metrics import Source
+
+    app = Source("app", tags=("demo",))
+    mon = monitoring.start(influx=("192.168.1.10", 8094), hostname="pico-1")
+    ...
+    app.incr("requests")
+    app.set("temperature", 21.5)
+    ...
+    mon.stop()
+
+Only what ``start`` is asked for is imported, so an unused capability
+costs no RAM.
+"""
+
+from .metrics import default_registry
+from .sources import Counters, add_builtin_sources
+
+__version__ = "0.1.0"
+
+# the running Monitor, for module-level helpers (mark, region...)
+current = None
+
+
+class Monitor:
+    """What :func:`start` returns: the running capabilities.
+
+    Attributes: ``registry`` (the metrics registry), ``counters`` (the
+    ``monitoring`` source's counters), ``influx`` (the
+    :class:`influx.InfluxReporter` or None), ``control``, ``syslog``,
+    ``trace`` (each the running service or None).
+    """
+
+    def __init__(self, registry, counters):
+        self.registry = registry
+        self.counters = counters
+        self.influx = None
+        self.control = None
+        self.syslog = None
+        self.trace = None
+        self.services = []
+
+    def _add(self, service):
+        self.services.append(service)
+        service.start()
+        return service
+
+    def stop(self):
+        """Stop every capability: tasks cancelled, sockets closed."""
+        global current
+        for s in self.services:
+            try:
+                s.stop()
+            except Exception:
+                pass
+        self.services = []
+        if current is self:
+            current = None
+
+
+def start(hostname="micropython", influx=None, transport="tcp", interval=10,
+          db=None, org=None, bucket=None, token=None, precision="ns",
+          buffer_size=4096, mtu=512, firmware="unknown", registry=None,
+          builtin_sources=True, **extra):
+    """Start monitoring; returns a :class:`Monitor` (call ``stop()`` on it).
+
+    Metrics: ``influx=(host, port)`` enables the Influx reporter, which
+    every ``interval`` seconds sends the active sources over ``transport``
+    (``"tcp"``, ``"udp"`` or ``"http"``; HTTP needs ``db``, or ``org`` and
+    ``bucket`` and usually ``token`` for InfluxDB 2). ``precision`` is the
+    timestamp unit (``s``, ``ms``, ``us``, ``ns``), ``buffer_size`` the
+    bytes of unsent lines kept while the sink is down, ``mtu`` the largest
+    UDP datagram. ``hostname`` is sent as the ``host`` tag of every point.
+    ``builtin_sources`` registers ``memory``, ``system`` and ``monitoring``.
+
+    Must be called with an asyncio event loop available (from inside
+    ``asyncio.run``'s coroutine on CPython).
+    """
+    global current
+    if extra:
+        raise TypeError("unknown option: %s" % ", ".join(extra))
+    reg = registry if registry is not None else default_registry
+    reg.set_host(hostname)
+    counters = Counters()
+    mon = Monitor(reg, counters)
+    if builtin_sources:
+        add_builtin_sources(reg, counters, firmware)
+    try:
+        if influx is not None:
+            from .influx import InfluxReporter
+
+            mon.influx = mon._add(InfluxReporter(
+                reg, counters, influx[0], influx[1], transport, interval,
+                db=db, org=org, bucket=bucket, token=token,
+                precision=precision, mtu=mtu, buffer_size=buffer_size))
+    except BaseException:
+        mon.stop()
+        raise
+    current = mon
+    return mon

@@ -1,0 +1,36 @@
+"""Wall-clock helpers shared by the Influx and syslog encoders.
+
+Boards boot with their clock at the epoch until NTP (or an RTC) sets it; a
+timestamp from an unset clock is worse than none. ``is_set()`` says whether
+the clock can be trusted (year >= 2024); encoders omit timestamps otherwise.
+
+MicroPython ports differ in their epoch (1970 on most, 2000 on some older
+ones): ``unix_ns()`` always counts from 1970-01-01 UTC. Tests may replace
+``unix_ns`` (module attribute) to simulate an unset or a fixed clock.
+"""
+
+import time
+
+EPOCH_OFFSET_S = 946684800 if time.gmtime(0)[0] == 2000 else 0
+# 2024-01-01T00:00:00Z
+_MIN_SET_S = 1704067200
+
+
+def unix_ns():
+    """Nanoseconds since 1970-01-01 UTC, as the board's clock says."""
+    return time.time_ns() + EPOCH_OFFSET_S * 1000000000
+
+
+def is_set(ns=None):
+    """True when the clock (or ``ns``) is at or after 2024-01-01."""
+    if ns is None:
+        ns = unix_ns()
+    return ns // 1000000000 >= _MIN_SET_S
+
+
+def utc_fields(ns):
+    """``(year, month, day, hour, minute, second, millisecond)`` for ``ns``
+    nanoseconds since 1970 UTC."""
+    s = ns // 1000000000
+    t = time.gmtime(s - EPOCH_OFFSET_S)
+    return t[0], t[1], t[2], t[3], t[4], t[5], (ns // 1000000) % 1000

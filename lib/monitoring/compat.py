@@ -1,0 +1,45 @@
+"""What differs between MicroPython, CircuitPython and CPython, in one place.
+
+``ticks_ms``/``ticks_diff``/``ticks_add`` (wrapping millisecond ticks),
+``sleep_ms`` (an awaitable), ``asyncio`` and ``IS_MICROPYTHON``.
+"""
+
+import sys
+import time
+
+try:
+    import asyncio
+except ImportError:  # older MicroPython
+    import uasyncio as asyncio
+
+IS_MICROPYTHON = sys.implementation.name in ("micropython", "circuitpython")
+
+if hasattr(time, "ticks_ms"):
+    ticks_ms = time.ticks_ms
+    ticks_diff = time.ticks_diff
+    ticks_add = time.ticks_add
+else:  # CPython, CircuitPython without ticks
+    _mono = getattr(time, "monotonic_ns", None)
+
+    def ticks_ms():
+        """Milliseconds from an arbitrary point (monotonic)."""
+        if _mono is not None:
+            return _mono() // 1000000
+        return int(time.monotonic() * 1000)
+
+    def ticks_diff(a, b):
+        """``a - b`` in ms."""
+        return a - b
+
+    def ticks_add(a, d):
+        """``a + d`` in ms."""
+        return a + d
+
+
+if hasattr(asyncio, "sleep_ms"):
+    sleep_ms = asyncio.sleep_ms
+else:
+
+    def sleep_ms(ms):
+        """Awaitable sleep of ``ms`` milliseconds."""
+        return asyncio.sleep(ms / 1000)

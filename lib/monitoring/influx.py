@@ -1,0 +1,307 @@
+"""Influx reporter: every ``interval`` seconds, encode the active sources
+and send them in one batch over TCP, UDP or HTTP.
+
+The asyncio edge around :mod:`lineproto` (encoding), :mod:`linequeue`
+(the RAM-capped buffer of unsent lines) and :mod:`netio` (sockets).
+
+Transports:
+
+- ``tcp``: newline-separated lines on one kept-open connection (Telegraf
+  ``socket_listener``; default port 8094);
+- ``udp``: datagrams of whole lines, each at most ``mtu`` bytes (a single
+  longer line goes alone in its own datagram; default port 8089);
+- ``http``: ``POST`` to InfluxDB 1.x ``/write?db=...`` (``version=1``) or
+  2.x ``/api/v2/write?org=...&bucket=...`` with ``Authorization: Token``
+  (``version=2``); default port 8086. 2xx is success; 4xx other than 408
+  and 429 means InfluxDB refused the batch (a bad line): it is dropped and
+  counted, not retried; anything else is retried.
+
+When the sink is down or refuses, unsent lines stay in the queue (oldest
+dropped first when it is full, every dropped point counted in
+``counters.points_dropped``) and connecting is retried with exponential
+backoff and jitter. Nothing here raises into the caller or blocks the loop.
+"""
+
+try:
+    from micropython import const
+except ImportError:  # CPython
+    def const(x):
+        return x
+
+from . import clock
+from .backoff import Backoff
+from .compat import asyncio, sleep_ms, ticks_add, ticks_diff, ticks_ms
+from .lineproto import PRECISIONS, LineEncoder, timestamp_suffix
+from .linequeue import LineQueue
+from .netio import TcpClient, UdpClient
+
+DEFAULT_PORTS = {"tcp": 8094, "udp": 8089, "http": 8086}
+_ERR_MAX = const(120)
+_SAFE = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~"
+
+
+def _quote(s):
+    out = []
+    for b in s.encode():
+        c = chr(b)
+        out.append(c if c in _SAFE else "%%%02X" % b)
+    return "".join(out)
+
+
+class InfluxReporter:
+    """Pushes the registry's active sources to an Influx sink.
+
+    ``registry``: a :class:`metrics.Registry`; ``counters``: a
+    :class:`sources.Counters` (points sent/dropped, bytes, errors).
+    ``transport`` is ``"tcp"``, ``"udp"`` or ``"http"``. For HTTP give
+    ``db`` (version 1) or ``org`` and ``bucket`` (version 2), and
+    ``token`` where the server wants one. ``precision`` is ``s``, ``ms``,
+    ``us`` or ``ns``; timestamps are left out while the clock is unset, so
+    the server stamps the points. ``buffer_size`` caps the unsent lines in
+    RAM; ``timeout_ms`` bounds every network wait.
+    """
+
+    def __init__(self, registry, counters, host, port=None, transport="tcp",
+                 interval=10, db=None, org=None, bucket=None, token=None,
+                 version=None, precision="ns", mtu=512, buffer_size=4096,
+                 line_max=1024, timeout_ms=5000, backoff_max_ms=60000):
+        if transport not in DEFAULT_PORTS:
+            raise ValueError("bad transport: %s" % transport)
+        if precision not in PRECISIONS:
+            raise ValueError("bad precision: %s" % precision)
+        if version is None:
+            version = 2 if bucket else 1
+        if transport == "http" and version == 1 and not db:
+            raise ValueError("http version 1 needs db")
+        if transport == "http" and version == 2 and not (org and bucket):
+            raise ValueError("http version 2 needs org and bucket")
+        self.registry = registry
+        self.counters = counters
+        self.sink_host = host
+        self.port = port or DEFAULT_PORTS[transport]
+        self.transport = transport
+        self.interval = interval
+        self.precision = precision
+        self.mtu = mtu
+        self.timeout_ms = timeout_ms
+        self.queue = LineQueue(buffer_size)
+        self.encoder = LineEncoder(line_max)
+        self.backoff = Backoff(500, backoff_max_ms)
+        self.last_error = None
+        self._task = None
+        self._conn = None
+        self._ever_connected = False
+        self._request_head = None
+        if transport == "http":
+            p = PRECISIONS[precision][1] if version == 1 else precision
+            if version == 1:
+                path = "/write?db=%s&precision=%s" % (_quote(db), p)
+            else:
+                path = "/api/v2/write?org=%s&bucket=%s&precision=%s" % (
+                    _quote(org), _quote(bucket), p)
+            auth = "Authorization: Token %s\r\n" % token if token else ""
+            self._request_head = (
+                "POST %s HTTP/1.1\r\nHost: %s:%d\r\n%s"
+                "Content-Type: text/plain; charset=utf-8\r\n"
+                "Connection: close\r\nContent-Length: " % (path, host, self.port, auth)
+            ).encode()
+
+    # -- gathering -----------------------------------------------------
+
+    def collect(self):
+        """Encode every active source into the queue (one point each).
+
+        The ``monitoring`` source, if active, is encoded last so that its
+        counters include this batch's drops. Returns the points queued.
+        """
+        reg = self.registry
+        ns = clock.unix_ns()
+        ts = timestamp_suffix(ns, self.precision) if clock.is_set(ns) else b""
+        enc = self.encoder
+        c = self.counters
+        queued = 0
+        last = None
+        for src in reg.sources:
+            if not src.active:
+                continue
+            if src.name == "monitoring":
+                last = src
+                continue
+            queued += self._encode_one(src, ts)
+        if last is not None:
+            queued += self._encode_one(last, ts)
+        c.fields_dropped = enc.fields_dropped
+        return queued
+
+    def _encode_one(self, src, ts):
+        if not src.sample():
+            self.counters.send_errors += 1
+        enc = self.encoder
+        too_long = enc.points_too_long
+        n = enc.encode(src, self.registry.host, ts)
+        if n == 0:
+            # a point with no valid field is no loss; one too long is
+            self.counters.points_dropped += enc.points_too_long - too_long
+            return 0
+        self.counters.points_dropped += self.queue.append(self.encoder.mv[0:n])
+        return 1
+
+    # -- sending -------------------------------------------------------
+
+    def _fail(self, err):
+        self.counters.send_errors += 1
+        self.last_error = str(err)[:_ERR_MAX]
+        self.backoff.failed()
+        if self._conn is not None:
+            self._conn.close()
+
+    def _sent(self, nbytes):
+        lines = self.queue.consume(nbytes)
+        self.counters.points_sent += lines
+        self.counters.bytes_sent += nbytes
+        return lines
+
+    async def send(self):
+        """Try to send what is queued; returns True when the queue emptied."""
+        q = self.queue
+        if q.used == 0:
+            return True
+        if not self.backoff.ready():
+            return False
+        try:
+            if self.transport == "udp":
+                self._send_udp()
+            elif self.transport == "tcp":
+                await self._send_tcp()
+            else:
+                await self._send_http()
+        except Exception as e:  # never raise into the loop
+            self._fail(e)
+        finally:
+            q.pin(0)
+        return q.used == 0
+
+    def _send_udp(self):
+        if self._conn is None:
+            self._conn = UdpClient(self.sink_host, self.port)
+        q = self.queue
+        while q.used:
+            k = q.head(self.mtu)
+            self._conn.send(q.view(k))
+            self._sent(k)
+        self.backoff.succeeded()
+
+    async def _connect_tcp(self):
+        conn = self._conn
+        if conn is None:
+            conn = self._conn = TcpClient(self.sink_host, self.port, self.timeout_ms)
+        if not conn.connected:
+            await conn.connect()
+            if self._ever_connected:
+                self.counters.reconnects += 1
+            self._ever_connected = True
+        return conn
+
+    async def _send_tcp(self):
+        q = self.queue
+        conn = await self._connect_tcp()
+        k = q.used
+        q.pin(k)
+        try:
+            await conn.send(q.view(k))
+        except OSError:
+            # keep the lines not wholly sent; a fragment of one may have
+            # gone out on the dead connection and is sent again whole
+            done = q.buf.rfind(b"\n", 0, conn.partial) + 1 if conn.partial else 0
+            q.pin(0)
+            if done > 0:
+                self._sent(done)
+            raise
+        self._sent(k)
+        self.backoff.succeeded()
+
+    async def _send_http(self):
+        q = self.queue
+        conn = self._conn = TcpClient(self.sink_host, self.port, self.timeout_ms)
+        try:
+            await conn.connect()
+            k = q.used
+            q.pin(k)
+            await conn.send(self._request_head + b"%d\r\n\r\n" % k)
+            await conn.send(q.view(k))
+            status, body = await self._read_response(conn)
+        finally:
+            conn.close()
+        if 200 <= status < 300:
+            self._sent(k)
+            self.backoff.succeeded()
+        elif 400 <= status < 500 and status not in (408, 429):
+            q.pin(0)
+            lines = q.consume(k)
+            self.counters.points_dropped += lines
+            self.counters.send_errors += 1
+            self.last_error = ("HTTP %d %s" % (status, body))[:_ERR_MAX]
+            self.backoff.succeeded()
+        else:
+            raise OSError("HTTP %d %s" % (status, body))
+
+    async def _read_response(self, conn):
+        """(status, first bytes of the body as text) of an HTTP response."""
+        data = b""
+        while len(data) < 1024:
+            chunk = await conn.recv(256)
+            if not chunk:
+                break
+            data += chunk
+            if b"\r\n\r\n" in data and not data.startswith(b"HTTP/1.1 100"):
+                head, _, body = data.partition(b"\r\n\r\n")
+                clen = 0
+                for line in head.split(b"\r\n")[1:]:
+                    if line.lower().startswith(b"content-length:"):
+                        clen = int(line[15:])
+                if len(body) >= min(clen, 512):
+                    break
+        try:
+            status = int(data[9:12])
+        except ValueError:
+            raise OSError("bad HTTP response")
+        body = data.partition(b"\r\n\r\n")[2][:200]
+        return status, body.decode()
+
+    # -- task ------------------------------------------------------------
+
+    async def flush(self):
+        """Collect and send once."""
+        self.collect()
+        await self.send()
+
+    async def run(self):
+        """Flush every ``interval`` seconds until cancelled."""
+        interval_ms = int(self.interval * 1000)
+        nxt = ticks_ms()
+        while True:
+            try:
+                await self.flush()
+            except Exception as e:  # defensive: the reporter must not die
+                self.counters.send_errors += 1
+                self.last_error = str(e)[:_ERR_MAX]
+            nxt = ticks_add(nxt, interval_ms)
+            wait = ticks_diff(nxt, ticks_ms())
+            if wait < 0:
+                nxt = ticks_ms()
+                wait = 0
+            await sleep_ms(wait)
+
+    def start(self):
+        """Start the reporting task."""
+        if self._task is None:
+            self._task = asyncio.create_task(self.run())
+        return self._task
+
+    def stop(self):
+        """Cancel the task and close the connection."""
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+        if self._conn is not None:
+            self._conn.close()

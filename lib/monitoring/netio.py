@@ -1,0 +1,183 @@
+"""Non-blocking TCP and UDP clients driven cooperatively from asyncio.
+
+Sockets are non-blocking; when one cannot make progress the coroutine
+sleeps a few milliseconds and polls again, so the event loop is never
+blocked and the same code runs on MicroPython, CircuitPython and CPython.
+Every wait is bounded by a timeout.
+
+Name resolution (``socket.getaddrinfo``) may block on a board when given a
+host name; it is done once per client and cached. Give IP addresses on
+boards where that matters.
+"""
+
+import errno
+import socket
+
+from .compat import sleep_ms, ticks_diff, ticks_ms
+
+_POLL_MS = 5
+_WOULD_BLOCK = (errno.EAGAIN, getattr(errno, "EWOULDBLOCK", errno.EAGAIN))
+_IN_PROGRESS = (errno.EINPROGRESS, getattr(errno, "EALREADY", 114)) + _WOULD_BLOCK
+ETIMEDOUT = getattr(errno, "ETIMEDOUT", 110)
+
+
+def resolve(host, port, kind=socket.SOCK_STREAM):
+    """Address for ``host:port`` (blocking DNS when ``host`` is a name)."""
+    return socket.getaddrinfo(host, port, 0, kind)[0][-1]
+
+
+def _errno(e):
+    return e.args[0] if e.args else 0
+
+
+class TcpClient:
+    """One TCP connection to ``host:port``.
+
+    ``await connect()`` then ``await send(buf)``; ``close()`` any time.
+    Errors raise OSError (a timeout as ``OSError(ETIMEDOUT)``).
+    """
+
+    def __init__(self, host, port, timeout_ms=5000):
+        self.host = host
+        self.port = port
+        self.timeout_ms = timeout_ms
+        self.sock = None
+        self._addr = None
+
+    @property
+    def connected(self):
+        return self.sock is not None
+
+    async def connect(self):
+        """Open the connection (no-op if open)."""
+        if self.sock is not None:
+            return
+        if self._addr is None:
+            self._addr = resolve(self.host, self.port)
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setblocking(False)
+        try:
+            try:
+                s.connect(self._addr)
+            except OSError as e:
+                if _errno(e) not in _IN_PROGRESS:
+                    raise
+            await self._wait(s, True)
+        except BaseException:
+            s.close()
+            raise
+        self.sock = s
+
+    async def _wait(self, s, for_write):
+        """Wait until ``s`` is ready (or failed); raise on error/timeout."""
+        import select
+
+        p = select.poll()
+        p.register(s, select.POLLOUT if for_write else select.POLLIN)
+        start = ticks_ms()
+        bad = select.POLLERR | select.POLLHUP
+        try:
+            while True:
+                for ev in p.poll(0):
+                    flags = ev[1]
+                    if flags & bad and not (flags & select.POLLIN and not for_write):
+                        raise OSError(errno.ECONNRESET)
+                    return
+                if ticks_diff(ticks_ms(), start) >= self.timeout_ms:
+                    raise OSError(ETIMEDOUT)
+                await sleep_ms(_POLL_MS)
+        finally:
+            p.unregister(s)
+
+    async def send(self, buf):
+        """Send all of ``buf`` and return its length.
+
+        On an error, or no progress for ``timeout_ms``, the connection is
+        closed and OSError raised; ``self.partial`` then holds how many
+        bytes were sent before the failure."""
+        mv = memoryview(buf)
+        total = len(mv)
+        sent = 0
+        self.partial = 0
+        start = ticks_ms()
+        s = self.sock
+        if s is None:
+            raise OSError(errno.ENOTCONN)
+        try:
+            while sent < total:
+                try:
+                    n = s.send(mv[sent:])
+                except OSError as e:
+                    if _errno(e) not in _WOULD_BLOCK:
+                        raise
+                    n = 0
+                if n:
+                    sent += n
+                    self.partial = sent
+                    start = ticks_ms()
+                    continue
+                if ticks_diff(ticks_ms(), start) >= self.timeout_ms:
+                    raise OSError(ETIMEDOUT)
+                await sleep_ms(_POLL_MS)
+        except BaseException:
+            self.close()
+            raise
+        return sent
+
+    async def recv(self, n=256):
+        """Read up to ``n`` bytes; ``b""`` at EOF. Times out like send."""
+        s = self.sock
+        if s is None:
+            raise OSError(errno.ENOTCONN)
+        start = ticks_ms()
+        while True:
+            try:
+                data = s.recv(n)
+                if data is not None:
+                    return data
+            except OSError as e:
+                if _errno(e) not in _WOULD_BLOCK:
+                    self.close()
+                    raise
+            if ticks_diff(ticks_ms(), start) >= self.timeout_ms:
+                self.close()
+                raise OSError(ETIMEDOUT)
+            await sleep_ms(_POLL_MS)
+
+    def close(self):
+        """Close the connection (safe to call twice)."""
+        s = self.sock
+        self.sock = None
+        if s is not None:
+            try:
+                s.close()
+            except OSError:
+                pass
+
+
+class UdpClient:
+    """Datagrams to ``host:port``; ``send`` never blocks (a datagram the
+    stack cannot take right now raises OSError(EAGAIN))."""
+
+    def __init__(self, host, port):
+        self.host = host
+        self.port = port
+        self.sock = None
+        self._addr = None
+
+    def send(self, buf):
+        """Send one datagram; returns its size."""
+        if self.sock is None:
+            if self._addr is None:
+                self._addr = resolve(self.host, self.port, socket.SOCK_DGRAM)
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.setblocking(False)
+            self.sock = s
+        return self.sock.sendto(buf, self._addr)
+
+    def close(self):
+        """Close the socket."""
+        s = self.sock
+        self.sock = None
+        if s is not None:
+            s.close()
