@@ -66,7 +66,19 @@ class Monitor:
 def start(hostname="micropython", influx=None, transport="tcp", interval=10,
           db=None, org=None, bucket=None, token=None, precision="ns",
           buffer_size=4096, mtu=512, firmware="unknown", registry=None,
-          builtin_sources=True, **extra):
+          builtin_sources=True,
+          # control socket (issue: control socket)
+          listen_port=None, listen_addr="0.0.0.0", control_token=None,
+          control_clients=2,
+          # syslog (issue: syslog)
+          syslog=None, syslog_transport="udp", syslog_framing="octet",
+          syslog_format="rfc5424", syslog_facility=3, app_name=None,
+          syslog_queue=4096, loggers=None,
+          # trace port (issue: trace port)
+          trace_port=None, trace_interval_ms=200,
+          # Prometheus endpoint (issue: Prometheus)
+          prometheus_port=None,
+          **extra):
     """Start monitoring; returns a :class:`Monitor` (call ``stop()`` on it).
 
     Metrics: ``influx=(host, port)`` enables the Influx reporter, which
@@ -98,6 +110,15 @@ def start(hostname="micropython", influx=None, transport="tcp", interval=10,
                 reg, counters, influx[0], influx[1], transport, interval,
                 db=db, org=org, bucket=bucket, token=token,
                 precision=precision, mtu=mtu, buffer_size=buffer_size))
+
+        # -- control socket: start it here ------------------------------
+
+        # -- syslog: start it here --------------------------------------
+
+        # -- trace port: start it here ----------------------------------
+
+        # -- Prometheus endpoint: start it here -------------------------
+
     except BaseException:
         mon.stop()
         raise

@@ -1,0 +1,1 @@
+"""Host-side (CPython) tools for micropython-monitoring boards."""
