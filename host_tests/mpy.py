@@ -20,13 +20,29 @@ def micropython_binary():
     return found
 
 
+def _external_modules():
+    """A temp dir holding third-party pure-Python modules the tests load
+    under MicroPython, copied unmodified from the venv: adafruit_logging
+    (see host_tests/mp/mplogging.py for the shim it needs)."""
+    d = os.path.join(tempfile.gettempdir(), "mpmon-ext-%d" % os.getuid())
+    os.makedirs(d, exist_ok=True)
+    try:
+        import adafruit_logging
+    except ImportError:
+        return d
+    shutil.copy(adafruit_logging.__file__, os.path.join(d, "adafruit_logging.py"))
+    return d
+
+
 class MicroPython:
     """Runs scripts under the Unix port with ``lib/`` and the test
     helpers (``host_tests/mp``) on its module path."""
 
     def __init__(self):
         self.binary = micropython_binary()
-        self.path = ":".join([".frozen", LIB, os.path.join(HERE, "mp"), os.path.join(HERE, "pure")])
+        self.extdir = _external_modules()
+        self.path = ":".join([".frozen", LIB, os.path.join(HERE, "mp"), os.path.join(HERE, "pure"),
+                              self.extdir])
 
     def env(self, extra=None):
         env = dict(os.environ)
