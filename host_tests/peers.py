@@ -86,6 +86,11 @@ class Peer:
         return self.proc is not None and self.proc.poll() is None
 
 
+def quote_ident(name):
+    """An InfluxQL double-quoted identifier."""
+    return name.replace("\\", "\\\\").replace('"', '\\"')
+
+
 class InfluxDB(Peer):
     """InfluxDB 1.6 with HTTP and one UDP listener (database ``udpdb``)."""
 
@@ -178,7 +183,7 @@ bind-address = "127.0.0.1:{self.bind_port}"
 
     def rows(self, db, measurement, where=""):
         """Every point of ``measurement`` as a list of dicts (column->value)."""
-        res = self.query('SELECT * FROM "%s"%s' % (measurement.replace('"', '\\"'), where), db)
+        res = self.query('SELECT * FROM "%s"%s' % (quote_ident(measurement), where), db)
         out = []
         for series in res[0].get("series", []):
             cols = series["columns"]
@@ -188,7 +193,7 @@ bind-address = "127.0.0.1:{self.bind_port}"
 
     def field_types(self, db, measurement):
         """{field key: influx type} from SHOW FIELD KEYS."""
-        res = self.query('SHOW FIELD KEYS FROM "%s"' % measurement.replace('"', '\\"'), db)
+        res = self.query('SHOW FIELD KEYS FROM "%s"' % quote_ident(measurement), db)
         out = {}
         for series in res[0].get("series", []):
             for k, t in series["values"]:

@@ -65,8 +65,8 @@ class Monitor:
 
 def start(hostname="micropython", influx=None, transport="tcp", interval=10,
           db=None, org=None, bucket=None, token=None, precision="ns",
-          buffer_size=4096, mtu=512, firmware="unknown", registry=None,
-          builtin_sources=True,
+          buffer_size=4096, mtu=512, timeout_ms=5000, firmware="unknown",
+          registry=None, builtin_sources=True,
           # control socket (issue: control socket)
           listen_port=None, listen_addr="0.0.0.0", control_token=None,
           control_clients=2,
@@ -87,7 +87,8 @@ def start(hostname="micropython", influx=None, transport="tcp", interval=10,
     ``bucket`` and usually ``token`` for InfluxDB 2). ``precision`` is the
     timestamp unit (``s``, ``ms``, ``us``, ``ns``), ``buffer_size`` the
     bytes of unsent lines kept while the sink is down, ``mtu`` the largest
-    UDP datagram. ``hostname`` is sent as the ``host`` tag of every point.
+    UDP datagram, ``timeout_ms`` the longest wait on the network before a
+    send counts as failed. ``hostname`` is sent as the ``host`` tag of every point.
     ``builtin_sources`` registers ``memory``, ``system`` and ``monitoring``.
 
     Must be called with an asyncio event loop available (from inside
@@ -109,7 +110,8 @@ def start(hostname="micropython", influx=None, transport="tcp", interval=10,
             mon.influx = mon._add(InfluxReporter(
                 reg, counters, influx[0], influx[1], transport, interval,
                 db=db, org=org, bucket=bucket, token=token,
-                precision=precision, mtu=mtu, buffer_size=buffer_size))
+                precision=precision, mtu=mtu, buffer_size=buffer_size,
+                timeout_ms=timeout_ms))
 
         # -- control socket: start it here ------------------------------
 

@@ -1,0 +1,522 @@
+"""Influx reporter under the MicroPython Unix port, against a real InfluxDB 1.6.
+
+Every program here runs under the `micropython` binary; what InfluxDB stored
+(or what a test listener received, for TCP and the v2 API) is compared with
+what the program set.
+"""
+
+import json
+import socket
+import threading
+import time
+
+import pytest
+
+from peers import free_port, wait_until
+
+# Names and values that need every kind of escaping the line protocol has.
+TRICKY_MEASUREMENT = 'we ird"m=é\\x'
+TRICKY_LABELS = {"ro om": "hall, 1=a", "qu\"o": "naïve \\o/"}
+TRICKY_FIELDS = {
+    "spa ce": 1,
+    "com,ma": -7,
+    "eq=uals": 2.5,
+    'quo"te': True,
+    "back\\slash": False,
+    "ünï": 'say "hi", a=b \\ é',
+    "big": 1234567890123,
+    "tiny": 1e-300,
+    "third": 1 / 3,
+}
+
+
+def program(sink, transport, flushes=3, interval=0.1, extra="", start_args="", body=""):
+    """A MicroPython program: a tricky user source updated between flushes;
+    prints a JSON summary of the reporter's counters at the end."""
+    return """
+import asyncio, gc, json, monitoring
+from monitoring.metrics import Source
+# the sampler runs once per flush: "flush" numbers the points
+app = Source(%r, tags=("demo",), labels=%r, sampler=lambda s: s.incr("flush"))
+FIELDS = %r
+%s
+async def main():
+    mon = monitoring.start(hostname="pico-1", influx=(%r, %d), transport=%r,
+                           interval=%r%s)
+    for k in FIELDS:
+        app.set(k, FIELDS[k])
+    for i in range(%d):
+        await asyncio.sleep(%r)
+%s
+    # stop the periodic task, then push what is still queued
+    mon.influx.stop()
+    await mon.influx.send()
+    c = mon.counters
+    print(json.dumps({"sent": c.points_sent, "dropped": c.points_dropped,
+                      "errors": c.send_errors, "queued": len(mon.influx.queue),
+                      "fields_dropped": c.fields_dropped, "reconnects": c.reconnects,
+                      "last_error": mon.influx.last_error}))
+    mon.stop()
+asyncio.run(main())
+""" % (TRICKY_MEASUREMENT, TRICKY_LABELS, TRICKY_FIELDS, extra, sink[0], sink[1], transport,
+       interval, start_args, flushes, interval, body)
+
+
+def summary(out):
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def check_tricky_rows(influxdb, db, min_rows):
+    rows = influxdb.rows(db, TRICKY_MEASUREMENT)
+    assert len(rows) >= min_rows, rows
+    last = rows[-1]
+    for k, v in TRICKY_FIELDS.items():
+        assert last[k] == v, (k, last[k], v)
+    for k, v in TRICKY_LABELS.items():
+        assert last[k] == v
+    assert last["host"] == "pico-1"
+    types = influxdb.field_types(db, TRICKY_MEASUREMENT)
+    assert types["spa ce"] == "integer" and types["eq=uals"] == "float"
+    assert types['quo"te'] == "boolean" and types["ünï"] == "string"
+    # every flush stored as its own point, none missing
+    flushes = sorted(r["flush"] for r in rows)
+    assert flushes == list(range(1, len(rows) + 1)), flushes
+    return rows
+
+
+def test_http_v1_stores_exact_values_types_and_tags(mp, influxdb, influx_db):
+    p = mp.run(program(("127.0.0.1", influxdb.http_port), "http", start_args=", db=%r" % influx_db))
+    s = summary(p.stdout)
+    assert s["errors"] == 0 and s["dropped"] == 0 and s["queued"] == 0, s
+    rows = check_tricky_rows(influxdb, influx_db, 3)
+    # built-ins arrive too, with the host tag
+    mem = influxdb.rows(influx_db, "memory")
+    assert mem and all(r["host"] == "pico-1" for r in mem)
+    assert mem[-1]["total"] == mem[-1]["free"] + mem[-1]["alloc"]
+    system = influxdb.rows(influx_db, "system")
+    assert system[-1]["platform"] == "linux"
+    mon = influxdb.rows(influx_db, "monitoring")
+    assert mon[-1]["send_errors"] == 0
+    # every point the board counted as sent is stored
+    stored = sum(influxdb.count(influx_db, m) for m in
+                 (TRICKY_MEASUREMENT, "memory", "system", "monitoring"))
+    assert stored == s["sent"], (stored, s)
+    assert len(rows) >= 3
+
+
+def test_udp_datagrams_arrive_whole(mp, influxdb):
+    # a small MTU forces several datagrams per flush; no line may be split
+    p = mp.run(program(("127.0.0.1", influxdb.udp_port), "udp", start_args=", mtu=300"))
+    s = summary(p.stdout)
+    assert s["errors"] == 0 and s["sent"] >= 12, s
+    wait_until(lambda: len(influxdb.rows(influxdb.udp_db, TRICKY_MEASUREMENT)) >= 3, 5)
+    check_tricky_rows(influxdb, influxdb.udp_db, 3)
+    stats = influxdb.query("SHOW STATS FOR 'udp'")
+    for series in stats[0].get("series", []):
+        cols = series["columns"]
+        for v in series["values"]:
+            row = dict(zip(cols, v))
+            assert row.get("pointsParseFail", 0) == 0, row
+
+
+class Listener:
+    """A TCP listener thread recording every byte each connection sends.
+
+    ``mode``: "record" keeps reading; "stall" accepts and never reads.
+    """
+
+    def __init__(self, port=None, mode="record"):
+        self.port = port or free_port()
+        self.mode = mode
+        self.data = bytearray()
+        self.conns = []
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if mode == "stall":
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.sock.bind(("127.0.0.1", self.port))
+        self.sock.listen(4)
+        self.sock.settimeout(0.2)
+        self.stopped = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while not self.stopped:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.conns.append(c)
+            if self.mode == "record":
+                threading.Thread(target=self._read, args=(c,), daemon=True).start()
+
+    def _read(self, c):
+        c.settimeout(0.2)
+        while not self.stopped:
+            try:
+                b = c.recv(65536)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            if not b:
+                return
+            self.data += b
+
+    def close(self):
+        self.stopped = True
+        self.thread.join(2)
+        for c in self.conns:
+            c.close()
+        self.sock.close()
+
+
+def test_tcp_stream_is_accepted_by_influxdb(mp, influxdb, influx_db):
+    lst = Listener()
+    try:
+        p = mp.run(program(("127.0.0.1", lst.port), "tcp", flushes=4))
+        s = summary(p.stdout)
+        wait_until(lambda: bytes(lst.data).count(b"\n") >= s["sent"], 5)
+    finally:
+        lst.close()
+    data = bytes(lst.data)
+    assert data.endswith(b"\n") and data.count(b"\n") == s["sent"], (s, data[-200:])
+    assert len(lst.conns) == 1  # one kept-open connection
+    # forwarded unchanged to the real InfluxDB: every line accepted
+    status, body = influxdb.write(influx_db, data)
+    assert status == 204, body
+    check_tricky_rows(influxdb, influx_db, 4)
+
+
+def test_http_v2_request_is_exact(mp, influxdb, influx_db):
+    port = free_port()
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.1", port))
+    srv.listen(2)
+    requests = []
+
+    def serve():
+        srv.settimeout(10)
+        try:
+            c, _ = srv.accept()
+        except OSError:
+            return
+        c.settimeout(5)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += c.recv(4096)
+        head, _, body = data.partition(b"\r\n\r\n")
+        length = int([h for h in head.split(b"\r\n") if h.lower().startswith(b"content-length:")][0][15:])
+        while len(body) < length:
+            body += c.recv(4096)
+        requests.append((head.decode(), body))
+        c.sendall(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
+        c.close()
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    try:
+        p = mp.run(program(("127.0.0.1", port), "http", flushes=1, interval=0.3,
+                           start_args=", org='my org', bucket='b/1', token='s3cr=t', precision='ms'"))
+    finally:
+        t.join(5)
+        srv.close()
+    s = summary(p.stdout)
+    assert s["errors"] == 0 and s["queued"] == 0, s
+    head, body = requests[0]
+    lines = head.split("\r\n")
+    assert lines[0] == "POST /api/v2/write?org=my%20org&bucket=b%2F1&precision=ms HTTP/1.1"
+    headers = dict(h.split(": ", 1) for h in lines[1:])
+    assert headers["Authorization"] == "Token s3cr=t"
+    assert headers["Host"] == "127.0.0.1:%d" % port
+    assert headers["Content-Type"].startswith("text/plain")
+    assert int(headers["Content-Length"]) == len(body)
+    # timestamps in ms (13 digits) since the Unix port's clock is set
+    first = body.split(b"\n")[0]
+    assert len(first.rsplit(b" ", 1)[1]) == 13
+    status, err = influxdb.write(influx_db, body, precision="ms")
+    assert status == 204, err
+    check_tricky_rows(influxdb, influx_db, 1)
+
+
+def test_outage_buffers_then_delivers_and_counts_drops(mp, influxdb, influx_db):
+    """The sink is down for several intervals, then comes back: what the
+    buffer held arrives in order, and every point produced is either
+    delivered, counted as dropped, or still queued."""
+    port = free_port()
+    code = """
+import asyncio, gc, json, monitoring
+from monitoring.metrics import Source
+# the sampler runs once per flush: "n" numbers the points produced
+app = Source("app", sampler=lambda s: s.incr("n"))
+async def main():
+    mon = monitoring.start(hostname="pico-1", influx=("127.0.0.1", %d), transport="tcp",
+                           interval=0.05, buffer_size=1024, builtin_sources=False)
+    mon.influx.backoff.max_ms = 100
+    app.set("pad", "x" * 20)
+    peak = 0
+    for i in range(120):
+        await asyncio.sleep(0.05)
+        gc.collect()
+        peak = max(peak, gc.mem_alloc())
+        if i == 10:
+            base = gc.mem_alloc()
+    mon.influx.stop()
+    c = mon.counters
+    print(json.dumps({"produced": app.get("n"), "sent": c.points_sent, "dropped": c.points_dropped,
+                      "queued": len(mon.influx.queue), "errors": c.send_errors,
+                      "reconnects": c.reconnects, "peak": peak, "base": base}))
+asyncio.run(main())
+""" % port
+    proc = mp.spawn(code)
+    try:
+        # the board runs ~60 intervals (3 s) against nothing, then the sink appears
+        time.sleep(3.0)
+        lst = Listener(port)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    time.sleep(0.3)
+    lst.close()
+    assert proc.returncode == 0, out
+    s = summary(out)
+    data = bytes(lst.data)
+    ns = [int(line.split(b"n=")[1].split(b"i")[0]) for line in data.splitlines()]
+    assert len(ns) == s["sent"], (len(ns), s)
+    # in order, no duplicates
+    assert ns == sorted(set(ns)), ns
+    # 1 KB cannot hold 3 s of points: some were dropped, and exactly those are missing
+    assert s["dropped"] > 0, s
+    assert s["produced"] == s["sent"] + s["dropped"] + s["queued"], s
+    assert s["errors"] >= 1
+    # the oldest were dropped: what arrived first after the outage is recent
+    assert ns[0] > 1
+    # heap bounded while buffering
+    assert s["peak"] - s["base"] < 4096, s
+    # and the real InfluxDB accepts what arrived
+    status, body = influxdb.write(influx_db, data)
+    assert status == 204, body
+    assert influxdb.count(influx_db, "app") == len(ns)
+
+
+def test_http_400_drops_batch_500_retries(mp, influxdb, influx_db):
+    """A 400 from the real InfluxDB (field type conflict) drops the batch and
+    counts it; the reporter carries on. Then a 500 from a test server is
+    retried until it succeeds."""
+    # make "seq" a string field in this database: the board's int is refused
+    st, body = influxdb.write(influx_db, ('%s,host=x seq="text"\n' % "confl").encode())
+    assert st == 204, body
+    code = """
+import asyncio, json, monitoring
+from monitoring.metrics import Source
+app = Source("confl")
+async def main():
+    mon = monitoring.start(hostname="pico-1", influx=("127.0.0.1", %d), transport="http",
+                           db=%r, interval=0.1, builtin_sources=False)
+    for i in range(3):
+        app.set("seq", i)
+        await asyncio.sleep(0.1)
+    mon.influx.stop()
+    await mon.influx.send()
+    c = mon.counters
+    print(json.dumps({"sent": c.points_sent, "dropped": c.points_dropped,
+                      "queued": len(mon.influx.queue), "errors": c.send_errors,
+                      "last_error": mon.influx.last_error}))
+    mon.stop()
+asyncio.run(main())
+""" % (influxdb.http_port, influx_db)
+    s = summary(mp.run(code).stdout)
+    assert s["sent"] == 0 and s["queued"] == 0, s
+    assert s["dropped"] == s["errors"] >= 3, s  # one point per flush, each refused once
+    assert "HTTP 400" in s["last_error"] and "conflict" in s["last_error"], s
+    assert influxdb.count(influx_db, "confl") == 1  # only the pre-existing point
+
+    # 500 twice, then 204: the same lines are retried and delivered once
+    port = free_port()
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.1", port))
+    srv.listen(4)
+    bodies = []
+
+    def serve():
+        srv.settimeout(10)
+        n = 0
+        while n < 3:
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                return
+            c.settimeout(5)
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += c.recv(4096)
+            head, _, body = data.partition(b"\r\n\r\n")
+            length = int([h for h in head.split(b"\r\n")
+                          if h.lower().startswith(b"content-length:")][0][15:])
+            while len(body) < length:
+                body += c.recv(4096)
+            bodies.append(body)
+            n += 1
+            if n < 3:
+                c.sendall(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 5\r\n\r\noops!")
+            else:
+                c.sendall(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
+            c.close()
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    code2 = """
+import asyncio, json, monitoring
+from monitoring.metrics import Source
+app = Source("retry")
+async def main():
+    mon = monitoring.start(hostname="pico-1", influx=("127.0.0.1", %d), transport="http",
+                           db="x", interval=5, builtin_sources=False)
+    mon.influx.backoff.min_ms = 50
+    app.set("v", 1)
+    for i in range(40):
+        await asyncio.sleep(0.05)
+        await mon.influx.send()
+    c = mon.counters
+    print(json.dumps({"sent": c.points_sent, "dropped": c.points_dropped,
+                      "queued": len(mon.influx.queue), "errors": c.send_errors}))
+    mon.stop()
+asyncio.run(main())
+""" % port
+    s2 = summary(mp.run(code2).stdout)
+    t.join(5)
+    srv.close()
+    assert s2 == {"sent": 1, "dropped": 0, "queued": 0, "errors": 2}, s2
+    assert len(bodies) == 3 and bodies[0] == bodies[1] == bodies[2]
+    st, err = influxdb.write(influx_db, bodies[2])
+    assert st == 204, err
+
+
+def test_sink_that_never_reads_does_not_stall_the_board(mp):
+    lst = Listener(mode="stall")
+    code = """
+import asyncio, gc, json, monitoring, monitoring.influx, monitoring.netio
+from monitoring.compat import ticks_ms, ticks_diff
+from monitoring.metrics import Source
+app = Source("app")
+
+class BoardSizedTcp(monitoring.netio.TcpClient):
+    # a board's TCP stack buffers a few KB, Linux megabytes: shrink SO_SNDBUF
+    async def connect(self):
+        await super().connect()
+        self.sock.setsockopt(1, 7, 4096)  # SOL_SOCKET, SO_SNDBUF
+
+monitoring.influx.TcpClient = BoardSizedTcp
+async def main():
+    mon = monitoring.start(hostname="pico-1", influx=("127.0.0.1", %d), transport="tcp",
+                           interval=0.02, timeout_ms=300, buffer_size=2048)
+    app.set("pad", "y" * 400)
+    worst = 0
+    peak = 0
+    for i in range(250):
+        t0 = ticks_ms()
+        await asyncio.sleep_ms(10)
+        worst = max(worst, ticks_diff(ticks_ms(), t0) - 10)
+        if i %% 25 == 0:
+            gc.collect()
+            peak = max(peak, gc.mem_alloc())
+    c = mon.counters
+    print(json.dumps({"sent": c.points_sent, "dropped": c.points_dropped, "errors": c.send_errors,
+                      "worst_ms": worst, "peak": peak}))
+    mon.stop()
+asyncio.run(main())
+""" % lst.port
+    try:
+        p = mp.run(code, heapsize="128k", timeout=60)
+    finally:
+        lst.close()
+    s = summary(p.stdout)
+    assert s["errors"] >= 1, s  # the stalled writes timed out
+    assert s["dropped"] > 0, s  # and the 2 KB buffer overflowed, counted
+    assert s["worst_ms"] < 100, s  # the loop kept running (sanity bound, not a budget)
+    assert s["peak"] < 100 * 1024, s
+
+
+def test_nan_field_dropped_and_counted(mp, influxdb, influx_db):
+    code = """
+import asyncio, json, monitoring
+from monitoring.metrics import Source
+app = Source("nan")
+async def main():
+    mon = monitoring.start(hostname="pico-1", influx=("127.0.0.1", %d), transport="http",
+                           db=%r, interval=0.1, builtin_sources=False)
+    app.set("good", 1.5)
+    app.set("bad", float("nan"))
+    await asyncio.sleep(0.25)
+    c = mon.counters
+    print(json.dumps({"sent": c.points_sent, "fields_dropped": c.fields_dropped,
+                      "errors": c.send_errors}))
+    mon.stop()
+asyncio.run(main())
+""" % (influxdb.http_port, influx_db)
+    s = summary(mp.run(code).stdout)
+    assert s["errors"] == 0 and s["sent"] >= 2 and s["fields_dropped"] == s["sent"], s
+    rows = influxdb.rows(influx_db, "nan")
+    assert rows and all(r["good"] == 1.5 and "bad" not in r for r in rows)
+
+
+def test_unset_clock_leaves_timestamps_to_the_server(mp):
+    lst = Listener()
+    code = """
+import asyncio, monitoring, monitoring.clock
+monitoring.clock.unix_ns = lambda: 5 * 10**9  # 1970: not set
+from monitoring.metrics import Source
+app = Source("app")
+async def main():
+    mon = monitoring.start(hostname="h", influx=("127.0.0.1", %d), interval=0.1,
+                           builtin_sources=False)
+    app.set("v", 3)
+    await asyncio.sleep(0.15)
+    mon.stop()
+asyncio.run(main())
+""" % lst.port
+    try:
+        mp.run(code)
+        wait_until(lambda: lst.data.count(b"\n") >= 1, 3)
+    finally:
+        lst.close()
+    assert bytes(lst.data).split(b"\n")[0] == b"app,host=h v=3i"
+
+
+@pytest.mark.parametrize("transport", ["http", "udp"])
+def test_sixty_intervals_in_a_64k_heap(mp, influxdb, influx_db, transport):
+    port = influxdb.http_port if transport == "http" else influxdb.udp_port
+    db = influx_db if transport == "http" else influxdb.udp_db
+    code = """
+import asyncio, gc, monitoring
+from monitoring.metrics import Source
+app = Source("heap64_%s", tags=("demo",))
+async def main():
+    mon = monitoring.start(hostname="pico-64k", influx=("127.0.0.1", %d), transport=%r,
+                           db=%r, interval=0.05)
+    for i in range(60):
+        app.set("seq", i)
+        app.incr("n")
+        app.set("t", 20.0 + i / 10)
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.1)
+    c = mon.counters
+    print("sent", c.points_sent, "dropped", c.points_dropped, "errors", c.send_errors, "free", gc.mem_free())
+    mon.stop()
+asyncio.run(main())
+""" % (transport, port, transport, db)
+    p = mp.run(code, heapsize="64k", timeout=60)
+    assert "MemoryError" not in p.stdout + p.stderr
+    words = p.stdout.split()
+    sent = int(words[words.index("sent") + 1])
+    assert int(words[words.index("dropped") + 1]) == 0
+    assert int(words[words.index("errors") + 1]) == 0
+    measurement = "heap64_" + transport
+    assert wait_until(lambda: influxdb.count(db, measurement) >= 55, 5)
+    rows = influxdb.rows(db, measurement)
+    assert sent >= 4 * 55
+    assert {r["host"] for r in rows} == {"pico-64k"}
