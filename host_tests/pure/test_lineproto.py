@@ -38,12 +38,9 @@ def test_point_types_and_tags():
 
 
 def test_int_encoding_edges():
-    reg = Registry()
-    s = Source("m", registry=reg)
     for v, want in ((0, b"0i"), (7, b"7i"), (10, b"10i"), (-1, b"-1i"),
                     (1234567890123, b"1234567890123i"), (-9007199254740993, b"-9007199254740993i")):
-        s.fields = {}
-        s.cache = None
+        s = Source("m", registry=Registry())
         s.set("v", v)
         assert line(s, "h") == b"m,host=h v=" + want + b"\n", (v, line(s, "h"))
 

@@ -88,6 +88,7 @@ class InfluxReporter:
         self.encoder = LineEncoder(line_max)
         self.backoff = Backoff(500, backoff_max_ms)
         self.last_error = None
+        self._too_long = 0
         self._task = None
         self._conn = None
         self._ever_connected = False
@@ -121,7 +122,9 @@ class InfluxReporter:
         c = self.counters
         queued = 0
         last = None
-        for src in reg.sources:
+        sources = reg.sources
+        for i in range(len(sources)):
+            src = sources[i]
             if not src.active:
                 continue
             if src.name == "monitoring":
@@ -134,17 +137,29 @@ class InfluxReporter:
         return queued
 
     def _encode_one(self, src, ts):
+        # encode straight into the queue, dropping its oldest lines while
+        # the point does not fit
         if not src.sample():
             self.counters.send_errors += 1
         enc = self.encoder
-        too_long = enc.points_too_long
-        n = enc.encode(src, self.registry.host, ts)
-        if n == 0:
-            # a point with no valid field is no loss; one too long is
-            self.counters.points_dropped += enc.points_too_long - too_long
-            return 0
-        self.counters.points_dropped += self.queue.append(self.encoder.mv[0:n])
-        return 1
+        q = self.queue
+        c = self.counters
+        host = self.registry.host
+        while True:
+            end = enc.encode_into(q.mv, q.used, q.capacity, src, host, ts)
+            if end > 0:
+                q.commit(end - q.used)
+                return 1
+            if end == 0:
+                # no valid field (no loss), or longer than line_max (a loss)
+                if enc.points_too_long != self._too_long:
+                    self._too_long = enc.points_too_long
+                    c.points_dropped += 1
+                return 0
+            if not q.drop_oldest():
+                c.points_dropped += 1  # cannot fit beside what is in flight
+                return 0
+            c.points_dropped += 1
 
     # -- sending -------------------------------------------------------
 

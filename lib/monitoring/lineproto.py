@@ -106,100 +106,137 @@ def point_head(src, host):
 
 
 class LineEncoder:
-    """Encodes one source's point at a time into a reusable line buffer.
+    """Encodes one source's point at a time into a bytearray.
 
-    ``encode(src, host, ts)`` returns the number of bytes of the encoded
-    line (ending with LF) in ``self.line``, or 0 when nothing was written
+    ``encode(src, host, ts)`` writes the line (ending with LF) at the start
+    of ``self.line`` and returns its length, or 0 when nothing was written
     (no valid field, or the line longer than ``line_max``: counted in
-    ``points_too_long``). ``ts`` is the timestamp suffix as bytes (``b""``
-    for none), see :func:`timestamp_suffix`.
+    ``points_too_long``). ``encode_into(out, start, limit, ...)`` writes it
+    into another buffer instead (the reporter encodes straight into its
+    queue). ``ts`` is the timestamp suffix as bytes (``b""`` for none), see
+    :func:`timestamp_suffix`.
+
+    Escaped names are cached per source; float and string values are
+    cached per field while they stay the same, so encoding a point whose
+    values did not change, or changed only in int fields, allocates nothing.
     """
 
     def __init__(self, line_max=_DEFAULT_LINE_MAX):
         self.line = bytearray(line_max)
         self.mv = memoryview(self.line)
+        self.line_max = line_max
         self.fields_dropped = 0
         self.points_too_long = 0
-        self._pos = 0
-
-    def _put(self, b):
-        p = self._pos
-        n = len(b)
-        if p + n > len(self.line):
-            raise IndexError
-        self.mv[p:p + n] = b
-        self._pos = p + n
-
-    def _put_int(self, v):
-        if v < 0:
-            self._put(b"-")
-            v = -v
-        line = self.line
-        p = self._pos
-        # count digits first, then write them right to left
-        n = 1
-        t = v
-        while t >= 10:
-            t //= 10
-            n += 1
-        if p + n > len(line):
-            raise IndexError
-        i = p + n - 1
-        while True:
-            line[i] = 48 + v % 10
-            v //= 10
-            if v == 0:
-                break
-            i -= 1
-        self._pos = p + n
 
     def _cache(self, src, host):
         c = src.cache
         if c is None or c[0] is not host:
-            keys = {}
-            for k in src.fields:
-                keys[k] = escape_key(k) + b"="
-            c = (host, point_head(src, host), keys)
+            names = src.names
+            keys = [escape_key(k) + b"=" for k in names]
+            # per field: last float/str value seen and its encoding
+            c = (host, point_head(src, host), keys, [None] * len(names), [None] * len(names))
             src.cache = c
         return c
 
+    def _value(self, c, i, v, t):
+        # encoding of a float or str value, reused while the value is equal
+        last = c[3]
+        if last[i] is not None and type(last[i]) is t and last[i] == v:
+            return c[4][i]
+        b = (b"%r" % v) if t is float else escape_string(v)
+        last[i] = v
+        c[4][i] = b
+        return b
+
     def encode(self, src, host, ts=b""):
-        """Encode ``src``'s current fields; see the class docstring."""
+        """Encode ``src`` into ``self.line``; see the class docstring."""
+        n = self.encode_into(self.mv, 0, self.line_max, src, host, ts)
+        return n if n > 0 else 0
+
+    def encode_into(self, out, start, limit, src, host, ts=b""):
+        """Encode ``src`` into ``out[start:limit]``; returns the end offset;
+        0 if there was nothing to write or the line is longer than
+        ``line_max`` (counted in ``points_too_long``); -1 if it did not fit
+        in a room smaller than ``line_max`` (the caller may make room and
+        call again)."""
+        # written with locals and inline copies: this is the hot path
         c = self._cache(src, host)
         keys = c[2]
+        names = src.names
         fields = src.fields
-        self._pos = 0
-        try:
-            self._put(c[1])
-            sep = b" "
-            nfields = 0
-            for k in fields:
-                v = fields[k]
-                t = type(v)
-                if t is float and (v != v or v == _INF or v == _NINF):
-                    self.fields_dropped += 1
-                    continue
-                self._put(sep)
-                sep = b","
-                self._put(keys[k])
-                if t is int:
-                    self._put_int(v)
-                    self._put(b"i")
-                elif t is float:
-                    self._put(repr(v).encode())
-                elif t is bool:
-                    self._put(b"true" if v else b"false")
-                else:
-                    self._put(escape_string(v))
-                nfields += 1
-            if nfields == 0:
-                return 0
-            self._put(ts)
-            self._put(b"\n")
-        except IndexError:
+        end = limit if limit - start < self.line_max else start + self.line_max
+        head = c[1]
+        p = start + len(head)
+        if p > end:
+            return self._no_room(start, end)
+        out[start:p] = head
+        sep = 32  # space, then commas
+        nfields = 0
+        nan = 0
+        for i in range(len(names)):
+            v = fields[names[i]]
+            t = type(v)
+            if t is int:
+                b = None
+            elif t is bool:
+                b = b"true" if v else b"false"
+            elif t is float and (v != v or v == _INF or v == _NINF):
+                nan += 1
+                continue
+            else:
+                b = self._value(c, i, v, t)
+            k = keys[i]
+            n = len(k)
+            if p + n + 1 > end:
+                return self._no_room(start, end)
+            out[p] = sep
+            sep = 44
+            out[p + 1:p + 1 + n] = k
+            p += 1 + n
+            if b is None:
+                if v < 0:
+                    if p >= end:
+                        return self._no_room(start, end)
+                    out[p] = 45  # -
+                    p += 1
+                    v = -v
+                # digits counted first, then written right to left
+                n = 1
+                x = v
+                while x >= 10:
+                    x //= 10
+                    n += 1
+                if p + n + 1 > end:
+                    return self._no_room(start, end)
+                j = p + n - 1
+                while j >= p:
+                    out[j] = 48 + v % 10
+                    v //= 10
+                    j -= 1
+                out[p + n] = 105  # i
+                p += n + 1
+            else:
+                n = len(b)
+                if p + n > end:
+                    return self._no_room(start, end)
+                out[p:p + n] = b
+                p += n
+            nfields += 1
+        self.fields_dropped += nan
+        if nfields == 0:
+            return 0
+        n = len(ts)
+        if p + n + 1 > end:
+            return self._no_room(start, end)
+        out[p:p + n] = ts
+        out[p + n] = 10
+        return p + n + 1
+
+    def _no_room(self, start, end):
+        if end - start >= self.line_max:
             self.points_too_long += 1
             return 0
-        return self._pos
+        return -1
 
 
 def timestamp_suffix(ns, precision="ns"):

@@ -53,6 +53,20 @@ class LineQueue:
         self.dropped += dropped
         return dropped
 
+    def commit(self, n, nlines=1):
+        """Account for ``n`` bytes (``nlines`` lines) a producer wrote
+        directly at ``mv[used:]`` (see ``LineEncoder.encode_into``)."""
+        self.used += n
+        self.lines += nlines
+
+    def drop_oldest(self):
+        """Drop the oldest line not in flight; returns 1, or 0 if there
+        was none to drop. Counted in ``dropped``."""
+        if self.lines == 0 or self.used <= self.pinned:
+            return 0
+        self.dropped += 1
+        return self._drop_one()
+
     def _drop_one(self):
         # drop the first line after the pinned region
         start = self.pinned

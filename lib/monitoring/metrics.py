@@ -83,6 +83,9 @@ class Source:
         self.labels = tuple(lab)
         self.sampler = sampler
         self.fields = {}
+        # field names in creation order (a list: iterating it by index
+        # allocates nothing, iterating a dict does)
+        self.names = []
         # names of fields updated with incr(): counters (the rest are gauges)
         self.counters = []
         self.active = True
@@ -134,6 +137,7 @@ class Source:
         if t is not int and t is not float and t is not bool and t is not str:
             raise TypeError("field %s: unsupported type" % field)
         self.fields[field] = value
+        self.names.append(field)
         self.cache = None
 
     def sample(self):
