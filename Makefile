@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 BOARD ?= esp32
 APT_PEERS := influxdb rsyslog prometheus
 
-.PHONY: all venv peers test bench run mpy size deploy clean
+.PHONY: all venv peers test bench run mpy size deploy clean package.json
 
 all: test
 
@@ -33,5 +33,41 @@ test: venv peers
 bench: venv peers
 	$(PY) bench/run.py
 
-clean:
-	rm -rf build .pytest_cache
+# The demo firmware on the Unix port against a real InfluxDB and rsyslog.
+# DURATION=N stops it after N seconds; otherwise Ctrl-C.
+run: venv peers
+	@$(PY) tools/run_demo.py
+
+# lib/ cross-compiled for a board: build/$(BOARD)/lib/monitoring/*.mpy
+MPY_ARCH_esp32 := xtensawin
+MPY_ARCH_rp2_pico_w := armv6m
+MPY_ARCH_unix :=
+LIB_SRC := $(sort $(wildcard lib/monitoring/*.py))
+
+mpy: venv
+	@test -d boards/$(BOARD) || { echo "error: unknown BOARD=$(BOARD) (esp32, rp2_pico_w, unix)"; exit 2; }
+	@mkdir -p build/$(BOARD)/lib/monitoring
+	@for f in $(LIB_SRC); do \
+	  $(MPY_CROSS) $(if $(MPY_ARCH_$(BOARD)),-march=$(MPY_ARCH_$(BOARD))) -o build/$(BOARD)/$${f%.py}.mpy $$f || exit 1; \
+	done
+	@echo "built build/$(BOARD)/lib/monitoring ($(words $(LIB_SRC)) modules)"
+
+size: mpy
+	@cd build/$(BOARD)/lib/monitoring && wc -c *.mpy | sort -n
+
+# Onto a board with mpremote: micropython-lib's logging (mip), the .mpy
+# files, the firmware, the board module and its defaults, your CONFIG if it
+# exists; then a reset.
+PORT ?= /dev/ttyUSB0
+CONFIG ?= config.json
+MPREMOTE := $(VENV)/bin/mpremote
+deploy: mpy
+	$(MPREMOTE) connect $(PORT) mip install logging
+	$(MPREMOTE) connect $(PORT) cp -r build/$(BOARD)/lib/monitoring :lib/
+	$(MPREMOTE) connect $(PORT) cp firmware/boot.py :boot.py + cp firmware/main.py :main.py + cp boards/wlan.py :wlan.py + cp boards/$(BOARD)/board.py :board.py + cp boards/$(BOARD)/config.json :board_config.json
+	$(if $(wildcard $(CONFIG)),$(MPREMOTE) connect $(PORT) cp $(CONFIG) :config.json,@echo "no $(CONFIG): the board runs on boards/$(BOARD)/config.json alone")
+	$(MPREMOTE) connect $(PORT) reset
+
+# mip's package description, listing every file of lib/monitoring
+package.json: $(LIB_SRC) tools/gen_package_json.py
+	python3 tools/gen_package_json.py > $@

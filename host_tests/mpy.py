@@ -70,7 +70,7 @@ class MicroPython:
         self.binary = micropython_binary()
         self.extdir = _external_modules()
         self.path = ":".join([".frozen", LIB, os.path.join(HERE, "mp"), os.path.join(HERE, "pure"),
-                              self.extdir])
+                              os.path.join(ROOT, "boards", "unix"), self.extdir])
 
     def env(self, extra=None, compiled=False):
         env = dict(os.environ)

@@ -1,0 +1,152 @@
+"""Demo firmware: monitoring with every capability the configuration names,
+and a small application that logs and keeps metrics.
+
+Boot sequence: read the configuration (board defaults, then the user's
+file), bring the network up through the board module, set the clock by NTP
+when it can (and carry on when it cannot), start monitoring, then run the
+demo tasks:
+
+- ``sensor``: a simulated temperature/humidity sensor (gauges), logging at
+  debug, and at warning when it runs hot;
+- ``http``: a simulated request handler (counters), allocating visibly
+  inside ``monitoring.region("handler")``, logging at info and error;
+- ``heartbeat``: an info line every 10 s with uptime and free heap;
+- a watchdog feeder when ``watchdog_ms`` is configured.
+
+On the Unix port ``MONITORING_CONFIG`` names the configuration file and
+``MONITORING_DURATION`` stops the demo after that many seconds.
+"""
+
+import gc
+import math
+import sys
+
+try:
+    import asyncio
+except ImportError:
+    import uasyncio as asyncio
+
+import board
+import monitoring
+from monitoring import config as mconfig
+from monitoring.metrics import Source
+
+DEMO_LOGGERS = ("app", "sensor", "http")
+
+
+def setup_logging(logging, level_name):
+    """Console output on the demo's loggers, at the configured level."""
+    level = getattr(logging, level_name.upper())
+    out = []
+    for name in DEMO_LOGGERS:
+        log = logging.getLogger(name)
+        log.setLevel(level)
+        log.addHandler(logging.StreamHandler())
+        out.append(log)
+    return out
+
+
+async def sensor(src, log):
+    t = 0
+    while True:
+        temp = 21.0 + 4.0 * math.sin(t / 30.0) + (t % 7) / 10.0
+        hum = 45.0 + 10.0 * math.cos(t / 45.0)
+        src.set("temperature", temp)
+        src.set("humidity", hum)
+        log.debug("temperature %.1f C, humidity %.0f %%", temp, hum)
+        if temp > 24.5:
+            log.warning("running hot: %.1f C", temp)
+        t += 1
+        await asyncio.sleep(1)
+
+
+async def http(src, log):
+    n = 0
+    while True:
+        n += 1
+        with monitoring.region("handler"):
+            # build a response the way a small web handler would
+            body = ["<li>item %d</li>" % i for i in range(20 + n % 30)]
+            page = "<ul>" + "".join(body) + "</ul>"
+        src.incr("requests")
+        src.set("last_size", len(page))
+        if n % 17 == 0:
+            src.incr("errors")
+            log.error("request %d failed: upstream timeout", n)
+        elif n % 5 == 0:
+            log.info("served request %d (%d bytes)", n, len(page))
+        await asyncio.sleep(0.3 + (n % 4) / 10)
+
+
+async def heartbeat(log):
+    n = 0
+    while True:
+        gc.collect()
+        log.info("alive %d s, free heap %d B", n * 10, gc.mem_free())
+        n += 1
+        await asyncio.sleep(10)
+
+
+async def feed_watchdog(wdt, period_ms):
+    while True:
+        wdt.feed()
+        await asyncio.sleep_ms(period_ms)
+
+
+async def main():
+    doc, errors = mconfig.load(board.DEFAULTS, board.config_path())
+    logging = board.logging_module()
+    level = mconfig.log_level(doc, errors)
+    app_log, sensor_log, http_log = setup_logging(logging, level)
+    kwargs, more = mconfig.to_start_kwargs(doc, board.device_id())
+    for e in errors + more:
+        app_log.error(e)
+    app_log.info("%s starting on %s (reset cause: %s)", kwargs["hostname"], board.NAME,
+                 board.reset_cause())
+
+    if not await board.connect_network(doc.get("wifi"), app_log):
+        app_log.error("network down: monitoring will retry in the background")
+    ntp = doc.get("ntp") or {}
+    if not board.set_clock(ntp.get("host")):
+        app_log.warning("clock not set by NTP: timestamps left to the servers")
+
+    wdt = None
+    wdt_ms = doc.get("watchdog_ms") or 0
+    if wdt_ms:
+        wdt = board.watchdog(wdt_ms)
+
+    demo = Source("demo", tags=("demo",), labels={"board": board.NAME})
+    try:
+        mon = monitoring.start(loggers=DEMO_LOGGERS, **kwargs)
+    except Exception as e:  # a bad option: run the demo without monitoring
+        app_log.error("monitoring not started: %s", e)
+        mon = None
+    tasks = [
+        asyncio.create_task(sensor(demo, sensor_log)),
+        asyncio.create_task(http(demo, http_log)),
+        asyncio.create_task(heartbeat(app_log)),
+    ]
+    if wdt is not None:
+        tasks.append(asyncio.create_task(feed_watchdog(wdt, wdt_ms // 3)))
+    app_log.info("monitoring started: %s", ", ".join(sorted(k for k in kwargs if k in (
+        "influx", "syslog", "listen_port", "trace_port", "prometheus_port"))))
+    secs = board.run_seconds()
+    if secs is None:
+        while True:
+            await asyncio.sleep(3600)
+    await asyncio.sleep(secs)
+    app_log.info("demo done after %s s", secs)
+    for t in tasks:
+        t.cancel()
+    if mon is not None:
+        if mon.influx is not None:
+            await mon.influx.flush()
+        await asyncio.sleep(0.5)  # let the syslog sender drain
+        mon.stop()
+
+
+if __name__ == "__main__":
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        sys.exit(0)

@@ -1,0 +1,65 @@
+"""Firmware configuration: JSON document -> monitoring.start kwargs."""
+
+from monitoring.config import log_level, merge, to_start_kwargs
+
+
+def test_full_document():
+    doc = {
+        "device": "pico-1", "firmware": "demo-1",
+        "influx": {"transport": "http", "host": "10.0.0.2", "port": 8086, "db": "board",
+                   "interval": 5, "precision": "s"},
+        "syslog": {"host": "10.0.0.3", "transport": "tcp", "framing": "lf"},
+        "control": {"port": 2323, "token": "t0k"},
+        "trace": {"interval_ms": 100},
+        "prometheus": {"enabled": False, "port": 9100},
+    }
+    kw, errors = to_start_kwargs(doc)
+    assert errors == []
+    assert kw == {
+        "hostname": "pico-1", "firmware": "demo-1",
+        "influx": ("10.0.0.2", 8086), "transport": "http", "interval": 5, "precision": "s",
+        "db": "board",
+        "syslog": ("10.0.0.3", 514), "syslog_transport": "tcp", "syslog_format": "rfc5424",
+        "syslog_framing": "lf",
+        "listen_port": 2323, "control_token": "t0k",
+        "trace_port": 4242, "trace_interval_ms": 100,
+    }
+
+
+def test_bad_section_is_off_with_one_message_naming_the_key():
+    doc = {"influx": {"host": "h", "port": 8089},
+           "syslog": {"host": "h", "port": "514"},
+           "control": {"port": 2323, "colour": "red"},
+           "trace": {"port": 0}}
+    kw, errors = to_start_kwargs(doc)
+    assert kw["influx"] == ("h", 8089) and kw["transport"] == "udp"
+    assert "syslog" not in kw and "listen_port" not in kw and "trace_port" not in kw
+    assert len(errors) == 3
+    assert errors[0].startswith("config: syslog.port: expected an integer from 1 to 65535")
+    assert errors[0].endswith("(syslog off)")
+    assert errors[1] == "config: control.colour: unknown key (control off)"
+    assert errors[2].startswith("config: trace.port:")
+
+
+def test_required_keys_and_http_needs_a_database():
+    kw, errors = to_start_kwargs({"influx": {"port": 1}, "syslog": {}})
+    assert "influx" not in kw and "syslog" not in kw
+    assert errors == ["config: influx.host: required (influx off)",
+                      "config: syslog.host: required (syslog off)"]
+    kw, errors = to_start_kwargs({"influx": {"host": "h", "port": 1, "transport": "http"}})
+    assert "influx" not in kw and "influx.db" in errors[0]
+
+
+def test_device_name_and_log_level():
+    kw, errors = to_start_kwargs({"device": "bad name"}, "dflt")
+    assert kw["hostname"] == "dflt" and errors and errors[0].startswith("config: device:")
+    errors = []
+    assert log_level({"log_level": "loud"}, errors) == "info" and "log_level" in errors[0]
+    assert log_level({}, []) == "info"
+
+
+def test_merge_overrides_one_level_deep():
+    base = {"influx": {"host": "a", "port": 1}, "device": "x"}
+    over = {"influx": {"port": 2}, "trace": None}
+    assert merge(base, over) == {"influx": {"host": "a", "port": 2}, "device": "x", "trace": None}
+    assert base["influx"]["port"] == 1

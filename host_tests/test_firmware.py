@@ -1,0 +1,94 @@
+"""The project as a user meets it: the demo firmware on the Unix port against
+the real peers, the board builds, deployment commands and mip's package.json."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from peers import free_port, wait_until
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LIB_MODULES = sorted(f[:-3] for f in os.listdir(os.path.join(ROOT, "lib", "monitoring"))
+                     if f.endswith(".py"))
+MARCH = {"esp32": "xtensawin", "rp2_pico_w": "armv6m"}
+
+
+def make(*args, env=None):
+    return subprocess.run(["make", "--no-print-directory"] + list(args), cwd=ROOT,
+                          capture_output=True, text=True, timeout=300, env=env)
+
+
+@pytest.mark.parametrize("board", ["esp32", "rp2_pico_w"])
+def test_make_mpy_builds_every_module_for_the_board_arch(board, mp):
+    dry = make("-B", "-n", "mpy", "BOARD=" + board)
+    assert "-march=%s " % MARCH[board] in dry.stdout
+    p = make("mpy", "BOARD=" + board)
+    assert p.returncode == 0, p.stdout + p.stderr
+    out = os.path.join(ROOT, "build", board, "lib", "monitoring")
+    built = sorted(f[:-4] for f in os.listdir(out) if f.endswith(".mpy"))
+    assert built == LIB_MODULES
+    for name in built:
+        with open(os.path.join(out, name + ".mpy"), "rb") as f:
+            head = f.read(4)
+        # mpy v6 (MicroPython >= 1.22); no native code, so arch-neutral
+        assert head[0:1] == b"M" and head[1] == 6 and head[2] >> 2 == 0, (name, head)
+    p = make("size", "BOARD=" + board)
+    assert p.returncode == 0 and "total" in p.stdout
+    # the board build itself loads: run it on the Unix port (same mpy version)
+    env = mp.env()
+    env["MICROPYPATH"] = os.path.join(ROOT, "build", board, "lib")
+    r = subprocess.run([mp.binary, "-X", "heapsize=64k", "-c",
+                        "import monitoring, monitoring.influx, monitoring.config; print(monitoring.__version__)"],
+                       capture_output=True, text=True, env=env, timeout=30)
+    assert r.returncode == 0 and r.stdout.strip(), r.stdout + r.stderr
+
+
+def test_make_mpy_rejects_unknown_board():
+    p = make("mpy", "BOARD=esp8266")
+    assert p.returncode != 0 and "error: unknown BOARD=esp8266" in p.stdout
+
+
+def test_every_lib_module_imports_in_a_64k_heap(mp):
+    code = "import gc\n" + "".join(
+        "import monitoring.%s\ngc.collect()\n" % m if m != "__init__" else "import monitoring\n"
+        for m in LIB_MODULES) + "print('imported', %d, gc.mem_free())\n" % len(LIB_MODULES)
+    p = mp.run(code, heapsize="64k")
+    assert p.stdout.startswith("imported %d " % len(LIB_MODULES)), p.stdout + p.stderr
+
+
+def test_make_n_deploy_runs_exactly_these_mpremote_commands(tmp_path):
+    cfg = tmp_path / "my.json"
+    cfg.write_text("{}")
+    p = make("-n", "deploy", "BOARD=esp32", "PORT=/dev/ttyUSB7", "CONFIG=%s" % cfg)
+    assert p.returncode == 0, p.stderr
+    mpremote = [line for line in p.stdout.splitlines() if "mpremote" in line]
+    assert mpremote == [
+        ".venv/bin/mpremote connect /dev/ttyUSB7 mip install logging",
+        ".venv/bin/mpremote connect /dev/ttyUSB7 cp -r build/esp32/lib/monitoring :lib/",
+        ".venv/bin/mpremote connect /dev/ttyUSB7 cp firmware/boot.py :boot.py"
+        " + cp firmware/main.py :main.py + cp boards/wlan.py :wlan.py"
+        " + cp boards/esp32/board.py :board.py + cp boards/esp32/config.json :board_config.json",
+        ".venv/bin/mpremote connect /dev/ttyUSB7 cp %s :config.json" % cfg,
+        ".venv/bin/mpremote connect /dev/ttyUSB7 reset",
+    ]
+    # the .mpy files are built for the board first
+    assert "-march=xtensawin" in p.stdout
+
+
+def test_package_json_lists_every_file_of_the_package_and_nothing_else():
+    with open(os.path.join(ROOT, "package.json")) as f:
+        pkg = json.load(f)
+    dests = [d for d, _ in pkg["urls"]]
+    assert dests == ["monitoring/%s.py" % m for m in LIB_MODULES]
+    for dest, src in pkg["urls"]:
+        assert src == "lib/" + dest and os.path.exists(os.path.join(ROOT, src))
+    assert pkg["deps"] == [["logging", "latest"]]
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    import gen_package_json
+
+    assert gen_package_json.package() == pkg  # committed file is up to date

@@ -1,0 +1,119 @@
+"""`make run`: the demo firmware on the MicroPython Unix port, with a real
+InfluxDB and rsyslog on loopback.
+
+Starts InfluxDB 1.6 and rsyslog on free high ports in a temp dir, writes a
+configuration pointing the firmware at them, runs firmware/main.py under the
+`micropython` binary, prints where to look, and on Ctrl-C (or after
+$DURATION seconds) stops everything it started and prints a summary.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(ROOT, "host_tests"))
+
+from mpy import MicroPython  # noqa: E402
+from peers import InfluxDB, Rsyslog, free_port  # noqa: E402
+
+DB = "board"
+
+
+def main():
+    duration = float(os.environ.get("DURATION") or 0)
+    work = tempfile.mkdtemp(prefix="mpmon-demo-")
+    influx = InfluxDB(os.path.join(work, "influxdb"))
+    syslog = Rsyslog(os.path.join(work, "rsyslog"))
+    os.makedirs(influx.dir, exist_ok=True)
+    os.makedirs(syslog.dir, exist_ok=True)
+    proc = None
+    try:
+        influx.start()
+        influx.create_db(DB)
+        syslog.start()
+        control_port = int(os.environ.get("CONTROL_PORT") or 2323)
+        trace_port = int(os.environ.get("TRACE_PORT") or 4242)
+        cfg = {
+            "device": "unix-demo",
+            "log_level": "debug",
+            "influx": {"transport": "http", "host": "127.0.0.1", "port": influx.http_port,
+                       "db": DB, "interval": 2, "precision": "ms"},
+            "syslog": {"transport": "tcp", "host": "127.0.0.1", "port": syslog.tcp_port,
+                       "format": "rfc5424", "framing": "octet"},
+            "control": {"port": control_port},
+            "trace": {"port": trace_port, "interval_ms": 200},
+        }
+        cfg_path = os.path.join(work, "config.json")
+        with open(cfg_path, "w") as f:
+            json.dump(cfg, f, indent=2)
+        mp = MicroPython()
+        env = mp.env({"MONITORING_CONFIG": cfg_path})
+        env["MICROPYPATH"] = ":".join([".frozen", os.path.join(ROOT, "lib"),
+                                       os.path.join(ROOT, "boards", "unix"), mp.extdir])
+        log_path = os.path.join(work, "firmware.log")
+        log = open(log_path, "w")
+        proc = subprocess.Popen([mp.binary, os.path.join(ROOT, "firmware", "main.py")],
+                                stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+        q = ("%s/bin/python -c \"import urllib.request,urllib.parse;print(urllib.request.urlopen("
+             "'http://127.0.0.1:%d/query?'+urllib.parse.urlencode({'db':'%s','q':'SELECT * FROM demo "
+             "ORDER BY time DESC LIMIT 5'})).read().decode())\"" % (os.path.relpath(
+                 os.path.join(ROOT, ".venv"), os.getcwd()), influx.http_port, DB))
+        print("""
+micropython-monitoring demo running (firmware pid %d)
+  firmware console:  %s
+  InfluxDB:          http://127.0.0.1:%d  database %r  (points every 2 s)
+      query:         curl -sG http://127.0.0.1:%d/query --data-urlencode db=%s --data-urlencode "q=SELECT * FROM demo ORDER BY time DESC LIMIT 5"
+      (no curl?)     %s
+  syslog (rsyslog):  %s
+  control socket:    .venv/bin/monctl 127.0.0.1:%d 'l*'    (or: nc 127.0.0.1 %d, then type l*)
+  trace port:        .venv/bin/montrace 127.0.0.1:%d -o trace.tsv
+%s""" % (proc.pid, log_path, influx.http_port, DB, influx.http_port, DB, q, syslog.out, control_port,
+         control_port, trace_port,
+         "Stopping after %g s." % duration if duration else "Ctrl-C stops everything."), flush=True)
+        start = time.monotonic()
+        try:
+            while proc.poll() is None:
+                if duration and time.monotonic() - start >= duration:
+                    break
+                time.sleep(0.2)
+        except KeyboardInterrupt:
+            pass
+        crashed = proc.poll() is not None
+        if not crashed:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        log.close()
+        time.sleep(0.5)
+        print("\nsummary after %.0f s:" % (time.monotonic() - start))
+        for m in ("demo", "memory", "system", "monitoring", "regions"):
+            try:
+                n = influx.count(DB, m)
+            except Exception:
+                n = 0
+            print("  influx %-11s %5d points" % (m, n))
+        print("  syslog lines      %5d" % len(syslog.lines()))
+        if crashed:
+            print("the firmware exited early (status %s); its console:" % proc.returncode)
+            with open(log_path) as f:
+                print(f.read()[-3000:])
+            return 1
+        return 0
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+        influx.stop()
+        syslog.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
