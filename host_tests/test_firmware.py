@@ -41,7 +41,7 @@ def test_make_mpy_builds_every_module_for_the_board_arch(board, mp):
     assert p.returncode == 0 and "total" in p.stdout
     # the board build itself loads: run it on the Unix port (same mpy version)
     env = mp.env()
-    env["MICROPYPATH"] = os.path.join(ROOT, "build", board, "lib")
+    env["MICROPYPATH"] = ".frozen:" + os.path.join(ROOT, "build", board, "lib")
     r = subprocess.run([mp.binary, "-X", "heapsize=64k", "-c",
                         "import monitoring, monitoring.influx, monitoring.config; print(monitoring.__version__)"],
                        capture_output=True, text=True, env=env, timeout=30)
