@@ -57,6 +57,13 @@ def test_float_full_precision_and_nan_dropped():
     assert float(out.split(b"b=")[1].split(b",")[0].strip()) == 1 / 3
     assert b"c=" not in out and b"d=" not in out
     assert enc.fields_dropped == 2
+    u = Source("ints", registry=reg)
+    u.set("max", (1 << 63) - 1)
+    u.set("over", 1 << 63)
+    u.set("under", -(1 << 63) - 1)
+    enc2 = LineEncoder()
+    assert line(u, "h", enc=enc2) == b"ints,host=h max=9223372036854775807i\n"
+    assert enc2.fields_dropped == 2
     t = Source("only_nan", registry=reg)
     t.set("x", float("-inf"))
     assert enc.encode(t, "h") == 0

@@ -18,9 +18,9 @@ their escape text: LF becomes the two characters ``\\n``, CR ``\\r``, TAB
 
 Values: ints get the ``i`` suffix, floats are written with ``repr`` (full
 precision, scientific notation where Python uses it), bools ``true`` and
-``false``. NaN and infinities are not valid line protocol: such a field is
-left out and counted in ``LineEncoder.fields_dropped``; a point left with no
-field is not written at all.
+``false``. NaN, infinities and ints outside the signed 64-bit range are not
+valid line protocol: such a field is left out and counted in
+``LineEncoder.fields_dropped``; a point left with no field is not written.
 
 Encoding writes into one preallocated line buffer. Escaped names are cached
 per source, so encoding an int field allocates nothing.
@@ -34,6 +34,9 @@ except ImportError:  # CPython
 
 _INF = float("inf")
 _NINF = -_INF
+# line protocol integers are signed 64-bit
+_I64_MAX = (1 << 63) - 1
+_I64_MIN = -(1 << 63)
 _DEFAULT_LINE_MAX = const(1024)
 
 # timestamp precision name -> (divisor of ns, name InfluxDB 1.x takes)
@@ -177,6 +180,9 @@ class LineEncoder:
             v = fields[names[i]]
             t = type(v)
             if t is int:
+                if v > _I64_MAX or v < _I64_MIN:
+                    nan += 1
+                    continue
                 b = None
             elif t is bool:
                 b = b"true" if v else b"false"
