@@ -140,7 +140,8 @@ async def main():
         t.cancel()
     if mon is not None:
         if mon.influx is not None:
-            await mon.influx.flush()
+            mon.influx.collect()
+            await mon.influx.aclose()
         await asyncio.sleep(0.5)  # let the syslog sender drain
         mon.stop()
 

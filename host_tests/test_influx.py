@@ -48,9 +48,8 @@ async def main():
     for i in range(%d):
         await asyncio.sleep(%r)
 %s
-    # stop the periodic task, then push what is still queued
-    mon.influx.stop()
-    await mon.influx.send()
+    # stop the periodic task, pushing what is still queued
+    await mon.influx.aclose()
     c = mon.counters
     print(json.dumps({"sent": c.points_sent, "dropped": c.points_dropped,
                       "errors": c.send_errors, "queued": len(mon.influx.queue),
@@ -319,8 +318,7 @@ async def main():
     for i in range(3):
         app.set("seq", i)
         await asyncio.sleep(0.1)
-    mon.influx.stop()
-    await mon.influx.send()
+    await mon.influx.aclose()
     c = mon.counters
     print(json.dumps({"sent": c.points_sent, "dropped": c.points_dropped,
                       "queued": len(mon.influx.queue), "errors": c.send_errors,

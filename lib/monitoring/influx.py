@@ -149,14 +149,17 @@ class InfluxReporter:
             end = enc.encode_into(q.mv, q.used, q.capacity, src, host, ts)
             if end > 0:
                 q.commit(end - q.used)
+                c.points_produced += 1
                 return 1
             if end == 0:
                 # no valid field (no loss), or longer than line_max (a loss)
                 if enc.points_too_long != self._too_long:
                     self._too_long = enc.points_too_long
+                    c.points_produced += 1
                     c.points_dropped += 1
                 return 0
             if not q.drop_oldest():
+                c.points_produced += 1
                 c.points_dropped += 1  # cannot fit beside what is in flight
                 return 0
             c.points_dropped += 1
@@ -313,10 +316,23 @@ class InfluxReporter:
             self._task = asyncio.create_task(self.run())
         return self._task
 
+    async def aclose(self):
+        """Stop the periodic task, make one last attempt to send what is
+        queued (bounded by ``timeout_ms``), then :meth:`stop`."""
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+        self.backoff.succeeded()
+        await self.send()
+        self.stop()
+
     def stop(self):
-        """Cancel the task and close the connection."""
+        """Cancel the task and close the connection. Points still queued
+        are counted as dropped (``flush()`` first to send them)."""
         if self._task is not None:
             self._task.cancel()
             self._task = None
         if self._conn is not None:
             self._conn.close()
+        self.queue.pin(0)
+        self.counters.points_dropped += self.queue.clear()

@@ -26,6 +26,7 @@ class Counters:
     reported. Every field is an int."""
 
     NAMES = (
+        "points_produced",
         "points_sent",
         "points_dropped",
         "bytes_sent",
