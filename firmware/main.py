@@ -78,13 +78,35 @@ async def http(src, log):
         await asyncio.sleep(0.3 + (n % 4) / 10)
 
 
-async def heartbeat(log):
+# heap high-water marks after collection, per minute of uptime (for soaks)
+heap_peaks = []
+
+
+async def heartbeat(log, period=10):
     n = 0
     while True:
         gc.collect()
-        log.info("alive %d s, free heap %d B", n * 10, gc.mem_free())
+        alloc = gc.mem_alloc()
+        minute = n * period // 60
+        while len(heap_peaks) <= minute:
+            heap_peaks.append(0)
+        if alloc > heap_peaks[minute]:
+            heap_peaks[minute] = alloc
+        log.info("alive %d s, free heap %d B", n * period, gc.mem_free())
         n += 1
-        await asyncio.sleep(10)
+        await asyncio.sleep(period)
+
+
+def summary(mon, secs):
+    """One JSON line with the monitoring counters and heap peaks, printed
+    when a timed run (Unix port) ends."""
+    import json
+
+    out = {"uptime_s": secs, "heap_peaks": heap_peaks}
+    if mon is not None:
+        for name in mon.counters.NAMES:
+            out[name] = getattr(mon.counters, name)
+    print("SUMMARY " + json.dumps(out))
 
 
 async def feed_watchdog(wdt, period_ms):
@@ -124,7 +146,7 @@ async def main():
     tasks = [
         asyncio.create_task(sensor(demo, sensor_log)),
         asyncio.create_task(http(demo, http_log)),
-        asyncio.create_task(heartbeat(app_log)),
+        asyncio.create_task(heartbeat(app_log, doc.get("heartbeat_s", 10))),
     ]
     if wdt is not None:
         tasks.append(asyncio.create_task(feed_watchdog(wdt, wdt_ms // 3)))
@@ -144,6 +166,7 @@ async def main():
             await mon.influx.aclose()
         await asyncio.sleep(0.5)  # let the syslog sender drain
         mon.stop()
+    summary(mon, secs)
 
 
 if __name__ == "__main__":

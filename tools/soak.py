@@ -1,0 +1,354 @@
+"""Soak with faults: the demo firmware on the Unix port with a board-sized
+heap, for DURATION seconds, while a driver on a fixed random seed:
+
+- stops and restarts InfluxDB and rsyslog (same ports, same data);
+- replaces rsyslog for a while with a TCP sink that accepts and never reads;
+- floods the control port with valid, invalid, oversized and half-sent
+  commands from up to 10 clients at once;
+- connects trace clients that read a little and leave, or never read;
+- flips log levels and metrics switches.
+
+At the end it checks and reports: the firmware ran the whole time without
+a crash or MemoryError; the heap high-water mark did not grow; points
+produced == stored + dropped (+ queued at exit, which the firmware counts
+as dropped); syslog records produced == received + dropped; every control
+reply well-formed. Exit status 0 when every check holds.
+
+    python tools/soak.py --duration 3600 --seed 1 --heapsize 48k
+"""
+
+import argparse
+import json
+import os
+import random
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(ROOT, "host_tests"))
+
+from mpy import MicroPython  # noqa: E402
+from peers import InfluxDB, Rsyslog, free_port, wait_until  # noqa: E402
+
+DB = "soak"
+REPLY = re.compile(r"^(ok|ok: .*|error: .+)$")
+VALID = ["l", "l*", "m", "m*", "L*:debug", "L*:info", "Lsensor:warning,http:debug", "Mdemo:disable",
+         "M*:enable", "Mtag:builtin:enable", "M*:disable,memory:enable", "mmemory,demo", "lapp,http"]
+INVALID = ["", "x", "Lnope:debug", "L*:loud", "Mfoo:enable", "M*:maybe", "a" * 300, "\x00\x01\xff",
+           "M::", "L,", "mdemo,", "Mtag:nope:enable"]
+
+
+def complete_frames(data):
+    """Number of whole octet-counted syslog frames (``LEN SP MSG``) in data."""
+    i = n = 0
+    while True:
+        j = data.find(b" ", i)
+        if j < 0:
+            return n
+        try:
+            length = int(data[i:j])
+        except ValueError:
+            return n
+        i = j + 1 + length
+        if i > len(data):
+            return n
+        n += 1
+
+
+class Soak:
+    def __init__(self, duration, seed, heapsize, log=print):
+        self.duration = duration
+        self.rng = random.Random(seed)
+        self.heapsize = heapsize
+        self.log = log
+        self.work = tempfile.mkdtemp(prefix="mpmon-soak-")
+        self.influx = InfluxDB(os.path.join(self.work, "influxdb"))
+        self.syslog_dir = os.path.join(self.work, "rsyslog")
+        os.makedirs(self.influx.dir, exist_ok=True)
+        os.makedirs(self.syslog_dir, exist_ok=True)
+        self.syslog = Rsyslog(self.syslog_dir)
+        self.control_port = free_port()
+        self.trace_port = free_port()
+        self.replies = []
+        self.bad_replies = []
+        self.events = []
+        self.lock = threading.Lock()
+
+    # -- peers -------------------------------------------------------------
+
+    def start_peers(self):
+        self.influx.start()
+        self.influx.create_db(DB)
+        self.syslog.start()
+
+    def restart_influx(self, down):
+        self.influx.stop()
+        time.sleep(down)
+        self.influx.start()
+
+    def restart_syslog(self, down):
+        self.syslog.stop()
+        time.sleep(down)
+        self.syslog = Rsyslog(self.syslog_dir, self.syslog.udp_port, self.syslog.tcp_port)
+        self.syslog.start()
+
+    def stall_syslog(self, secs):
+        """rsyslog's TCP port taken over by a sink that never reads."""
+        self.syslog.stop()
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.bind(("127.0.0.1", self.syslog.tcp_port))
+        s.listen(4)
+        s.settimeout(0.2)
+        conns = []
+        end = time.monotonic() + secs
+        while time.monotonic() < end:
+            try:
+                c, _ = s.accept()
+                conns.append(c)
+            except socket.timeout:
+                pass
+        # what the sink swallowed never reaches rsyslog: count it so the
+        # totals can still be checked (received by the sink, not lost)
+        swallowed = 0
+        for c in conns:
+            c.setblocking(False)
+            data = b""
+            try:
+                while True:
+                    b = c.recv(65536)
+                    if not b:
+                        break
+                    data += b
+            except OSError:
+                pass
+            c.close()
+            swallowed += complete_frames(data)
+        s.close()
+        self.restart_syslog(0)
+        return swallowed
+
+    # -- control and trace clients --------------------------------------------
+
+    def control(self, commands, half=False, linger=0.3):
+        try:
+            c = socket.create_connection(("127.0.0.1", self.control_port), 2)
+        except OSError as e:
+            self.events.append("control connect failed: %s" % e)
+            return
+        c.settimeout(2)
+        try:
+            if half:
+                c.sendall(commands[0].encode("latin-1")[:3])
+                time.sleep(linger)
+                return
+            for cmd in commands:
+                c.sendall(cmd.encode("latin-1") + b"\n")
+            data = b""
+            want = len(commands)
+            end = time.monotonic() + 3
+            while data.count(b"\n") < want and time.monotonic() < end:
+                try:
+                    b = c.recv(4096)
+                except socket.timeout:
+                    break
+                if not b:
+                    break
+                data += b
+            with self.lock:
+                for line in data.decode("utf-8", "replace").splitlines():
+                    self.replies.append(line)
+                    if not REPLY.match(line):
+                        self.bad_replies.append(line)
+        except OSError:
+            pass
+        finally:
+            c.close()
+
+    def flood(self, clients):
+        threads = []
+        for _ in range(clients):
+            kind = self.rng.random()
+            if kind < 0.15:
+                args = ([self.rng.choice(VALID)], True)
+            elif kind < 0.25:
+                args = (["M" + "x" * self.rng.choice([300, 10000])], False)
+            else:
+                cmds = [self.rng.choice(VALID if self.rng.random() < 0.6 else INVALID) for _ in range(3)]
+                args = (cmds, False)
+            threads.append(threading.Thread(target=self.control, args=args, daemon=True))
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(10)
+
+    def trace_client(self, mode):
+        try:
+            c = socket.create_connection(("127.0.0.1", self.trace_port), 2)
+        except OSError as e:
+            self.events.append("trace connect failed: %s" % e)
+            return
+        try:
+            if mode == "read":
+                c.settimeout(2)
+                c.recv(4096)
+                time.sleep(0.5)
+                c.recv(4096)
+            else:  # never read
+                time.sleep(self.rng.uniform(1, 4))
+        except OSError:
+            pass
+        finally:
+            c.close()
+
+    # -- run ---------------------------------------------------------------
+
+    def firmware(self):
+        cfg = {
+            "device": "soak-board",
+            "log_level": "debug",
+            "heartbeat_s": 2,
+            "influx": {"transport": "http", "host": "127.0.0.1", "port": self.influx.http_port,
+                       "db": DB, "interval": 1, "precision": "ms"},
+            "syslog": {"transport": "tcp", "host": "127.0.0.1", "port": self.syslog.tcp_port,
+                       "format": "rfc5424", "framing": "octet"},
+            "control": {"port": self.control_port},
+            "trace": {"port": self.trace_port, "interval_ms": 100},
+        }
+        path = os.path.join(self.work, "config.json")
+        with open(path, "w") as f:
+            json.dump(cfg, f)
+        mp = MicroPython()
+        env = mp.env({"MONITORING_CONFIG": path, "MONITORING_DURATION": str(self.duration)},
+                     compiled=True)
+        from mpy import compiled_lib
+
+        env["MICROPYPATH"] = ":".join([".frozen", compiled_lib(), os.path.join(ROOT, "boards", "unix"),
+                                       mp.extdir])
+        self.console = open(os.path.join(self.work, "console.log"), "w")
+        return subprocess.Popen([mp.binary, "-X", "heapsize=" + self.heapsize,
+                                 os.path.join(ROOT, "firmware", "main.py")],
+                                stdout=self.console, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+
+    def run(self):
+        self.start_peers()
+        proc = self.firmware()
+        start = time.monotonic()
+        swallowed = 0
+        try:
+            wait_until(lambda: self._port_open(self.control_port), 20)
+            while time.monotonic() - start < self.duration - 8 and proc.poll() is None:
+                action = self.rng.choice(["influx", "syslog", "stall", "flood", "flood", "trace",
+                                          "trace_stall", "flip", "idle"])
+                self.events.append("%6.1f %s" % (time.monotonic() - start, action))
+                if action == "influx":
+                    self.restart_influx(self.rng.uniform(1, 4))
+                elif action == "syslog":
+                    self.restart_syslog(self.rng.uniform(1, 4))
+                elif action == "stall":
+                    swallowed += self.stall_syslog(self.rng.uniform(2, 5))
+                elif action == "flood":
+                    self.flood(self.rng.randint(2, 10))
+                elif action == "trace":
+                    self.trace_client("read")
+                elif action == "trace_stall":
+                    threading.Thread(target=self.trace_client, args=("stall",), daemon=True).start()
+                elif action == "flip":
+                    self.control([self.rng.choice(["L*:debug", "L*:info", "L*:warning",
+                                                   "Mdemo:disable", "M*:enable", "Mmemory:disable"])])
+                else:
+                    time.sleep(self.rng.uniform(0.5, 2))
+            # leave everything up and settled for the final flush
+            self.control(["L*:debug", "M*:enable"])
+            rc = proc.wait(self.duration + 60 - (time.monotonic() - start))
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            self.console.close()
+        time.sleep(1.0)
+        return self.report(rc, swallowed)
+
+    def _port_open(self, port):
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.5).close()
+            return True
+        except OSError:
+            return False
+
+    def report(self, rc, swallowed):
+        with open(self.console.name) as f:
+            console = f.read()
+        checks = []
+        m = re.search(r"^SUMMARY (.*)$", console, re.M)
+        summary = json.loads(m.group(1)) if m else {}
+        checks.append(("firmware exited normally", rc == 0 and bool(summary), "exit %s" % rc))
+        crash = "MemoryError" in console or "Traceback" in console
+        checks.append(("no crash, no MemoryError", not crash, ""))
+        peaks = [p for p in summary.get("heap_peaks", []) if p]
+        if len(peaks) >= 4:
+            half = len(peaks) // 2
+            early, late = max(peaks[:half]), max(peaks[half:])
+            checks.append(("heap high-water mark did not grow", late <= early + 2048,
+                           "first half %d B, second half %d B" % (early, late)))
+        stored = 0
+        for meas in ("demo", "memory", "system", "monitoring", "regions"):
+            try:
+                stored += self.influx.count(DB, meas)
+            except Exception:
+                pass
+        produced = summary.get("points_produced", -1)
+        sent = summary.get("points_sent", -1)
+        dropped = summary.get("points_dropped", -1)
+        checks.append(("points: produced == sent + dropped", produced == sent + dropped,
+                       "produced %d, sent %d, dropped %d" % (produced, sent, dropped)))
+        checks.append(("points: stored == sent", stored == sent, "stored %d, sent %d" % (stored, sent)))
+        lines = self.syslog.lines()
+        notices = [ln for ln in lines if ln["msg"].endswith("messages dropped")]
+        received = len(lines) - len(notices)
+        lq, ls, ld = summary.get("log_queued", -1), summary.get("log_sent", -1), summary.get("log_dropped", -1)
+        checks.append(("syslog: queued == sent + dropped", lq == ls + ld,
+                       "queued %d, sent %d, dropped %d" % (lq, ls, ld)))
+        checks.append(("syslog: sent == received + swallowed by the stalled sink",
+                       ls == received + len(notices) + swallowed,
+                       "sent %d, received %d (+%d notices), swallowed %d" % (ls, received, len(notices), swallowed)))
+        checks.append(("control replies all well-formed", not self.bad_replies,
+                       "%d replies, bad: %r" % (len(self.replies), self.bad_replies[:3])))
+        self.log("soak: %d s, heap %s, work dir %s" % (self.duration, self.heapsize, self.work))
+        ok = True
+        for name, passed, detail in checks:
+            ok = ok and passed
+            self.log("  %-58s %s  %s" % (name, "ok" if passed else "FAILED", detail))
+        self.summary = summary
+        self.checks = checks
+        return ok
+
+    def cleanup(self):
+        self.influx.cleanup()
+        self.syslog.cleanup()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--duration", type=float, default=3600)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--heapsize", default="48k")
+    a = ap.parse_args()
+    s = Soak(a.duration, a.seed, a.heapsize)
+    try:
+        ok = s.run()
+    finally:
+        s.influx.stop()
+        s.syslog.stop()
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
