@@ -37,6 +37,7 @@ class Counters:
         "log_sent",
         "log_dropped",
         "log_errors",
+        "log_bytes_sent",
     )
 
     def __init__(self):
