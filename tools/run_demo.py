@@ -25,6 +25,32 @@ from peers import InfluxDB, Rsyslog, free_port  # noqa: E402
 DB = "board"
 
 
+def demo_config(influx, syslog, control_port, trace_port, prometheus_port, interval=2, db=DB):
+    """The demo firmware's configuration, pointed at the running peers."""
+    return {
+        "device": "unix-demo",
+        "log_level": "debug",
+        "influx": {"transport": "http", "host": "127.0.0.1", "port": influx.http_port,
+                   "db": db, "interval": interval, "precision": "ms"},
+        "syslog": {"transport": "tcp", "host": "127.0.0.1", "port": syslog.tcp_port,
+                   "format": "rfc5424", "framing": "octet"},
+        "control": {"port": control_port},
+        "trace": {"port": trace_port, "interval_ms": 200},
+        "prometheus": {"port": prometheus_port},
+    }
+
+
+def firmware_env(mp, cfg_path, duration=None):
+    """Environment for firmware/main.py under the Unix port: lib/, the
+    Unix board module and the test-side adafruit_logging on the path."""
+    env = mp.env({"MONITORING_CONFIG": cfg_path})
+    if duration:
+        env["MONITORING_DURATION"] = str(duration)
+    env["MICROPYPATH"] = ":".join([".frozen", os.path.join(ROOT, "lib"),
+                                   os.path.join(ROOT, "boards", "unix"), mp.extdir])
+    return env
+
+
 def main():
     duration = float(os.environ.get("DURATION") or 0)
     work = tempfile.mkdtemp(prefix="mpmon-demo-")
@@ -39,23 +65,13 @@ def main():
         syslog.start()
         control_port = int(os.environ.get("CONTROL_PORT") or 2323)
         trace_port = int(os.environ.get("TRACE_PORT") or 4242)
-        cfg = {
-            "device": "unix-demo",
-            "log_level": "debug",
-            "influx": {"transport": "http", "host": "127.0.0.1", "port": influx.http_port,
-                       "db": DB, "interval": 2, "precision": "ms"},
-            "syslog": {"transport": "tcp", "host": "127.0.0.1", "port": syslog.tcp_port,
-                       "format": "rfc5424", "framing": "octet"},
-            "control": {"port": control_port},
-            "trace": {"port": trace_port, "interval_ms": 200},
-        }
+        prom_port = int(os.environ.get("PROMETHEUS_PORT") or 9100)
+        cfg = demo_config(influx, syslog, control_port, trace_port, prom_port)
         cfg_path = os.path.join(work, "config.json")
         with open(cfg_path, "w") as f:
             json.dump(cfg, f, indent=2)
         mp = MicroPython()
-        env = mp.env({"MONITORING_CONFIG": cfg_path})
-        env["MICROPYPATH"] = ":".join([".frozen", os.path.join(ROOT, "lib"),
-                                       os.path.join(ROOT, "boards", "unix"), mp.extdir])
+        env = firmware_env(mp, cfg_path)
         log_path = os.path.join(work, "firmware.log")
         log = open(log_path, "w")
         proc = subprocess.Popen([mp.binary, os.path.join(ROOT, "firmware", "main.py")],
@@ -73,8 +89,9 @@ micropython-monitoring demo running (firmware pid %d)
   syslog (rsyslog):  %s
   control socket:    .venv/bin/monctl 127.0.0.1:%d 'l*'    (or: nc 127.0.0.1 %d, then type l*)
   trace port:        .venv/bin/montrace 127.0.0.1:%d -o trace.tsv
+  Prometheus:        curl -s http://127.0.0.1:%d/metrics
 %s""" % (proc.pid, log_path, influx.http_port, DB, influx.http_port, DB, q, syslog.out, control_port,
-         control_port, trace_port,
+         control_port, trace_port, prom_port,
          "Stopping after %g s." % duration if duration else "Ctrl-C stops everything."), flush=True)
         start = time.monotonic()
         try:

@@ -1,0 +1,109 @@
+"""The demo firmware end to end: firmware/main.py on the Unix port for about
+15 s against a real InfluxDB and rsyslog, with an operator on the control,
+trace and Prometheus ports while it runs."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+from peers import free_port, wait_until
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+
+import run_demo  # noqa: E402
+
+DURATION = 15
+
+
+def _connect(port, timeout=10):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return socket.create_connection(("127.0.0.1", port), 2)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def _read_lines(sock, n, timeout=5):
+    sock.settimeout(timeout)
+    buf = b""
+    while buf.count(b"\n") < n:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        buf += chunk
+    return buf.decode().splitlines()
+
+
+def test_demo_firmware_feeds_every_peer_and_answers_operators(mp, influxdb, rsyslog, tmp_path):
+    db = "demo_e2e"
+    influxdb.query('DROP DATABASE "%s"' % db)
+    influxdb.create_db(db)
+    control, trace, prom = free_port(), free_port(), free_port()
+    cfg = run_demo.demo_config(influxdb, rsyslog, control, trace, prom, interval=1, db=db)
+    cfg_path = tmp_path / "config.json"
+    cfg_path.write_text(json.dumps(cfg))
+    proc = subprocess.Popen([mp.binary, "-X", "heapsize=256k", os.path.join(ROOT, "firmware", "main.py")],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
+                            env=run_demo.firmware_env(mp, str(cfg_path), DURATION))
+    try:
+        # the operator, while the demo runs
+        with _connect(control) as c:
+            c.sendall(b"l*\n")
+            levels = _read_lines(c, 1)[0]
+            c.sendall(b"m\n")
+            metrics = _read_lines(c, 1)[0]
+        with _connect(trace) as t:
+            trace_lines = _read_lines(t, 4, timeout=5)
+        body = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % prom, timeout=5).read().decode()
+        out, _ = proc.communicate(timeout=DURATION + 30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, out[-3000:]
+    assert "Traceback" not in out, out[-3000:]
+
+    # control: the demo's loggers with their levels, and the metrics switch
+    assert levels.startswith("ok: *:"), levels
+    for name in ("app", "sensor", "http"):
+        assert "%s:debug" % name in levels.split(": ", 1)[1].split(","), levels
+    assert metrics.startswith("ok: *:enabled"), metrics
+
+    # trace: a JSON header naming the device, then samples
+    header = json.loads(trace_lines[0])
+    assert header["device"] == "unix-demo"
+    assert len(trace_lines) >= 4
+
+    # Prometheus: the user's source and the built-ins, with the host label
+    assert 'demo_requests{host="unix-demo"' in body or 'demo_requests_total{host="unix-demo"' in body, body[:2000]
+    assert "memory_free{" in body
+
+    # InfluxDB stored every source, each with the device's host tag
+    for m in ("memory", "system", "monitoring", "demo", "regions"):
+        assert influxdb.count(db, m) >= 3, m
+    rows = influxdb.rows(db, "demo")
+    assert {r["host"] for r in rows} == {"unix-demo"}
+    assert max(r["requests"] for r in rows if r.get("requests") is not None) >= 10
+
+    # rsyslog received the demo's log lines, from every logger, in order
+    assert wait_until(lambda: any("demo done" in line["msg"] for line in rsyslog.lines()), 10)
+    lines = rsyslog.lines()
+    assert {"app", "sensor", "http"} <= {line["msgid"] for line in lines}
+    assert all(line["host"] == "unix-demo" for line in lines)
+    seq = [int(line["sd"].split('sequenceId="')[1].split('"')[0]) for line in lines
+           if 'sequenceId="' in line["sd"]]
+    assert seq == sorted(seq) and len(seq) == len(lines)
+
+    # the summary line: nothing dropped, every point and record accounted for
+    summary = json.loads(out.split("SUMMARY ", 1)[1].splitlines()[0])
+    assert summary["points_dropped"] == 0 and summary["log_dropped"] == 0, summary
+    assert summary["points_sent"] == summary["points_produced"] > 0, summary
+    assert summary["log_sent"] == len(lines), summary
