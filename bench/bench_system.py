@@ -1,0 +1,113 @@
+"""Whole-system budgets (issue: RAM budget, speed and soak): resident heap
+per capability, steady-state allocation, loop latency under a control-port
+flood against a no-monitoring baseline, and the .mpy size per board arch.
+Real InfluxDB (UDP) and rsyslog (TCP) on loopback are the sinks."""
+
+import os
+import random
+import socket
+import subprocess
+import threading
+import time
+
+from common import ROOT, report, run_mp
+from peers import InfluxDB, Rsyslog, free_port
+
+
+def resident():
+    rows = []
+    for cap in ("influx", "control", "syslog", "trace", "prometheus", "all"):
+        r = run_mp("resident_bench.py", heapsize="256k", args=[cap])
+        rows.append(("resident heap, %s idle" % cap, r["resident_bytes"], "B",
+                     "goal <= 10240" if cap == "all" else "",
+                     r["resident_bytes"] <= 10240 if cap == "all" else None))
+        rows.append(("  code from .mpy / running state", r["import_bytes"], "B",
+                     "/ %d B" % r["state_bytes"], None))
+    return rows
+
+
+def mpy_sizes():
+    rows = []
+    for board in ("esp32", "rp2_pico_w"):
+        subprocess.run(["make", "--no-print-directory", "mpy", "BOARD=" + board], cwd=ROOT,
+                       check=True, capture_output=True)
+        d = os.path.join(ROOT, "build", board, "lib", "monitoring")
+        total = sum(os.path.getsize(os.path.join(d, f)) for f in os.listdir(d) if f.endswith(".mpy"))
+        rows.append((".mpy total for lib/, %s" % board, total, "B", "goal <= 24576", total <= 24576))
+    return rows
+
+
+def flood(port, stop):
+    """Up to 4 clients sending valid, invalid, oversized and half commands."""
+    rnd = random.Random(7)
+    cmds = [b"l*\n", b"m*\n", b"M*:enable\n", b"Lbogus\n", b"x" * 600 + b"\n", b"L*:info\n", b"m"]
+    while not stop.is_set():
+        try:
+            with socket.create_connection(("127.0.0.1", port), 1) as s:
+                s.settimeout(1)
+                for _ in range(20):
+                    s.sendall(rnd.choice(cmds))
+                    try:
+                        s.recv(4096)
+                    except socket.timeout:
+                        pass
+        except OSError:
+            time.sleep(0.01)
+
+
+def trace_reader(port, stop):
+    while not stop.is_set():
+        try:
+            with socket.create_connection(("127.0.0.1", port), 1) as s:
+                s.settimeout(1)
+                while not stop.is_set() and s.recv(4096):
+                    pass
+        except OSError:
+            time.sleep(0.05)
+
+
+def main():
+    influx = InfluxDB().start()
+    syslog = Rsyslog().start()
+    try:
+        rows = resident()
+        control, trace = free_port(), free_port()
+        args = [str(influx.udp_port), str(syslog.tcp_port), str(control), str(trace)]
+        st = run_mp("system_bench.py", heapsize="256k", args=["steady"] + args)
+        rows += [
+            ("steady state, bytes/s between flushes", st["quiet_bytes_per_s"], "B/s", "goal 0",
+             st["quiet_bytes_per_s"] == 0),
+            ("steady state, bytes per flush (built-ins + 10)", st["bytes_per_flush"], "B",
+             "goal <= 1024", st["bytes_per_flush"] <= 1024),
+        ]
+        base = run_mp("system_bench.py", heapsize="256k", args=["latency", "none"])
+        control, trace = free_port(), free_port()
+        args = [str(influx.udp_port), str(syslog.tcp_port), str(control), str(trace)]
+        stop = threading.Event()
+        helpers = [threading.Thread(target=flood, args=(control, stop), daemon=True) for _ in range(4)]
+        helpers.append(threading.Thread(target=trace_reader, args=(trace, stop), daemon=True))
+        for t in helpers:
+            t.start()
+        try:
+            busy = run_mp("system_bench.py", heapsize="256k", args=["latency", "all"] + args)
+        finally:
+            stop.set()
+        extra_ms = (busy["worst_late_us"] - base["worst_late_us"]) / 1000
+        rows += [
+            ("loop lateness worst, no monitoring", base["worst_late_us"] / 1000, "ms", "baseline", None),
+            ("loop lateness worst, all + control flood", busy["worst_late_us"] / 1000, "ms", "", None),
+            ("  worst above baseline", extra_ms, "ms", "goal <= 2", extra_ms <= 2),
+            ("  mean lateness, baseline / all", base["mean_late_us"] / 1000, "ms",
+             "/ %.2f ms" % (busy["mean_late_us"] / 1000), None),
+        ]
+        rows += mpy_sizes()
+        report("Whole system (Unix port)", rows)
+    finally:
+        influx.stop()
+        syslog.stop()
+        influx.cleanup()
+        syslog.cleanup()
+
+
+if __name__ == "__main__":
+    main()
