@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 BOARD ?= esp32
 APT_PEERS := influxdb rsyslog prometheus
 
-.PHONY: all venv peers test bench run mpy size deploy clean package.json
+.PHONY: all venv peers test bench soak run mpy size deploy clean package.json
 
 all: test
 
@@ -32,6 +32,11 @@ test: venv peers
 
 bench: venv peers
 	$(PY) bench/run.py
+
+# The demo firmware under faults for DURATION seconds (default one hour) on
+# a 48 KB heap; prints its checks and exits non-zero when one fails.
+soak: venv peers
+	$(PY) tools/soak.py --duration $(or $(DURATION),3600) --seed $(or $(SEED),1) --heapsize 48k
 
 # The demo firmware on the Unix port against a real InfluxDB and rsyslog.
 # DURATION=N stops it after N seconds; otherwise Ctrl-C.

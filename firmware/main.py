@@ -10,7 +10,8 @@ demo tasks:
   debug, and at warning when it runs hot;
 - ``http``: a simulated request handler (counters), allocating visibly
   inside ``monitoring.region("handler")``, logging at info and error;
-- ``heartbeat``: an info line every 10 s with uptime and free heap;
+- ``heartbeat``: an info line every ``heartbeat_s`` seconds (configuration,
+  default 10) with uptime and free heap, recording the heap high-water mark;
 - a watchdog feeder when ``watchdog_ms`` is configured.
 
 On the Unix port ``MONITORING_CONFIG`` names the configuration file and
@@ -78,20 +79,43 @@ async def http(src, log):
         await asyncio.sleep(0.3 + (n % 4) / 10)
 
 
-# heap high-water marks after collection, per minute of uptime (for soaks)
-heap_peaks = []
+class HeapPeaks:
+    """Heap high-water marks after collection, in at most ``slots`` time
+    buckets: when the buckets are full, neighbours merge and each covers
+    twice the time, so a board running for months keeps 16 numbers."""
+
+    def __init__(self, bucket_s=15, slots=16):
+        self.bucket_s = bucket_s
+        self.peaks = [0] * slots
+        self.used = 0
+
+    def record(self, t_s, alloc):
+        i = int(t_s // self.bucket_s)
+        while i >= len(self.peaks):
+            p = self.peaks
+            half = len(p) // 2
+            for j in range(half):
+                p[j] = max(p[2 * j], p[2 * j + 1])
+            for j in range(half, len(p)):
+                p[j] = 0
+            self.bucket_s *= 2
+            i = int(t_s // self.bucket_s)
+        if alloc > self.peaks[i]:
+            self.peaks[i] = alloc
+        self.used = max(self.used, i + 1)
+
+    def as_list(self):
+        return self.peaks[:self.used]
+
+
+heap_peaks = HeapPeaks()
 
 
 async def heartbeat(log, period=10):
     n = 0
     while True:
         gc.collect()
-        alloc = gc.mem_alloc()
-        minute = n * period // 60
-        while len(heap_peaks) <= minute:
-            heap_peaks.append(0)
-        if alloc > heap_peaks[minute]:
-            heap_peaks[minute] = alloc
+        heap_peaks.record(n * period, gc.mem_alloc())
         log.info("alive %d s, free heap %d B", n * period, gc.mem_free())
         n += 1
         await asyncio.sleep(period)
@@ -102,7 +126,7 @@ def summary(mon, secs):
     when a timed run (Unix port) ends."""
     import json
 
-    out = {"uptime_s": secs, "heap_peaks": heap_peaks}
+    out = {"uptime_s": secs, "heap_peaks": heap_peaks.as_list(), "heap_bucket_s": heap_peaks.bucket_s}
     if mon is not None:
         for name in mon.counters.NAMES:
             out[name] = getattr(mon.counters, name)
