@@ -268,9 +268,13 @@ action(type="omfile" file="{d}/internal.log")
 
 
 def parse_rsyslog_line(line):
-    """Split a line of the ``fields`` template into a dict."""
+    """Split a line of the ``fields`` template into a dict. Structured data
+    (``sd``) may hold spaces: it is everything between `` sd=`` and
+    `` msg=[``."""
     head, sep, msg = line.partition(" msg=[")
     out = {"msg": msg[:-1] if sep else ""}
+    head, sep, sd = head.partition(" sd=")
+    out["sd"] = sd
     for part in head.split(" "):
         k, _, v = part.partition("=")
         out[k] = v

@@ -12,13 +12,16 @@ ones): ``unix_ns()`` always counts from 1970-01-01 UTC. Tests may replace
 import time
 
 EPOCH_OFFSET_S = 946684800 if time.gmtime(0)[0] == 2000 else 0
+_EPOCH_OFFSET_NS = EPOCH_OFFSET_S * 1000000000
 # 2024-01-01T00:00:00Z
 _MIN_SET_S = 1704067200
 
 
 def unix_ns():
     """Nanoseconds since 1970-01-01 UTC, as the board's clock says."""
-    return time.time_ns() + EPOCH_OFFSET_S * 1000000000
+    if _EPOCH_OFFSET_NS:
+        return time.time_ns() + _EPOCH_OFFSET_NS
+    return time.time_ns()  # a big int: adding even 0 would allocate another
 
 
 def is_set(ns=None):
