@@ -189,3 +189,11 @@ def test_formatter_writes_in_place():
 def test_non_str_message():
     f = SyslogFormatter("h", "a")
     assert f.format(20, "n", 42, UNSET).endswith(b"] 42")
+
+
+def test_notice_without_structured_data_keeps_the_sequence():
+    f = SyslogFormatter("h", "a")
+    assert f.format(30, "monitoring", "3 messages dropped", UNSET, False) == (
+        b"<28>1 - h a - monitoring - 3 messages dropped")
+    assert f.seq == 0
+    assert b'sequenceId="1"' in f.format(20, "n", "m", UNSET)

@@ -344,14 +344,16 @@ class SyslogFormatter:
             self._tm = clock.utc_fields(ns)
         return self._tm
 
-    def format_into(self, buf, pos, levelno, name, msg, ns=None):
+    def format_into(self, buf, pos, levelno, name, msg, ns=None, sd=True):
         """Write one message for a record at ``buf[pos:]`` (which must
         have ``max_len`` bytes of room); returns the position after it.
 
         ``levelno``: the logging level number; ``name``: the logger name;
         ``msg``: the message text (a str); ``ns``: the record's time in
         ns since 1970 UTC (default: now, from :mod:`clock`), ignored while
-        the clock is unset."""
+        the clock is unset. With ``sd=False`` the RFC 5424 structured data
+        is the NILVALUE and the sequence counter is left alone (for the
+        sender's own notices)."""
         if ns is None:
             ns = clock.unix_ns()
         end = pos + self.max_len
@@ -391,14 +393,18 @@ class SyslogFormatter:
             f = self.name_field(name)
             buf[p:p + len(f)] = f
             p += len(f)
-            seq = self.seq + 1
-            if seq > _SEQ_MAX:
-                seq = 1
-            self.seq = seq
-            buf[p:p + 19] = _SEQ_OPEN
-            p = put_int(buf, p + 19, seq)
-            buf[p:p + 3] = b'"] '
-            p += 3
+            if sd:
+                seq = self.seq + 1
+                if seq > _SEQ_MAX:
+                    seq = 1
+                self.seq = seq
+                buf[p:p + 19] = _SEQ_OPEN
+                p = put_int(buf, p + 19, seq)
+                buf[p:p + 3] = b'"] '
+                p += 3
+            else:
+                buf[p:p + 3] = b" - "
+                p += 3
             if self.bom:
                 buf[p:p + 3] = _BOM
                 p += 3
@@ -430,10 +436,10 @@ class SyslogFormatter:
             msg = str(msg)
         return put_msg(buf, p, end, msg)
 
-    def format(self, levelno, name, msg, ns=None):
+    def format(self, levelno, name, msg, ns=None, sd=True):
         """The message as bytes (allocates; for tests and tools)."""
         b = bytearray(self.max_len)
-        n = self.format_into(b, 0, levelno, name, msg, ns)
+        n = self.format_into(b, 0, levelno, name, msg, ns, sd)
         return bytes(b[:n])
 
 
