@@ -31,7 +31,8 @@ Escaping, so that no record can forge another on any framing: in MSG,
 every control character (bytes 0-31 and 127) is written as text: LF as
 ``\\n``, CR as ``\\r``, TAB as ``\\t``, any other as ``\\xNN`` (two
 lowercase hex digits); a backslash is doubled (``\\\\``) so the escaping
-can be undone without ambiguity. A formatted message therefore never
+can be undone without ambiguity (``\\n`` is an LF, ``\\\\n`` a backslash
+and an ``n``). A formatted message therefore never
 contains LF, CR or NUL: with LF framing it is exactly one line, with
 octet counting its length is exact, and a UDP datagram holds one record.
 Structured-data parameter values escape ``"``, ``\\`` and ``]`` with a
@@ -64,12 +65,9 @@ _SEQ_MAX = const(2147483647)
 _NAME_CACHE_MAX = const(16)
 _BACKSLASH = const(92)
 
-FACILITIES = {
-    "kern": 0, "user": 1, "mail": 2, "daemon": 3, "auth": 4, "syslog": 5,
-    "lpr": 6, "news": 7, "uucp": 8, "cron": 9, "authpriv": 10, "ftp": 11,
-    "local0": 16, "local1": 17, "local2": 18, "local3": 19, "local4": 20,
-    "local5": 21, "local6": 22, "local7": 23,
-}
+# facility names by number ("" where RFC 5424 names none we accept)
+_FAC_NAMES = ("kern user mail daemon auth syslog lpr news uucp cron authpriv ftp "
+              "- - - - local0 local1 local2 local3 local4 local5 local6 local7")
 
 FORMATS = ("rfc5424", "rfc3164")
 FRAMINGS = ("octet", "lf", "none")
@@ -104,8 +102,10 @@ def facility_code(facility):
     ``"local0"``...); raises ValueError otherwise."""
     if type(facility) is int and 0 <= facility <= 23:
         return facility
-    if isinstance(facility, str) and facility in FACILITIES:
-        return FACILITIES[facility]
+    if isinstance(facility, str) and facility != "-":
+        names = _FAC_NAMES.split()
+        if facility in names:
+            return names.index(facility)
     raise ValueError("bad syslog facility: %r" % (facility,))
 
 
@@ -251,36 +251,6 @@ def put_msg(buf, pos, end, msg):
             p += w
             j += w
     return p
-
-
-def unescape(data):
-    """Undo the MSG escaping (for receivers and tests): bytes -> bytes."""
-    out = bytearray()
-    i = 0
-    n = len(data)
-    while i < n:
-        c = data[i]
-        if c == _BACKSLASH and i + 1 < n:
-            e = data[i + 1]
-            if e == 110:
-                out.append(10)
-            elif e == 114:
-                out.append(13)
-            elif e == 116:
-                out.append(9)
-            elif e == _BACKSLASH:
-                out.append(_BACKSLASH)
-            elif e == 120 and i + 3 < n:
-                out.append(int(bytes(data[i + 2:i + 4]), 16))
-                i += 2
-            else:
-                out.append(c)
-                out.append(e)
-            i += 2
-            continue
-        out.append(c)
-        i += 1
-    return bytes(out)
 
 
 class SyslogFormatter:

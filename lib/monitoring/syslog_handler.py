@@ -7,7 +7,7 @@ Attach with one line, for the logging module you use::
     sender.start()
     logging.getLogger().addHandler(MicroPythonHandler(sender))   # micropython-lib logging
     adafruit_logging.getLogger("app").addHandler(AdafruitHandler(sender))
-    logging.getLogger().addHandler(cpython_handler(sender))      # CPython logging
+    logging.getLogger().addHandler(syslog_cpython.cpython_handler(sender))  # CPython
 
 or ``sender.attach(logger_or_module)``, which picks the right class.
 
@@ -433,6 +433,8 @@ def default_logging_module():
 def handler_for(logger, sender, level=0):
     """A handler of the class that fits ``logger``'s logging module."""
     if hasattr(logger, "manager"):
+        from .syslog_cpython import cpython_handler
+
         return cpython_handler(sender, level)
     if hasattr(logger, "record"):
         return MicroPythonHandler(sender, level)
@@ -499,42 +501,3 @@ class AdafruitHandler(_Base):
                 s.log(lv, record.name, msg)
         except Exception:
             s.counters.log_errors += 1
-
-
-_cpython_class = None
-
-
-def cpython_handler(sender, level=0):
-    """A ``logging.Handler`` (CPython) feeding ``sender``. Records logged
-    from another thread are handed to the event loop's thread."""
-    global _cpython_class
-    if _cpython_class is None:
-        import logging
-        import threading
-
-        class CPythonHandler(logging.Handler):
-            """CPython ``logging`` handler: the message is the record
-            formatted by the handler's formatter (default ``%(message)s``
-            plus any traceback); the record's ``created`` time is used.
-            CPython does not pass records below the handler's own level,
-            so only those reaching it are counted."""
-
-            def __init__(self, sender, level=0):
-                logging.Handler.__init__(self, level)
-                self.sender = sender
-
-            def emit(self, record):
-                s = self.sender
-                try:
-                    s.count(record.levelno)
-                    msg = self.format(record)
-                    ns = int(record.created * 1000000000)
-                    if s._loop is not None and threading.get_ident() != s._thread:
-                        s._loop.call_soon_threadsafe(s.log, record.levelno, record.name, msg, ns)
-                    else:
-                        s.log(record.levelno, record.name, msg, ns)
-                except Exception:
-                    s.counters.log_errors += 1
-
-        _cpython_class = CPythonHandler
-    return _cpython_class(sender, level)
