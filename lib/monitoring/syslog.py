@@ -58,7 +58,19 @@ except ImportError:  # CPython
     def const(x):
         return x
 
+import time
+
 from . import clock
+
+if hasattr(time, "ticks_ms"):
+    _ticks_ms = time.ticks_ms
+    _ticks_diff = time.ticks_diff
+else:  # CPython
+    def _ticks_ms():
+        return time.monotonic_ns() // 1000000
+
+    def _ticks_diff(a, b):
+        return a - b
 
 DEFAULT_FACILITY = const(3)  # daemon
 _SEQ_MAX = const(2147483647)
@@ -190,7 +202,7 @@ def put_msg(buf, pos, end, msg):
         while k > 0 and (src[k] & 0xC0) == 0x80:
             k -= 1
     # fast path: copy, then look for bytes that need escaping
-    buf[pos:pos + k] = src[0:k]
+    buf[pos:pos + k] = src if k == n else src[0:k]
     i = pos
     stop = pos + k
     while i < stop:
@@ -292,6 +304,9 @@ class SyslogFormatter:
         # the time tuple of the last formatted second, reused
         self._sec = -1
         self._tm = None
+        self._now_tick = -1
+        self._now_ms = 0
+        self._now_tm = None
 
     def name_field(self, name):
         """The MSGID (RFC 5424) or TAG (RFC 3164) bytes for a logger name,
@@ -314,31 +329,56 @@ class SyslogFormatter:
             self._tm = clock.utc_fields(ns)
         return self._tm
 
+    def _now(self):
+        # the clock is read (allocating big ints on boards) at most once a
+        # second: within it, milliseconds come from the tick counter.
+        # Sets self._now_tm (None while the clock is unset); returns ms.
+        el = _ticks_diff(_ticks_ms(), self._now_tick)
+        ms = self._now_ms + el
+        if 0 <= el and ms < 1000 and self._now_tick >= 0:
+            return ms
+        ns = clock.unix_ns()
+        self._now_tick = _ticks_ms()
+        if clock.is_set(ns):
+            self._now_tm = clock.utc_fields(ns)
+            self._now_ms = (ns // 1000000) % 1000
+        else:
+            self._now_tm = None
+            self._now_ms = 0
+        return self._now_ms
+
     def format_into(self, buf, pos, levelno, name, msg, ns=None, sd=True):
         """Write one message for a record at ``buf[pos:]`` (which must
         have ``max_len`` bytes of room); returns the position after it.
 
         ``levelno``: the logging level number; ``name``: the logger name;
         ``msg``: the message text (a str); ``ns``: the record's time in
-        ns since 1970 UTC (default: now, from :mod:`clock`), ignored while
-        the clock is unset. With ``sd=False`` the RFC 5424 structured data
+        ns since 1970 UTC, ignored while the clock is unset; by default
+        now: :mod:`clock` read at most once a second, milliseconds within
+        the second from the tick counter (so a clock set or stepped shows
+        within a second). With ``sd=False`` the RFC 5424 structured data
         is the NILVALUE and the sequence counter is left alone (for the
         sender's own notices)."""
         if ns is None:
-            ns = clock.unix_ns()
+            ms = self._now()
+            t = self._now_tm
+        elif clock.is_set(ns):
+            ms = (ns // 1000000) % 1000
+            t = self._time(ns)
+        else:
+            ms = 0
+            t = None
         end = pos + self.max_len
         p = pos
         buf[p] = 60  # <
         p = put_int(buf, p + 1, self.facility * 8 + severity(levelno))
         buf[p] = 62  # >
         p += 1
-        set_ = clock.is_set(ns)
         if self.rfc5424:
             buf[p] = 49  # 1
             buf[p + 1] = 32
             p += 2
-            if set_:
-                t = self._time(ns)
+            if t is not None:
                 p = put_int(buf, p, t[0], 4)
                 buf[p] = 45
                 p = put_int(buf, p + 1, t[1], 2)
@@ -351,7 +391,7 @@ class SyslogFormatter:
                 buf[p] = 58
                 p = put_int(buf, p + 1, t[5], 2)
                 buf[p] = 46
-                p = put_int(buf, p + 1, (ns // 1000000) % 1000, 3)
+                p = put_int(buf, p + 1, ms, 3)
                 buf[p] = 90  # Z
                 p += 1
             else:
@@ -379,8 +419,7 @@ class SyslogFormatter:
                 buf[p:p + 3] = _BOM
                 p += 3
         else:
-            if set_:
-                t = self._time(ns)
+            if t is not None:
                 k = (t[1] - 1) * 3
                 buf[p:p + 3] = _MONTHS[k:k + 3]
                 buf[p + 3] = 32

@@ -44,12 +44,13 @@ from .compat import asyncio, sleep_ms, ticks_diff, ticks_ms
 from .linequeue import LineQueue
 from .metrics import Source
 from .netio import TcpClient, UdpClient
-from .syslog import SyslogFormatter, frame_into, frame_overhead
+from .syslog import SyslogFormatter, frame_into, frame_overhead, put_int
 
 DEFAULT_PORT = const(514)
 TRANSPORTS = ("udp", "tcp")
 _ERR_MAX = const(120)
 _TCP_CHUNK = const(1024)
+_BATCH = const(32)
 # level buckets of the ``log`` source, in order
 LEVEL_NAMES = ("debug", "info", "warning", "error", "critical")
 
@@ -98,7 +99,18 @@ class SyslogSender:
         self.framing = framing if transport == "tcp" else "none"
         self.formatter = formatter
         self.queue = LineQueue(queue_size)
+        # a record is formatted straight into the queue's free tail when
+        # the longest message fits there, else here first (then the
+        # oldest messages are dropped to make room for its actual size)
         self.scratch = bytearray(formatter.max_len)
+        self._smv = memoryview(self.scratch)
+        # octet counting: frames are built here at send time, up to _BATCH
+        # at once; the queue holds each message once, LF-terminated
+        if self.framing == "octet":
+            self.tx = bytearray(max(_TCP_CHUNK, formatter.max_len + 8))
+            self._txmv = memoryview(self.tx)
+            self._ends = [0] * _BATCH
+            self._srcs = [0] * _BATCH
         self.timeout_ms = timeout_ms
         self.backoff = Backoff(500, backoff_max_ms)
         # records per level bucket (debug..critical) seen by the handlers
@@ -128,20 +140,32 @@ class SyslogSender:
         returns True if it was queued."""
         c = self.counters
         try:
-            n = self.formatter.format_into(self.scratch, 0, levelno, name, msg, ns)
-            return self._enqueue(n)
+            q = self.queue
+            f = self.formatter
+            used = q.used
+            if q.capacity - used > f.max_len:
+                end = f.format_into(q.mv, used, levelno, name, msg, ns)
+                q.buf[end] = 10
+                q.commit(end + 1 - used)
+                c.log_queued += 1
+            else:
+                n = f.format_into(self.scratch, 0, levelno, name, msg, ns)
+                c.log_queued += 1
+                if not self._append(n):
+                    return False
         except Exception:
             c.log_errors += 1
             return False
+        if self._idle:
+            self._idle = False
+            self._event.set()
+        return True
 
-    def _enqueue(self, n):
+    def _append(self, n):
+        # the message is in scratch[0:n]; make room, dropping the oldest
         q = self.queue
         c = self.counters
-        framing = self.framing
-        need = n + frame_overhead(n, framing)
-        if framing != "lf":
-            need += 1  # the queue's LF separator, not sent
-        c.log_queued += 1
+        need = n + 1
         if need > q.capacity - q.pinned:
             c.log_dropped += 1
             self.lost += 1
@@ -151,14 +175,10 @@ class SyslogSender:
                 break
             c.log_dropped += 1
             self.lost += 1
-        end = frame_into(q.mv, q.used, self.scratch, n, framing)
-        if framing != "lf":
-            q.buf[end] = 10
-            end += 1
-        q.commit(end - q.used)
-        if self._idle:
-            self._idle = False
-            self._event.set()
+        used = q.used
+        q.mv[used:used + n] = self._smv[0:n]
+        q.buf[used + n] = 10
+        q.commit(need)
         return True
 
     # -- sending -----------------------------------------------------------
@@ -279,14 +299,49 @@ class SyslogSender:
                 q.pin(0)
                 self._sent(k, k)
         else:
-            # one octet-counted frame at a time (the queue's LF not sent)
             while q.used:
-                e = q.buf.find(b"\n", 0, q.used) + 1
-                q.pin(e)
-                await conn.send(q.view(e - 1))
-                q.pin(0)
-                self._sent(e, e - 1)
+                await self._send_octet_batch(conn)
         self.backoff.succeeded()
+
+    async def _send_octet_batch(self, conn):
+        # frame up to _BATCH queued messages into tx (LEN SP MSG each)
+        q = self.queue
+        buf = q.buf
+        tx = self.tx
+        cap = len(tx)
+        ends = self._ends
+        srcs = self._srcs
+        p = src = k = 0
+        used = q.used
+        while src < used and k < _BATCH:
+            e = buf.find(b"\n", src, used)
+            n = e - src
+            if p + n + 7 > cap and k:
+                break
+            p = put_int(tx, p, n)
+            tx[p] = 32
+            p += 1
+            tx[p:p + n] = q.mv[src:e]
+            p += n
+            src = e + 1
+            ends[k] = p
+            srcs[k] = src
+            k += 1
+        q.pin(src)
+        try:
+            await conn.send(self._txmv[0:p])
+        except OSError:
+            # count the frames wholly sent; the rest goes again, whole
+            part = conn.partial
+            q.pin(0)
+            i = 0
+            while i < k and ends[i] <= part:
+                i += 1
+            if i:
+                self._sent(srcs[i - 1], ends[i - 1])
+            raise
+        q.pin(0)
+        self._sent(src, p)
 
     # -- task ----------------------------------------------------------------
 
