@@ -140,11 +140,17 @@ def start(hostname="micropython", influx=None, transport="tcp", interval=10,
             sender = SyslogSender(counters, syslog[0], syslog[1] if len(syslog) > 1 else 514,
                                   syslog_transport, syslog_framing, fmt, syslog_queue,
                                   timeout_ms)
-            if loggers is None or isinstance(loggers, str) or not isinstance(loggers, (tuple, list)):
-                sender.attach(loggers)
-            else:
+            if loggers is None:
+                # the default logging module's root logger, if there is one
+                from .syslog_handler import default_logging_module
+
+                if default_logging_module() is not None:
+                    sender.attach(None)
+            elif isinstance(loggers, (tuple, list)):
                 for lg in loggers:
                     sender.attach(lg)
+            else:
+                sender.attach(loggers)
             if builtin_sources and reg.get("log") is None:
                 sender.log_source(reg)
             mon.syslog = mon._add(sender)
