@@ -482,3 +482,44 @@ print("current", monitoring.current)
     assert "NO ERROR" not in p.stdout
     assert p.stdout.count("error: bad syslog") == 5, p.stdout
     assert "current None" in p.stdout
+
+
+def test_named_loggers_and_formatting_errors(mp, rsyslog):
+    """``loggers=`` names (as the demo firmware passes them) get the handler;
+    a message whose text cannot be made is counted in log_errors, not raised,
+    and changes nothing else."""
+    p = mp.run(HEADER + """
+class Bad:
+    def __str__(self):
+        raise ValueError("no text")
+async def main():
+    a = logging.getLogger("alpha")
+    b = logging.getLogger("beta")
+    for lg in (a, b):
+        lg.setLevel(logging.INFO)
+    mon = monitoring.start(hostname="pico-4", syslog=("127.0.0.1", %d),
+                           loggers=("alpha", "beta"))
+    a.info("from alpha")
+    b.error("from beta")
+    q0 = mon.counters.log_queued
+    a.info(Bad())
+    print("AFTER_BAD", mon.counters.log_queued - q0, mon.counters.log_errors)
+    a.warning("still logging")
+    for _ in range(100):
+        if mon.syslog.queue.used == 0:
+            break
+        await asyncio.sleep_ms(10)
+    print("SENT", mon.counters.log_sent)
+    mon.stop()
+    a.info("after stop: not sent")
+    print("QUEUED_AFTER_STOP", mon.counters.log_queued)
+asyncio.run(main())
+""" % rsyslog.udp_port)
+    assert "AFTER_BAD 0 1" in p.stdout, p.stdout
+    assert "SENT 3" in p.stdout and "QUEUED_AFTER_STOP 3" in p.stdout, p.stdout
+    lines = wait_records(rsyslog, 3)
+    time.sleep(0.2)
+    got = [(x["msgid"], x["msg"]) for x in records(rsyslog)]
+    assert got == [("alpha", "from alpha"), ("beta", "from beta"), ("alpha", "still logging")]
+    # the failed record took no sequence number: no false gap at the receiver
+    assert [x["sd"] for x in records(rsyslog)] == ['[meta sequenceId="%d"]' % i for i in (1, 2, 3)]

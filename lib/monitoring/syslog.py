@@ -359,6 +359,8 @@ class SyslogFormatter:
         within a second). With ``sd=False`` the RFC 5424 structured data
         is the NILVALUE and the sequence counter is left alone (for the
         sender's own notices)."""
+        if not isinstance(msg, str):
+            msg = str(msg)  # first: if this fails, nothing has changed
         if ns is None:
             ms = self._now()
             t = self._now_tm
@@ -441,8 +443,6 @@ class SyslogFormatter:
             buf[p] = 58  # :
             buf[p + 1] = 32
             p += 2
-        if not isinstance(msg, str):
-            msg = str(msg)
         return put_msg(buf, p, end, msg)
 
     def format(self, levelno, name, msg, ns=None, sd=True):
