@@ -523,3 +523,30 @@ asyncio.run(main())
     assert got == [("alpha", "from alpha"), ("beta", "from beta"), ("alpha", "still logging")]
     # the failed record took no sequence number: no false gap at the receiver
     assert [x["sd"] for x in records(rsyslog)] == ['[meta sequenceId="%d"]' % i for i in (1, 2, 3)]
+
+
+@pytest.mark.parametrize("transport,limit", [("udp", 480), ("tcp", 2048)])
+def test_long_message_truncated_at_a_character_boundary(mp, rsyslog, transport, limit):
+    port = rsyslog.udp_port if transport == "udp" else rsyslog.tcp_port
+    text = "é€" * 1500  # 7500 bytes of 2- and 3-byte characters
+    p = mp.run(HEADER + """
+async def main():
+    log = logging.getLogger("long")
+    log.setLevel(logging.INFO)
+    mon = monitoring.start(hostname="pico-5", syslog=("127.0.0.1", %d),
+                           syslog_transport="%s", loggers=log, app_name="t")
+    log.info("é€" * 1500)
+    for _ in range(100):
+        if mon.syslog.queue.used == 0:
+            break
+        await asyncio.sleep_ms(10)
+    print("BYTES", mon.counters.log_bytes_sent, mon.counters.log_sent)
+    mon.stop()
+asyncio.run(main())
+""" % (port, transport))
+    nbytes = int(p.stdout.split("BYTES ")[1].split()[0])
+    got = wait_records(rsyslog, 1)[0]
+    msg = got["msg"]
+    assert len(msg) > 50 and text.startswith(msg), msg[-10:]  # whole characters only
+    frame = len(str(limit)) + 1 if transport == "tcp" else 0  # "LEN " of octet counting
+    assert limit - 3 <= nbytes - frame <= limit, nbytes
