@@ -130,6 +130,11 @@ def start(hostname="micropython", influx=None, transport="tcp", interval=10,
 
         # -- syslog: start it here --------------------------------------
         if syslog is not None:
+            from .linequeue import LineQueue
+
+            # the queue's block first, before loading code fragments the heap
+            squeue = LineQueue(syslog_queue) if type(syslog_queue) is int and \
+                syslog_queue >= 256 else syslog_queue
             from .syslog import SyslogFormatter
             from .syslog_handler import SyslogSender
 
@@ -138,7 +143,7 @@ def start(hostname="micropython", influx=None, transport="tcp", interval=10,
             fmt = SyslogFormatter(hostname, app_name or firmware, syslog_facility,
                                   syslog_format, syslog_max_len, syslog_bom)
             sender = SyslogSender(counters, syslog[0], syslog[1] if len(syslog) > 1 else 514,
-                                  syslog_transport, syslog_framing, fmt, syslog_queue,
+                                  syslog_transport, syslog_framing, fmt, squeue,
                                   timeout_ms)
             if loggers is None:
                 # the default logging module's root logger, if there is one

@@ -75,7 +75,9 @@ class SyslogSender:
     ``"octet"`` or ``"lf"`` (TCP only); ``formatter``: a
     :class:`syslog.SyslogFormatter` (default: RFC 5424, ``hostname`` and
     ``app_name``, messages of at most 480 bytes on UDP, 2048 on TCP);
-    ``queue_size``: bytes of queued messages (default 4096);
+    ``queue_size``: bytes of queued messages (default 4096), or a
+    :class:`linequeue.LineQueue` (allocate it first on a small heap:
+    one 4 KB block is easier to find before code is loaded);
     ``timeout_ms`` bounds every network wait; reconnects back off from
     0.5 s up to ``backoff_max_ms``. Bad options raise ValueError.
     """
@@ -87,8 +89,12 @@ class SyslogSender:
             raise ValueError("bad syslog transport: %r" % (transport,))
         if framing not in ("octet", "lf"):
             raise ValueError("bad syslog framing: %r" % (framing,))
-        if type(queue_size) is not int or queue_size < 256:
+        if isinstance(queue_size, LineQueue):
+            queue = queue_size
+        elif type(queue_size) is not int or queue_size < 256:
             raise ValueError("bad syslog queue size: %r" % (queue_size,))
+        else:
+            queue = LineQueue(queue_size)
         if formatter is None:
             formatter = SyslogFormatter(hostname, app_name,
                                         max_len=480 if transport == "udp" else 2048)
@@ -98,7 +104,7 @@ class SyslogSender:
         self.transport = transport
         self.framing = framing if transport == "tcp" else "none"
         self.formatter = formatter
-        self.queue = LineQueue(queue_size)
+        self.queue = queue
         # a record is formatted straight into the queue's free tail when
         # the longest message fits there, else here first (then the
         # oldest messages are dropped to make room for its actual size)
@@ -107,7 +113,7 @@ class SyslogSender:
         # octet counting: frames are built here at send time, up to _BATCH
         # at once; the queue holds each message once, LF-terminated
         if self.framing == "octet":
-            self.tx = bytearray(max(_TCP_CHUNK, formatter.max_len + 8))
+            self.tx = bytearray(_TCP_CHUNK)
             self._txmv = memoryview(self.tx)
             self._ends = [0] * _BATCH
             self._srcs = [0] * _BATCH
@@ -316,8 +322,11 @@ class SyslogSender:
         while src < used and k < _BATCH:
             e = buf.find(b"\n", src, used)
             n = e - src
-            if p + n + 7 > cap and k:
-                break
+            if p + n + 7 > cap:
+                if k:
+                    break
+                await self._send_big_frame(conn, n)
+                return
             p = put_int(tx, p, n)
             tx[p] = 32
             p += 1
@@ -342,6 +351,21 @@ class SyslogSender:
             raise
         q.pin(0)
         self._sent(src, p)
+
+    async def _send_big_frame(self, conn, n):
+        # the first message is longer than tx: "LEN SP" from tx, then the
+        # message from the queue in place
+        q = self.queue
+        p = put_int(self.tx, 0, n)
+        self.tx[p] = 32
+        p += 1
+        q.pin(n + 1)
+        try:
+            await conn.send(self._txmv[0:p])
+            await conn.send(q.view(n))
+        finally:
+            q.pin(0)
+        self._sent(n + 1, p + n)
 
     # -- task ----------------------------------------------------------------
 
