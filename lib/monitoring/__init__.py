@@ -130,13 +130,17 @@ def start(hostname="micropython", influx=None, transport="tcp", interval=10,
 
         # -- syslog: start it here --------------------------------------
         if syslog is not None:
-            from .linequeue import LineQueue
+            import gc
 
-            # the queue's block first, before loading code fragments the heap
-            squeue = LineQueue(syslog_queue) if type(syslog_queue) is int and \
-                syslog_queue >= 256 else syslog_queue
+            from .linequeue import LineQueue
             from .syslog import SyslogFormatter
             from .syslog_handler import SyslogSender
+
+            # what loading the code left behind, collected before the
+            # queue asks for its one large block
+            gc.collect()
+            squeue = LineQueue(syslog_queue) if type(syslog_queue) is int and \
+                syslog_queue >= 256 else syslog_queue
 
             if syslog_max_len is None:
                 syslog_max_len = 480 if syslog_transport == "udp" else 2048
