@@ -468,20 +468,29 @@ def test_cpython_logging_handler(rsyslog):
     assert lines[0]["ts"][:4] == time.strftime("%Y")
 
 
+def logging_handlers_left(out):
+    return "handlers 0" not in out
+
+
 def test_bad_options_raise_and_start_nothing(mp):
     p = mp.run(HEADER + """
 for kw in ({"syslog_transport": "sctp"}, {"syslog_framing": "nul"}, {"syslog_format": "x"},
-           {"syslog_facility": 42}, {"syslog_queue": 10}):
+           {"syslog_facility": 42}, {"syslog_queue": 10}, {"syslog": ("127.0.0.1", "514")},
+           {"syslog_max_len": 20}, {"loggers": (logging.getLogger("z"), 42)}):
+    args = {"syslog": ("127.0.0.1", 514), "loggers": logging.getLogger("z")}
+    args.update(kw)
     try:
-        monitoring.start(syslog=("127.0.0.1", 514), loggers=logging.getLogger("z"), **kw)
+        monitoring.start(**args)
         print("NO ERROR", kw)
     except ValueError as e:
         print("error:", e)
 print("current", monitoring.current)
+print("handlers", len(logging.getLogger("z")._handlers))
 """)
     assert "NO ERROR" not in p.stdout
-    assert p.stdout.count("error: bad syslog") == 5, p.stdout
+    assert p.stdout.count("error: bad syslog") == 8, p.stdout
     assert "current None" in p.stdout
+    assert not logging_handlers_left(p.stdout)
 
 
 def test_named_loggers_and_formatting_errors(mp, rsyslog):

@@ -149,6 +149,8 @@ def start(hostname="micropython", influx=None, transport="tcp", interval=10,
             sender = SyslogSender(counters, syslog[0], syslog[1] if len(syslog) > 1 else 514,
                                   syslog_transport, syslog_framing, fmt, squeue,
                                   timeout_ms)
+            # running before the handlers go on, so stop() takes them off
+            mon.syslog = mon._add(sender)
             if loggers is None:
                 # the default logging module's root logger, if there is one
                 from .syslog_handler import default_logging_module
@@ -160,9 +162,9 @@ def start(hostname="micropython", influx=None, transport="tcp", interval=10,
                     sender.attach(lg)
             else:
                 sender.attach(loggers)
-            if builtin_sources and reg.get("log") is None:
+            if builtin_sources:
+                reg.remove("log")  # a previous start's, counting for a stopped sender
                 sender.log_source(reg)
-            mon.syslog = mon._add(sender)
 
         # -- trace port: start it here ----------------------------------
 

@@ -87,6 +87,8 @@ class SyslogSender:
                  hostname="-", app_name="-"):
         if transport not in TRANSPORTS:
             raise ValueError("bad syslog transport: %r" % (transport,))
+        if type(port) is not int or not 0 < port < 65536:
+            raise ValueError("bad syslog port: %r" % (port,))
         if framing not in ("octet", "lf"):
             raise ValueError("bad syslog framing: %r" % (framing,))
         if isinstance(queue_size, LineQueue):
@@ -443,6 +445,8 @@ class SyslogSender:
             target = mod.getLogger(target) if target else _root(mod)
         elif hasattr(target, "getLogger"):
             target = _root(target)
+        if not hasattr(target, "addHandler"):
+            raise ValueError("bad syslog logger: %r" % (target,))
         h = handler_for(target, self, level)
         target.addHandler(h)
         self.attached.append((target, h))
