@@ -23,6 +23,8 @@ def cpython_handler(sender, level=0):
             def __init__(self, sender, level=0):
                 logging.Handler.__init__(self, level)
                 self.sender = sender
+                if sender._loop is None:
+                    sender._note_loop()  # created inside the loop: remember it
 
             def emit(self, record):
                 s = self.sender
