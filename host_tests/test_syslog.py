@@ -559,3 +559,18 @@ asyncio.run(main())
     assert len(msg) > 50 and text.startswith(msg), msg[-10:]  # whole characters only
     frame = len(str(limit)) + 1 if transport == "tcp" else 0  # "LEN " of octet counting
     assert limit - 3 <= nbytes - frame <= limit, nbytes
+
+
+def test_modules_load_in_a_64k_heap(mp):
+    """The compiled syslog modules import in a board-sized heap (running the
+    sender with a logging library needs more: see the README's figures)."""
+    p = mp.run("""
+import gc
+import asyncio
+import monitoring, monitoring.syslog, monitoring.syslog_handler
+gc.collect()
+print("FREE", gc.mem_free())
+""", heapsize="64k")
+    free = int(p.stdout.split("FREE ")[1].split()[0])
+    print("free heap after loading monitoring + syslog in 64 KB: %d B" % free)
+    assert free > 8 * 1024

@@ -127,7 +127,6 @@ class SyslogSender:
         self.lost = 0
         self.last_error = None
         self.attached = []
-        self._notice = None
         self._conn = None
         self._poll = None
         self._ever_connected = False
