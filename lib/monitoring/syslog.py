@@ -423,7 +423,9 @@ class SyslogFormatter:
         else:
             if t is not None:
                 k = (t[1] - 1) * 3
-                buf[p:p + 3] = _MONTHS[k:k + 3]
+                buf[p] = _MONTHS[k]
+                buf[p + 1] = _MONTHS[k + 1]
+                buf[p + 2] = _MONTHS[k + 2]
                 buf[p + 3] = 32
                 d = t[2]
                 buf[p + 4] = 48 + d // 10 if d >= 10 else 32
