@@ -368,7 +368,8 @@ def test_tcp_sink_that_never_reads(mp, tmp_path):
     assert dropped > 0 and errors > 0  # the stall was seen, and counted
     # everything is accounted for: sent, dropped, or still in the 4 KB queue
     assert queued - sent - dropped <= 4096 // 1900
-    assert worst < 60, worst  # loosely: a few ms expected, CI noise allowed
+    # a few ms expected; a blocking send would show the 500 ms timeout
+    assert worst < 250, worst
     assert heap < 16 * 1024, heap
 
 
@@ -383,7 +384,7 @@ def test_no_server_at_all(mp, transport, tmp_path):
     if transport == "tcp":
         assert sent == 0 and dropped > 0 and errors > 0
         assert queued - dropped <= 4096 // 200
-    assert worst < 60, worst
+    assert worst < 250, worst
     assert heap < 16 * 1024, heap
 
 
