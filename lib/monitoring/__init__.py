@@ -73,7 +73,7 @@ def start(hostname="micropython", influx=None, transport="tcp", interval=10,
           # syslog (issue: syslog)
           syslog=None, syslog_transport="udp", syslog_framing="octet",
           syslog_format="rfc5424", syslog_facility=3, app_name=None,
-          syslog_queue=4096, loggers=None,
+          syslog_queue=4096, loggers=None, syslog_max_len=None, syslog_bom=False,
           # trace port (issue: trace port)
           trace_port=None, trace_interval_ms=200,
           # Prometheus endpoint (issue: Prometheus)
@@ -90,6 +90,19 @@ def start(hostname="micropython", influx=None, transport="tcp", interval=10,
     UDP datagram, ``timeout_ms`` the longest wait on the network before a
     send counts as failed. ``hostname`` is sent as the ``host`` tag of every point.
     ``builtin_sources`` registers ``memory``, ``system`` and ``monitoring``.
+
+    Syslog: ``syslog=(host, port)`` attaches a handler to ``loggers`` (a
+    logging module, a logger, a logger name, or a tuple of them; default
+    the root logger of micropython-lib ``logging``, else
+    ``adafruit_logging``) that ships every record over
+    ``syslog_transport`` (``"udp"`` or ``"tcp"``, with ``syslog_framing``
+    ``"octet"`` or ``"lf"``) as ``syslog_format`` (``"rfc5424"`` or
+    ``"rfc3164"``) with facility ``syslog_facility`` (number or name,
+    default 3, daemon), APP-NAME ``app_name`` (default ``firmware``),
+    messages of at most ``syslog_max_len`` bytes (default 480 on UDP, 2048
+    on TCP) queued in ``syslog_queue`` bytes; ``syslog_bom`` puts a BOM
+    before each message. With ``builtin_sources`` it also registers the
+    ``log`` source (records per level, drops).
 
     Must be called with an asyncio event loop available (from inside
     ``asyncio.run``'s coroutine on CPython).
@@ -116,6 +129,42 @@ def start(hostname="micropython", influx=None, transport="tcp", interval=10,
         # -- control socket: start it here ------------------------------
 
         # -- syslog: start it here --------------------------------------
+        if syslog is not None:
+            import gc
+
+            from .linequeue import LineQueue
+            from .syslog import SyslogFormatter
+            from .syslog_handler import SyslogSender
+
+            # what loading the code left behind, collected before the
+            # queue asks for its one large block
+            gc.collect()
+            squeue = LineQueue(syslog_queue) if type(syslog_queue) is int and \
+                syslog_queue >= 256 else syslog_queue
+
+            if syslog_max_len is None:
+                syslog_max_len = 480 if syslog_transport == "udp" else 2048
+            fmt = SyslogFormatter(hostname, app_name or firmware, syslog_facility,
+                                  syslog_format, syslog_max_len, syslog_bom)
+            sender = SyslogSender(counters, syslog[0], syslog[1] if len(syslog) > 1 else 514,
+                                  syslog_transport, syslog_framing, fmt, squeue,
+                                  timeout_ms)
+            # running before the handlers go on, so stop() takes them off
+            mon.syslog = mon._add(sender)
+            if loggers is None:
+                # the default logging module's root logger, if there is one
+                from .syslog_handler import default_logging_module
+
+                if default_logging_module() is not None:
+                    sender.attach(None)
+            elif isinstance(loggers, (tuple, list)):
+                for lg in loggers:
+                    sender.attach(lg)
+            else:
+                sender.attach(loggers)
+            if builtin_sources:
+                reg.remove("log")  # a previous start's, counting for a stopped sender
+                sender.log_source(reg)
 
         # -- trace port: start it here ----------------------------------
 

@@ -10,7 +10,8 @@ optional::
                 "db": "", "org": "", "bucket": "", "token": "",
                 "interval": 10, "precision": "ms"},
      "syslog": {"transport": "udp", "host": "192.168.1.10", "port": 514,
-                "format": "rfc5424", "framing": "octet"},
+                "format": "rfc5424", "framing": "octet", "facility": "daemon",
+                "app_name": null},
      "control": {"port": 2323, "token": null},
      "trace": {"port": 4242, "interval_ms": 200},
      "prometheus": {"port": 9100}}
@@ -65,6 +66,15 @@ def _opt_text(v):
 
 _PORT = _int(1, 65535)
 
+_FACILITY_NAMES = ("kern user mail daemon auth syslog lpr news uucp cron authpriv ftp "
+                   "local0 local1 local2 local3 local4 local5 local6 local7").split()
+
+
+def _facility(v):
+    if (type(v) is int and 0 <= v <= 23) or v in _FACILITY_NAMES:
+        return None
+    return "a number from 0 to 23 or a facility name (daemon, local0...)"
+
 # section -> {key: (check, default)}; a default of None means optional
 SECTIONS = {
     "influx": {
@@ -84,6 +94,8 @@ SECTIONS = {
         "port": (_PORT, 514),
         "format": (_choice("rfc5424", "rfc3164"), "rfc5424"),
         "framing": (_choice("octet", "lf"), "octet"),
+        "facility": (_facility, None),
+        "app_name": (_opt_text, None),
     },
     "control": {
         "port": (_PORT, 2323),
@@ -210,6 +222,10 @@ def to_start_kwargs(doc, default_device="micropython"):
         kw["syslog_transport"] = sec["transport"]
         kw["syslog_format"] = sec["format"]
         kw["syslog_framing"] = sec["framing"]
+        if sec["facility"] is not None:
+            kw["syslog_facility"] = sec["facility"]
+        if sec["app_name"]:
+            kw["app_name"] = sec["app_name"]
     sec = _section(doc, "control", errors)
     if sec:
         kw["listen_port"] = sec["port"]

@@ -1,0 +1,81 @@
+"""Syslog budgets (issue: syslog): allocation of a filtered-out record and
+of a logged record versus a naive format-with-concatenation formatter run
+alongside, and messages per second from the Unix port to a real rsyslog
+over TCP with 0 loss."""
+
+import os
+import sys
+import time
+
+from common import ROOT, MicroPython, report, run_mp
+
+sys.path.insert(0, os.path.join(ROOT, "host_tests"))
+
+from peers import Rsyslog, wait_until  # noqa: E402
+
+COUNT = 20000
+MPLIB = "/work/ext/mplib"
+
+
+def mplib_figures():
+    """micropython-lib logging's figures, when a fetched copy is present."""
+    if not os.path.exists(os.path.join(MPLIB, "logging.py")):
+        return None
+    mp = MicroPython()
+    p = mp.script(os.path.join(ROOT, "bench", "mp", "syslog_mplib_bench.py"),
+                  env={"MICROPYPATH": mp.path + ":" + MPLIB})
+    return dict((ln.split()[0], float(ln.split()[1])) for ln in p.stdout.splitlines()
+                if len(ln.split()) == 2)
+
+
+def main():
+    r = Rsyslog().start()
+    try:
+        res = run_mp("syslog_bench.py", args=[str(r.tcp_port), str(COUNT)])
+        wait_until(lambda: len(r.lines()) >= COUNT, 30)
+        time.sleep(0.5)
+        received = len(r.lines())
+    finally:
+        r.cleanup()
+    ml = mplib_figures()
+    res.update(run_mp("resident_bench.py", heapsize="256k", args=["syslog"]))
+    ratio = res["naive_alloc_per_msg"] / max(res["logged_alloc_per_msg"], 1)
+    speed = res["logged_msgs_per_s"] / res["naive_msgs_per_s"]
+    lost = COUNT - received
+    report("Syslog (Unix port)", [
+        ("filtered-out record (adafruit_logging), B", res["filtered_alloc_per_record"], "B",
+         "library's cost", None),
+        ("  same, with a %d argument, B", res["filtered_args_alloc_per_record"], "B",
+         "library formats first", None),
+        ("record below the handler's level (emit), B", res["below_handler_alloc_per_record"],
+         "B", "goal 0", res["below_handler_alloc_per_record"] == 0),
+        ("logged record: format + queue, B per msg", res["logged_alloc_per_msg"], "B",
+         "goal <= 64", res["logged_alloc_per_msg"] <= 64),
+        ("  naive concatenating formatter, B per msg", res["naive_alloc_per_msg"], "B",
+         "baseline", None),
+        ("  allocation ratio naive / ours", ratio, "x", "", None),
+        ("logged record through adafruit_logging, B", res["logger_alloc_per_msg"], "B",
+         "incl. the library", None),
+        ("format + queue msgs/s", res["logged_msgs_per_s"], "msg/s", "", None),
+        ("  naive formatter msgs/s", res["naive_msgs_per_s"], "msg/s", "baseline", None),
+        ("  speed ratio ours / naive", speed, "x", "", None),
+        ("to rsyslog over TCP, msgs/s", res["tput_msgs_per_s"], "msg/s", "goal >= 2000",
+         res["tput_msgs_per_s"] >= 2000 and lost == 0),
+        ("  messages logged / received by rsyslog", COUNT, "", "received %d, lost %d, "
+         "dropped %d" % (received, lost, res["tput_dropped"]), lost == 0),
+        ("resident heap: package + syslog, idle", res["resident_bytes"], "B",
+         "incl. adafruit_logging", None),
+        ("  of which code loaded from .mpy", res["import_bytes"], "B", "in flash when frozen",
+         None),
+    ] + ([] if ml is None else [
+        ("filtered-out record (micropython-lib logging), B",
+         ml["mplib_filtered_alloc_per_record"], "B", "the *args call (library)", None),
+        ("logged record through micropython-lib logging, B", ml["mplib_logged_alloc_per_record"],
+         "B", "incl. the library's msg % args", None),
+    ]))
+    if ml is None:
+        print("  (micropython-lib logging figures skipped: %s/logging.py absent)" % MPLIB)
+
+
+if __name__ == "__main__":
+    main()

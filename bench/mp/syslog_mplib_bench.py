@@ -1,0 +1,33 @@
+# A record filtered out by micropython-lib logging's level check: bytes
+# allocated (run with /work/ext/mplib on MICROPYPATH).
+import gc
+
+import logging
+
+from monitoring.sources import Counters
+from monitoring.syslog_handler import MicroPythonHandler, SyslogSender
+
+sender = SyslogSender(Counters(), "127.0.0.1", 9)
+log = logging.getLogger("bench")
+log.setLevel(logging.INFO)
+log.addHandler(MicroPythonHandler(sender))
+
+
+def filtered(n):
+    for _ in range(n):
+        log.debug("dropped %d", 42)
+
+
+def logged(n):
+    for _ in range(n):
+        log.info("request %d served", 42)
+        sender.queue.clear()
+
+
+for name, fn in (("mplib_filtered_alloc_per_record", filtered),
+                 ("mplib_logged_alloc_per_record", logged)):
+    fn(10)
+    gc.collect()
+    a = gc.mem_alloc()
+    fn(1000)
+    print(name, (gc.mem_alloc() - a) / 1000)

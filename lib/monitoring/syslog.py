@@ -1,0 +1,487 @@
+"""Syslog message formatting and framing (pure: no sockets, no asyncio).
+
+:class:`SyslogFormatter` writes one record into a preallocated buffer:
+
+- RFC 5424 (default)::
+
+    <PRI>1 TIMESTAMP HOSTNAME APP-NAME - MSGID [meta sequenceId="N"] MSG
+
+  PRI is ``facility * 8 + severity`` (:func:`severity` maps logging levels:
+  debug 7, info 6, warning 4, error 3, critical 2). TIMESTAMP is RFC 3339
+  UTC with milliseconds (``2026-01-02T03:04:05.678Z``) once the clock is
+  set (year >= 2024, see :mod:`clock`), the NILVALUE ``-`` before. PROCID
+  is always ``-``. MSGID is the logger name cut to 32 characters.
+  ``sequenceId`` counts records from 1 (wrapping after 2147483647 back to
+  1), so a receiver sees gaps. MSG is UTF-8, preceded by a BOM only when
+  ``bom=True``.
+- RFC 3164 (``rfc="rfc3164"``)::
+
+    <PRI>Mmm dd hh:mm:ss HOSTNAME TAG: MSG
+
+  with TAG the logger name cut to 32 characters and the time in UTC.
+  While the clock is unset TIMESTAMP and HOSTNAME are left out
+  (``<PRI>TAG: MSG``), so the receiver stamps the record with its own
+  time and the sender's address, as RFC 3164 section 4.3.3 says a relay does.
+
+Header fields (HOSTNAME, APP-NAME, MSGID, TAG) are printable US-ASCII
+without spaces: any other character is written as ``_`` (and in a TAG
+also ``:``, ``[`` and ``]``); an empty field is ``-``.
+
+Escaping, so that no record can forge another on any framing: in MSG,
+every control character (bytes 0-31 and 127) is written as text: LF as
+``\\n``, CR as ``\\r``, TAB as ``\\t``, any other as ``\\xNN`` (two
+lowercase hex digits); a backslash is doubled (``\\\\``) so the escaping
+can be undone without ambiguity (``\\n`` is an LF, ``\\\\n`` a backslash
+and an ``n``). A formatted message therefore never
+contains LF, CR or NUL: with LF framing it is exactly one line, with
+octet counting its length is exact, and a UDP datagram holds one record.
+Structured-data parameter values escape ``"``, ``\\`` and ``]`` with a
+backslash, as RFC 5424 section 6.3.3 requires.
+
+Truncation: a whole message (header included, framing excluded) is at
+most ``max_len`` bytes (default 480, the size RFC 5424 says every receiver
+must accept over UDP; give 2048 for TCP). MSG is cut so the message fits,
+at a UTF-8 character boundary and never inside an escape sequence.
+
+Framing (:func:`frame_into`, RFC 6587): ``"octet"`` writes ``LEN SP MSG``,
+``"lf"`` writes ``MSG LF``, ``"none"`` (UDP, one message per datagram)
+writes ``MSG`` alone.
+
+Formatting a record allocates only a memoryview of the message (and, on
+CPython, its UTF-8 encoding), the time tuple when the clock is set, and
+the logger name's header field the first time a name is seen (cached).
+"""
+
+try:
+    from micropython import const
+except ImportError:  # CPython
+    def const(x):
+        return x
+
+import time
+
+from . import clock
+
+if hasattr(time, "ticks_ms"):
+    _ticks_ms = time.ticks_ms
+    _ticks_diff = time.ticks_diff
+else:  # CPython
+    def _ticks_ms():
+        return time.monotonic_ns() // 1000000
+
+    def _ticks_diff(a, b):
+        return a - b
+
+DEFAULT_FACILITY = const(3)  # daemon
+_SEQ_MAX = const(2147483647)
+_NAME_CACHE_MAX = const(16)
+_BACKSLASH = const(92)
+
+# facility names by number ("" where RFC 5424 names none we accept)
+_FAC_NAMES = ("kern user mail daemon auth syslog lpr news uucp cron authpriv ftp "
+              "- - - - local0 local1 local2 local3 local4 local5 local6 local7")
+
+FORMATS = ("rfc5424", "rfc3164")
+FRAMINGS = ("octet", "lf", "none")
+
+_MONTHS = b"JanFebMarAprMayJunJulAugSepOctNovDec"
+_HEX = b"0123456789abcdef"
+_BOM = b"\xef\xbb\xbf"
+_SEQ_OPEN = b' [meta sequenceId="'  # 19 bytes
+
+
+def severity(levelno):
+    """Syslog severity of a logging level number: critical (>= 50) 2,
+    error (>= 40) 3, warning (>= 30) 4, info (>= 20) 6, else debug 7."""
+    if levelno >= 50:
+        return 2
+    if levelno >= 40:
+        return 3
+    if levelno >= 30:
+        return 4
+    if levelno >= 20:
+        return 6
+    return 7
+
+
+def pri(facility, sev):
+    """The PRI value ``facility * 8 + severity``."""
+    return facility * 8 + sev
+
+
+def facility_code(facility):
+    """A facility number from a number 0-23 or a name (``"daemon"``,
+    ``"local0"``...); raises ValueError otherwise."""
+    if type(facility) is int and 0 <= facility <= 23:
+        return facility
+    if isinstance(facility, str) and facility != "-":
+        names = _FAC_NAMES.split()
+        if facility in names:
+            return names.index(facility)
+    raise ValueError("bad syslog facility: %r" % (facility,))
+
+
+def header_token(s, maxlen, extra_bad=""):
+    """``s`` as a header field: printable US-ASCII (33-126) without the
+    characters of ``extra_bad``, any other character replaced by ``_``,
+    cut to ``maxlen`` characters; ``b"-"`` (the NILVALUE) when empty."""
+    if not isinstance(s, str):
+        s = str(s)
+    out = bytearray()
+    for ch in s:
+        if len(out) >= maxlen:
+            break
+        o = ord(ch)
+        if 33 <= o <= 126 and ch not in extra_bad:
+            out.append(o)
+        else:
+            out.append(95)
+    return bytes(out) if out else b"-"
+
+
+def escape_param_value(s):
+    """An RFC 5424 SD-PARAM value: ``"``, ``\\`` and ``]`` get a backslash
+    before them; returns UTF-8 bytes (without the surrounding quotes)."""
+    out = bytearray()
+    for b in s.encode():
+        if b == 34 or b == 92 or b == 93:
+            out.append(92)
+        out.append(b)
+    return bytes(out)
+
+
+def _utf8(s):
+    # MicroPython: a str exposes its UTF-8 bytes through the buffer
+    # protocol (no copy); CPython needs the encoding
+    try:
+        return memoryview(s)
+    except TypeError:
+        return s.encode()
+
+
+def put_int(buf, pos, n, width=1):
+    """Write the decimal digits of ``n >= 0`` at ``buf[pos:]``, zero-padded
+    to ``width``; returns the position after them. Allocates nothing."""
+    d = 1
+    k = 10
+    while k <= n:
+        d += 1
+        k *= 10
+    if d < width:
+        d = width
+    end = pos + d
+    i = end - 1
+    while i >= pos:
+        buf[i] = 48 + n % 10
+        n //= 10
+        i -= 1
+    return end
+
+
+def int_width(n):
+    """Number of decimal digits of ``n >= 0``."""
+    d = 1
+    k = 10
+    while k <= n:
+        d += 1
+        k *= 10
+    return d
+
+
+def put_msg(buf, pos, end, msg):
+    """Write ``msg`` (a str) escaped at ``buf[pos:end]``, cut to fit at a
+    UTF-8 character boundary; returns the position after it."""
+    src = _utf8(msg)
+    n = len(src)
+    room = end - pos
+    if room <= 0:
+        return pos
+    k = n
+    if k > room:
+        k = room
+        while k > 0 and (src[k] & 0xC0) == 0x80:
+            k -= 1
+    # fast path: copy, then look for bytes that need escaping
+    buf[pos:pos + k] = src if k == n else src[0:k]
+    i = pos
+    stop = pos + k
+    while i < stop:
+        c = buf[i]
+        if c < 32 or c == 127 or c == _BACKSLASH:
+            break
+        i += 1
+    if i == stop:
+        return stop
+    # slow path from the first byte needing an escape, reading the source
+    j = i - pos
+    p = i
+    while j < n:
+        c = src[j]
+        if c < 32 or c == 127:
+            if c == 10:
+                e = 110  # n
+            elif c == 13:
+                e = 114  # r
+            elif c == 9:
+                e = 116  # t
+            else:
+                e = 0
+            if e:
+                if p + 2 > end:
+                    break
+                buf[p] = _BACKSLASH
+                buf[p + 1] = e
+                p += 2
+            else:
+                if p + 4 > end:
+                    break
+                buf[p] = _BACKSLASH
+                buf[p + 1] = 120  # x
+                buf[p + 2] = _HEX[c >> 4]
+                buf[p + 3] = _HEX[c & 15]
+                p += 4
+            j += 1
+        elif c == _BACKSLASH:
+            if p + 2 > end:
+                break
+            buf[p] = _BACKSLASH
+            buf[p + 1] = _BACKSLASH
+            p += 2
+            j += 1
+        else:
+            # one whole UTF-8 character
+            w = 1
+            if c >= 0xF0:
+                w = 4
+            elif c >= 0xE0:
+                w = 3
+            elif c >= 0xC0:
+                w = 2
+            if p + w > end:
+                break
+            buf[p:p + w] = src[j:j + w]
+            p += w
+            j += w
+    return p
+
+
+class SyslogFormatter:
+    """Formats records as RFC 5424 (default) or RFC 3164 messages.
+
+    ``hostname``: the device name; ``app_name``: APP-NAME (RFC 5424,
+    cut to 48 characters); ``facility``: a number 0-23 or a name
+    (default 3, daemon); ``rfc``: ``"rfc5424"`` or ``"rfc3164"``;
+    ``max_len``: the longest message in bytes (at least 64); ``bom``: put
+    a UTF-8 BOM before MSG (RFC 5424 only). Bad options raise ValueError.
+    """
+
+    def __init__(self, hostname="-", app_name="-", facility=DEFAULT_FACILITY,
+                 rfc="rfc5424", max_len=480, bom=False):
+        if rfc not in FORMATS:
+            raise ValueError("bad syslog format: %r" % (rfc,))
+        if type(max_len) is not int or not 64 <= max_len <= 65535:
+            raise ValueError("bad syslog max_len: %r" % (max_len,))
+        self.facility = facility_code(facility)
+        self.rfc5424 = rfc == "rfc5424"
+        self.max_len = max_len
+        self.bom = bool(bom) and self.rfc5424
+        self.host = header_token(hostname, 255)
+        self.app = header_token(app_name, 48)
+        # " HOST APP - " (RFC 5424) or " HOST " (RFC 3164)
+        if self.rfc5424:
+            self._mid = b" " + self.host + b" " + self.app + b" - "
+        else:
+            self._mid = b" " + self.host + b" "
+        if self.rfc5424:
+            hmax = 5 + 2 + 24 + len(self._mid) + 32 + 19 + 10 + 3 + (3 if self.bom else 0)
+        else:
+            hmax = 5 + 15 + len(self._mid) + 32 + 2
+        if max_len < hmax:
+            raise ValueError("syslog max_len %d is less than the longest header (%d)"
+                             % (max_len, hmax))
+        self._names = {}
+        self.seq = 0
+        # the time tuple of the last formatted second, reused
+        self._sec = -1
+        self._tm = None
+        self._now_tick = -1
+        self._now_ms = 0
+        self._now_tm = None
+
+    def name_field(self, name):
+        """The MSGID (RFC 5424) or TAG (RFC 3164) bytes for a logger name,
+        cached for the first 16 names seen."""
+        c = self._names
+        f = c.get(name)
+        if f is None:
+            if self.rfc5424:
+                f = header_token(name, 32)
+            else:
+                f = header_token(name, 32, ":[]")
+            if len(c) < _NAME_CACHE_MAX:
+                c[name] = f
+        return f
+
+    def _time(self, ns):
+        s = ns // 1000000000
+        if s != self._sec:
+            self._sec = s
+            self._tm = clock.utc_fields(ns)
+        return self._tm
+
+    def _now(self):
+        # the clock is read (allocating big ints on boards) at most once a
+        # second: within it, milliseconds come from the tick counter.
+        # Sets self._now_tm (None while the clock is unset); returns ms.
+        el = _ticks_diff(_ticks_ms(), self._now_tick)
+        ms = self._now_ms + el
+        if 0 <= el and ms < 1000 and self._now_tick >= 0:
+            return ms
+        ns = clock.unix_ns()
+        self._now_tick = _ticks_ms()
+        if clock.is_set(ns):
+            self._now_tm = clock.utc_fields(ns)
+            self._now_ms = (ns // 1000000) % 1000
+        else:
+            self._now_tm = None
+            self._now_ms = 0
+        return self._now_ms
+
+    def format_into(self, buf, pos, levelno, name, msg, ns=None, sd=True):
+        """Write one message for a record at ``buf[pos:]`` (which must
+        have ``max_len`` bytes of room); returns the position after it.
+
+        ``levelno``: the logging level number; ``name``: the logger name;
+        ``msg``: the message text (a str); ``ns``: the record's time in
+        ns since 1970 UTC, ignored while the clock is unset; by default
+        now: :mod:`clock` read at most once a second, milliseconds within
+        the second from the tick counter (so a clock set or stepped shows
+        within a second). With ``sd=False`` the RFC 5424 structured data
+        is the NILVALUE and the sequence counter is left alone (for the
+        sender's own notices)."""
+        if not isinstance(msg, str):
+            msg = str(msg)  # first: if this fails, nothing has changed
+        if ns is None:
+            ms = self._now()
+            t = self._now_tm
+        elif clock.is_set(ns):
+            ms = (ns // 1000000) % 1000
+            t = self._time(ns)
+        else:
+            ms = 0
+            t = None
+        end = pos + self.max_len
+        p = pos
+        buf[p] = 60  # <
+        p = put_int(buf, p + 1, self.facility * 8 + severity(levelno))
+        buf[p] = 62  # >
+        p += 1
+        if self.rfc5424:
+            buf[p] = 49  # 1
+            buf[p + 1] = 32
+            p += 2
+            if t is not None:
+                p = put_int(buf, p, t[0], 4)
+                buf[p] = 45
+                p = put_int(buf, p + 1, t[1], 2)
+                buf[p] = 45
+                p = put_int(buf, p + 1, t[2], 2)
+                buf[p] = 84  # T
+                p = put_int(buf, p + 1, t[3], 2)
+                buf[p] = 58
+                p = put_int(buf, p + 1, t[4], 2)
+                buf[p] = 58
+                p = put_int(buf, p + 1, t[5], 2)
+                buf[p] = 46
+                p = put_int(buf, p + 1, ms, 3)
+                buf[p] = 90  # Z
+                p += 1
+            else:
+                buf[p] = 45  # -
+                p += 1
+            m = self._mid
+            buf[p:p + len(m)] = m
+            p += len(m)
+            f = self.name_field(name)
+            buf[p:p + len(f)] = f
+            p += len(f)
+            if sd:
+                seq = self.seq + 1
+                if seq > _SEQ_MAX:
+                    seq = 1
+                self.seq = seq
+                buf[p:p + 19] = _SEQ_OPEN
+                p = put_int(buf, p + 19, seq)
+                buf[p:p + 3] = b'"] '
+                p += 3
+            else:
+                buf[p:p + 3] = b" - "
+                p += 3
+            if self.bom:
+                buf[p:p + 3] = _BOM
+                p += 3
+        else:
+            if t is not None:
+                k = (t[1] - 1) * 3
+                buf[p] = _MONTHS[k]
+                buf[p + 1] = _MONTHS[k + 1]
+                buf[p + 2] = _MONTHS[k + 2]
+                buf[p + 3] = 32
+                d = t[2]
+                buf[p + 4] = 48 + d // 10 if d >= 10 else 32
+                buf[p + 5] = 48 + d % 10
+                buf[p + 6] = 32
+                p = put_int(buf, p + 7, t[3], 2)
+                buf[p] = 58
+                p = put_int(buf, p + 1, t[4], 2)
+                buf[p] = 58
+                p = put_int(buf, p + 1, t[5], 2)
+                m = self._mid
+                buf[p:p + len(m)] = m
+                p += len(m)
+            f = self.name_field(name)
+            buf[p:p + len(f)] = f
+            p += len(f)
+            buf[p] = 58  # :
+            buf[p + 1] = 32
+            p += 2
+        return put_msg(buf, p, end, msg)
+
+    def format(self, levelno, name, msg, ns=None, sd=True):
+        """The message as bytes (allocates; for tests and tools)."""
+        b = bytearray(self.max_len)
+        n = self.format_into(b, 0, levelno, name, msg, ns, sd)
+        return bytes(b[:n])
+
+
+def frame_into(dst, pos, msg, n, framing):
+    """Write the first ``n`` bytes of ``msg`` framed at ``dst[pos:]``;
+    returns the position after the frame. ``framing``: ``"octet"``
+    (``LEN SP MSG``), ``"lf"`` (``MSG LF``) or ``"none"`` (``MSG``)."""
+    if framing == "octet":
+        pos = put_int(dst, pos, n)
+        dst[pos] = 32
+        pos += 1
+    dst[pos:pos + n] = msg[0:n]
+    pos += n
+    if framing == "lf":
+        dst[pos] = 10
+        pos += 1
+    return pos
+
+
+def frame_overhead(n, framing):
+    """Bytes the framing adds to a message of ``n`` bytes."""
+    if framing == "octet":
+        return int_width(n) + 1
+    if framing == "lf":
+        return 1
+    return 0
+
+
+def frame(msg, framing):
+    """``msg`` (bytes) framed, as bytes (allocates; for tests)."""
+    n = len(msg)
+    b = bytearray(n + frame_overhead(n, framing))
+    frame_into(b, 0, msg, n, framing)
+    return bytes(b)

@@ -1,0 +1,43 @@
+"""The syslog handler for CPython's ``logging`` (host tools, tests): a
+``logging.Handler`` subclass feeding a :class:`syslog_handler.SyslogSender`.
+Kept apart so boards never load it."""
+
+_cpython_class = None
+
+
+def cpython_handler(sender, level=0):
+    """A ``logging.Handler`` (CPython) feeding ``sender``. Records logged
+    from another thread are handed to the event loop's thread."""
+    global _cpython_class
+    if _cpython_class is None:
+        import logging
+        import threading
+
+        class CPythonHandler(logging.Handler):
+            """CPython ``logging`` handler: the message is the record
+            formatted by the handler's formatter (default ``%(message)s``
+            plus any traceback); the record's ``created`` time is used.
+            CPython does not pass records below the handler's own level,
+            so only those reaching it are counted."""
+
+            def __init__(self, sender, level=0):
+                logging.Handler.__init__(self, level)
+                self.sender = sender
+                if sender._loop is None:
+                    sender._note_loop()  # created inside the loop: remember it
+
+            def emit(self, record):
+                s = self.sender
+                try:
+                    s.count(record.levelno)
+                    msg = self.format(record)
+                    ns = int(record.created * 1000000000)
+                    if s._loop is not None and threading.get_ident() != s._thread:
+                        s._loop.call_soon_threadsafe(s.log, record.levelno, record.name, msg, ns)
+                    else:
+                        s.log(record.levelno, record.name, msg, ns)
+                except Exception:
+                    s.counters.log_errors += 1
+
+        _cpython_class = CPythonHandler
+    return _cpython_class(sender, level)

@@ -1,0 +1,585 @@
+"""Syslog: logging handlers that queue records and one asyncio task that
+sends them to a syslog server over UDP or TCP.
+
+Attach with one line, for the logging module you use::
+
+    sender = SyslogSender(counters, "192.168.1.10", 514)   # or monitoring.start(syslog=...)
+    sender.start()
+    logging.getLogger().addHandler(MicroPythonHandler(sender))   # micropython-lib logging
+    adafruit_logging.getLogger("app").addHandler(AdafruitHandler(sender))
+    logging.getLogger().addHandler(syslog_cpython.cpython_handler(sender))  # CPython
+
+or ``sender.attach(logger_or_module)``, which picks the right class.
+
+A handler's ``emit`` only formats the record (with :mod:`syslog`) into the
+sender's bounded queue and returns: it never touches the network, never
+blocks and never raises (an exception while formatting is counted in
+``counters.log_errors``). The queue (:class:`linequeue.LineQueue`, default
+4 KB) drops its oldest messages first when full; every drop is counted in
+``counters.log_dropped``, and after a loss the sender first sends one
+message of its own, ``N messages dropped`` (severity warning, MSGID
+``monitoring``, no structured data), before the next record.
+
+Transports: ``"udp"`` (one message per datagram) or ``"tcp"`` with
+``"octet"`` counting (RFC 6587 ``LEN SP MSG``, default) or ``"lf"``
+framing, on one kept-open connection that is reconnected with exponential
+backoff and jitter; what is queued while the link is down is sent after
+reconnecting, in order. Before each send on TCP the connection is checked
+for an EOF from the server (a syslog server never writes), so a restarted
+server does not swallow the next message on the dead connection. UDP
+cannot tell whether anyone listens: datagrams to a stopped server are lost
+(and counted as sent).
+"""
+
+try:
+    from micropython import const
+except ImportError:  # CPython
+    def const(x):
+        return x
+
+import select
+
+from .backoff import Backoff
+from .compat import asyncio, sleep_ms, ticks_diff, ticks_ms
+from .linequeue import LineQueue
+from .metrics import Source
+from .netio import TcpClient, UdpClient
+from .syslog import SyslogFormatter, frame_into, frame_overhead, put_int
+
+DEFAULT_PORT = const(514)
+TRANSPORTS = ("udp", "tcp")
+_ERR_MAX = const(120)
+_TCP_CHUNK = const(1024)
+_BATCH = const(32)
+# level buckets of the ``log`` source, in order
+LEVEL_NAMES = ("debug", "info", "warning", "error", "critical")
+
+
+def _bucket(levelno):
+    if levelno >= 50:
+        return 4
+    if levelno >= 40:
+        return 3
+    if levelno >= 30:
+        return 2
+    if levelno >= 20:
+        return 1
+    return 0
+
+
+class SyslogSender:
+    """The shared queue and sending task behind every syslog handler.
+
+    ``counters``: a :class:`sources.Counters`; ``host``, ``port``: the
+    syslog server; ``transport``: ``"udp"`` or ``"tcp"``; ``framing``:
+    ``"octet"`` or ``"lf"`` (TCP only); ``formatter``: a
+    :class:`syslog.SyslogFormatter` (default: RFC 5424, ``hostname`` and
+    ``app_name``, messages of at most 480 bytes on UDP, 2048 on TCP);
+    ``queue_size``: bytes of queued messages (default 4096), or a
+    :class:`linequeue.LineQueue` (allocate it first on a small heap:
+    one 4 KB block is easier to find before code is loaded);
+    ``timeout_ms`` bounds every network wait; reconnects back off from
+    0.5 s up to ``backoff_max_ms``. Bad options raise ValueError.
+    """
+
+    def __init__(self, counters, host, port=DEFAULT_PORT, transport="udp", framing="octet",
+                 formatter=None, queue_size=4096, timeout_ms=5000, backoff_max_ms=60000,
+                 hostname="-", app_name="-"):
+        if transport not in TRANSPORTS:
+            raise ValueError("bad syslog transport: %r" % (transport,))
+        if type(port) is not int or not 0 < port < 65536:
+            raise ValueError("bad syslog port: %r" % (port,))
+        if framing not in ("octet", "lf"):
+            raise ValueError("bad syslog framing: %r" % (framing,))
+        if isinstance(queue_size, LineQueue):
+            queue = queue_size
+        elif type(queue_size) is not int or queue_size < 256:
+            raise ValueError("bad syslog queue size: %r" % (queue_size,))
+        else:
+            queue = LineQueue(queue_size)
+        if formatter is None:
+            formatter = SyslogFormatter(hostname, app_name,
+                                        max_len=480 if transport == "udp" else 2048)
+        self.counters = counters
+        self.host = host
+        self.port = port
+        self.transport = transport
+        self.framing = framing if transport == "tcp" else "none"
+        self.formatter = formatter
+        self.queue = queue
+        # a record is formatted straight into the queue's free tail when
+        # the longest message fits there, else here first (then the
+        # oldest messages are dropped to make room for its actual size)
+        self.scratch = bytearray(formatter.max_len)
+        self._smv = memoryview(self.scratch)
+        # octet counting: frames are built here at send time, up to _BATCH
+        # at once; the queue holds each message once, LF-terminated
+        if self.framing == "octet":
+            self.tx = bytearray(_TCP_CHUNK)
+            self._txmv = memoryview(self.tx)
+            self._ends = [0] * _BATCH
+            self._srcs = [0] * _BATCH
+        self.timeout_ms = timeout_ms
+        self.backoff = Backoff(500, backoff_max_ms)
+        # records per level bucket (debug..critical) seen by the handlers
+        self.counts = [0, 0, 0, 0, 0]
+        # messages dropped and not yet announced with a notice
+        self.lost = 0
+        self.last_error = None
+        self.attached = []
+        self._conn = None
+        self._poll = None
+        self._ever_connected = False
+        self._task = None
+        self._event = asyncio.Event()
+        self._idle = False
+        self._loop = None
+        self._thread = None
+
+    # -- producer side (called by handlers; never raises) ---------------
+
+    def count(self, levelno):
+        """Count a record that passed its logger's level."""
+        self.counts[_bucket(levelno)] += 1
+
+    def log(self, levelno, name, msg, ns=None):
+        """Format one record into the queue. Never raises, never blocks;
+        returns True if it was queued."""
+        c = self.counters
+        try:
+            q = self.queue
+            f = self.formatter
+            used = q.used
+            if q.capacity - used > f.max_len:
+                end = f.format_into(q.mv, used, levelno, name, msg, ns)
+                q.buf[end] = 10
+                q.commit(end + 1 - used)
+                c.log_queued += 1
+            else:
+                n = f.format_into(self.scratch, 0, levelno, name, msg, ns)
+                c.log_queued += 1
+                if not self._append(n):
+                    return False
+        except Exception:
+            c.log_errors += 1
+            return False
+        if self._idle:
+            self._idle = False
+            self._event.set()
+        return True
+
+    def _append(self, n):
+        # the message is in scratch[0:n]; make room, dropping the oldest
+        q = self.queue
+        c = self.counters
+        need = n + 1
+        if need > q.capacity - q.pinned:
+            c.log_dropped += 1
+            self.lost += 1
+            return False
+        while q.used + need > q.capacity:
+            if not q.drop_oldest():
+                break
+            c.log_dropped += 1
+            self.lost += 1
+        used = q.used
+        q.mv[used:used + n] = self._smv[0:n]
+        q.buf[used + n] = 10
+        q.commit(need)
+        return True
+
+    # -- sending -----------------------------------------------------------
+
+    def _fail(self, err):
+        self.counters.send_errors += 1
+        self.last_error = str(err)[:_ERR_MAX]
+        self.backoff.failed()
+        self._close_conn()
+
+    def _close_conn(self):
+        conn = self._conn
+        if conn is not None:
+            if self._poll is not None and conn.sock is not None:
+                try:
+                    self._poll.unregister(conn.sock)
+                except Exception:
+                    pass
+            self._poll = None
+            conn.close()
+
+    def _sent(self, nbytes, wire_bytes):
+        lines = self.queue.consume(nbytes)
+        self.counters.log_sent += lines
+        self.counters.log_bytes_sent += wire_bytes
+        return lines
+
+    def _notice_message(self):
+        # "N messages dropped", framed, without structured data
+        f = self.formatter
+        buf = bytearray(f.max_len)
+        n = f.format_into(buf, 0, 30, "monitoring", "%d messages dropped" % self.lost, None, False)
+        out = bytearray(n + frame_overhead(n, self.framing))
+        frame_into(out, 0, buf, n, self.framing)
+        return out
+
+    async def send(self):
+        """Try to send what is queued (the drop notice first); returns True
+        when the queue emptied."""
+        q = self.queue
+        if q.used == 0:
+            return True
+        if not self.backoff.ready():
+            return False
+        try:
+            if self.transport == "udp":
+                self._send_udp()
+            else:
+                await self._send_tcp()
+        except Exception as e:  # never raise into the loop
+            self._fail(e)
+        finally:
+            q.pin(0)
+        return q.used == 0
+
+    def _send_udp(self):
+        conn = self._conn
+        if conn is None:
+            conn = self._conn = UdpClient(self.host, self.port)
+        q = self.queue
+        if self.lost:
+            lost = self.lost
+            msg = self._notice_message()
+            conn.send(msg)
+            self.lost -= lost
+            self.counters.log_bytes_sent += len(msg)
+        while q.used:
+            e = q.buf.find(b"\n", 0, q.used) + 1
+            conn.send(q.view(e - 1))
+            self._sent(e, e - 1)
+        self.backoff.succeeded()
+
+    def _peer_closed(self, conn):
+        # a syslog server never writes: readable means EOF (or junk)
+        p = self._poll
+        if p is None:
+            p = self._poll = select.poll()
+            p.register(conn.sock, select.POLLIN)
+        for ev in p.poll(0):
+            return True
+        return False
+
+    async def _connect(self):
+        conn = self._conn
+        if conn is None:
+            conn = self._conn = TcpClient(self.host, self.port, self.timeout_ms)
+        if conn.connected and self._peer_closed(conn):
+            self._close_conn()
+        if not conn.connected:
+            await conn.connect()
+            if self._ever_connected:
+                self.counters.reconnects += 1
+            self._ever_connected = True
+        return conn
+
+    async def _send_tcp(self):
+        q = self.queue
+        conn = await self._connect()
+        if self.lost:
+            lost = self.lost
+            msg = self._notice_message()
+            await conn.send(msg)
+            self.lost -= lost
+            self.counters.log_bytes_sent += len(msg)
+        if self.framing == "lf":
+            # whole lines, in chunks
+            while q.used:
+                k = q.head(_TCP_CHUNK)
+                q.pin(k)
+                try:
+                    await conn.send(q.view(k))
+                except OSError:
+                    done = q.buf.rfind(b"\n", 0, conn.partial) + 1 if conn.partial else 0
+                    q.pin(0)
+                    if done > 0:
+                        self._sent(done, done)
+                    raise
+                q.pin(0)
+                self._sent(k, k)
+        else:
+            while q.used:
+                await self._send_octet_batch(conn)
+        self.backoff.succeeded()
+
+    async def _send_octet_batch(self, conn):
+        # frame up to _BATCH queued messages into tx (LEN SP MSG each)
+        q = self.queue
+        buf = q.buf
+        tx = self.tx
+        cap = len(tx)
+        ends = self._ends
+        srcs = self._srcs
+        p = src = k = 0
+        used = q.used
+        while src < used and k < _BATCH:
+            e = buf.find(b"\n", src, used)
+            n = e - src
+            if p + n + 7 > cap:
+                if k:
+                    break
+                await self._send_big_frame(conn, n)
+                return
+            p = put_int(tx, p, n)
+            tx[p] = 32
+            p += 1
+            tx[p:p + n] = q.mv[src:e]
+            p += n
+            src = e + 1
+            ends[k] = p
+            srcs[k] = src
+            k += 1
+        q.pin(src)
+        try:
+            await conn.send(self._txmv[0:p])
+        except OSError:
+            # count the frames wholly sent; the rest goes again, whole
+            part = conn.partial
+            q.pin(0)
+            i = 0
+            while i < k and ends[i] <= part:
+                i += 1
+            if i:
+                self._sent(srcs[i - 1], ends[i - 1])
+            raise
+        q.pin(0)
+        self._sent(src, p)
+
+    async def _send_big_frame(self, conn, n):
+        # the first message is longer than tx: "LEN SP" from tx, then the
+        # message from the queue in place
+        q = self.queue
+        p = put_int(self.tx, 0, n)
+        self.tx[p] = 32
+        p += 1
+        q.pin(n + 1)
+        try:
+            await conn.send(self._txmv[0:p])
+            await conn.send(q.view(n))
+        finally:
+            q.pin(0)
+        self._sent(n + 1, p + n)
+
+    # -- task ----------------------------------------------------------------
+
+    async def run(self):
+        """Send whatever is queued, as it comes, until cancelled."""
+        self._note_loop()
+        q = self.queue
+        while True:
+            if q.used == 0:
+                self._event.clear()
+                self._idle = True
+                await self._event.wait()
+                continue
+            if not self.backoff.ready():
+                wait = ticks_diff(self.backoff._next, ticks_ms())
+                await sleep_ms(wait if wait > 0 else 0)
+                continue
+            try:
+                await self.send()
+            except Exception as e:  # defensive: the sender must not die
+                self._fail(e)
+            await sleep_ms(0)
+
+    def _note_loop(self):
+        try:
+            import threading
+
+            self._thread = threading.get_ident()
+            self._loop = asyncio.get_running_loop()
+        except (ImportError, AttributeError, RuntimeError):
+            pass
+
+    def start(self):
+        """Start the sending task."""
+        if self._task is None:
+            self._task = asyncio.create_task(self.run())
+        return self._task
+
+    async def aclose(self):
+        """Stop the task, make one last attempt to send what is queued
+        (bounded by ``timeout_ms``), then :meth:`stop`."""
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+        self.backoff.succeeded()
+        await self.send()
+        self.stop()
+
+    def stop(self):
+        """Detach the handlers, cancel the task, close the connection.
+        Messages still queued are counted as dropped."""
+        self.detach()
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+        self._close_conn()
+        q = self.queue
+        q.pin(0)
+        self.counters.log_dropped += q.clear()
+
+    # -- handlers --------------------------------------------------------
+
+    def attach(self, target=None, level=0):
+        """Add a handler of the right kind to ``target`` and return it.
+
+        ``target``: a logger object, a logging module (its root logger),
+        a logger name (in the default module: micropython-lib ``logging``
+        if importable, else ``adafruit_logging``; CPython ``logging`` on
+        CPython), or None (the default module's root logger).
+        """
+        if target is None or isinstance(target, str):
+            mod = default_logging_module()
+            if mod is None:
+                raise ValueError("no logging module to attach syslog to")
+            target = mod.getLogger(target) if target else _root(mod)
+        elif hasattr(target, "getLogger"):
+            target = _root(target)
+        if not hasattr(target, "addHandler"):
+            raise ValueError("bad syslog logger: %r" % (target,))
+        h = handler_for(target, self, level)
+        target.addHandler(h)
+        self.attached.append((target, h))
+        return h
+
+    def detach(self):
+        """Remove every handler :meth:`attach` added."""
+        for logger, h in self.attached:
+            try:
+                if hasattr(logger, "removeHandler"):
+                    logger.removeHandler(h)
+                else:
+                    logger.handlers.remove(h)
+            except Exception:
+                pass
+        self.attached = []
+
+    def log_source(self, registry=None):
+        """Register and return the ``log`` metrics source (tag ``builtin``):
+        records per level since start (``debug`` ... ``critical``, counted
+        by the handlers for records that passed their logger's level) and
+        ``dropped`` (messages the queue dropped); all counters."""
+        counts = self.counts
+        counters = self.counters
+
+        def sample(src):
+            f = src.fields
+            for i in range(5):
+                n = LEVEL_NAMES[i]
+                if n in f:
+                    f[n] = counts[i]
+                else:
+                    src.incr(n, counts[i])
+            if "dropped" in f:
+                f["dropped"] = counters.log_dropped
+            else:
+                src.incr("dropped", counters.log_dropped)
+
+        return Source("log", tags=("builtin",), sampler=sample, registry=registry)
+
+
+def _root(mod):
+    # micropython-lib, CPython: getLogger() is the root; adafruit: getLogger("")
+    try:
+        return mod.getLogger()
+    except TypeError:
+        return mod.getLogger("")
+
+
+def default_logging_module():
+    """micropython-lib (or CPython) ``logging`` if importable, else
+    ``adafruit_logging``, else None."""
+    try:
+        import logging
+
+        return logging
+    except ImportError:
+        pass
+    try:
+        import adafruit_logging
+
+        return adafruit_logging
+    except ImportError:
+        return None
+
+
+def handler_for(logger, sender, level=0):
+    """A handler of the class that fits ``logger``'s logging module."""
+    if hasattr(logger, "manager"):
+        from .syslog_cpython import cpython_handler
+
+        return cpython_handler(sender, level)
+    if hasattr(logger, "record"):
+        return MicroPythonHandler(sender, level)
+    return AdafruitHandler(sender, level)
+
+
+class _Base:
+    """What the three handlers share (level, formatter, no-op close)."""
+
+    def __init__(self, sender, level=0):
+        self.sender = sender
+        self.level = level
+        self.formatter = None
+
+    def setLevel(self, level):
+        """Records below ``level`` are not sent (still counted)."""
+        self.level = level
+
+    def setFormatter(self, formatter):
+        """Use ``formatter.format(record)`` as the message text (default:
+        the record's message alone)."""
+        self.formatter = formatter
+
+    def format(self, record):
+        return self.formatter.format(record)
+
+    def flush(self):
+        pass
+
+    def close(self):
+        pass
+
+
+class MicroPythonHandler(_Base):
+    """Handler for micropython-lib ``logging``: its logger calls ``emit``
+    for every record at or above the logger's level, reusing one
+    ``LogRecord`` whose text is in ``message``; the handler checks its own
+    level and formats the record into the queue before returning."""
+
+    def emit(self, record):
+        s = self.sender
+        try:
+            lv = record.levelno
+            s.count(lv)
+            if lv >= self.level:
+                msg = record.message if self.formatter is None else self.format(record)
+                s.log(lv, record.name, msg)
+        except Exception:
+            s.counters.log_errors += 1
+
+
+class AdafruitHandler(_Base):
+    """Handler for CircuitPython's ``adafruit_logging``: its logger checks
+    both levels and passes a namedtuple record whose ``msg`` is already
+    ``msg % args``."""
+
+    def emit(self, record):
+        s = self.sender
+        try:
+            lv = record.levelno
+            s.count(lv)
+            if lv >= self.level:
+                msg = record.msg if self.formatter is None else self.format(record)
+                s.log(lv, record.name, msg)
+        except Exception:
+            s.counters.log_errors += 1
