@@ -75,25 +75,30 @@ def escape_key(name):
 
 def escape_string(value):
     """String field value, quoted, as bytes (see the module docstring)."""
-    out = ['"']
-    for ch in value:
-        o = ord(ch)
-        if ch == '"' or ch == "\\":
-            out.append("\\")
-            out.append(ch)
-        elif o < 32 or o == 127:
-            if o == 10:
-                out.append("\\\\n")
-            elif o == 13:
-                out.append("\\\\r")
-            elif o == 9:
-                out.append("\\\\t")
+    raw = value.encode()
+    for c in raw:
+        if c == 34 or c == 92 or c < 32 or c == 127:
+            break
+    else:
+        return b'"' + raw + b'"'  # nothing to escape: one allocation
+    out = bytearray(b'"')
+    for c in raw:
+        if c == 34 or c == 92:
+            out.append(92)
+            out.append(c)
+        elif c < 32 or c == 127:
+            if c == 10:
+                out += b"\\\\n"
+            elif c == 13:
+                out += b"\\\\r"
+            elif c == 9:
+                out += b"\\\\t"
             else:
-                out.append("\\\\x%02x" % o)
+                out += b"\\\\x%02x" % c
         else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out).encode()
+            out.append(c)
+    out.append(34)
+    return bytes(out)
 
 
 def point_head(src, host):
