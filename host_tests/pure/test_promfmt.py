@@ -205,3 +205,28 @@ def test_response_heads():
     assert b"Content-Length: 14\r\n" in h
     assert b"Allow: GET\r\n" in response_head(405)
     assert response_head(413).startswith(b"HTTP/1.0 413 ")
+
+
+def test_every_buffer_size_gives_the_same_text_and_never_overflows():
+    reg = Registry()
+    s = Source("app", labels={"room": "hall"}, registry=reg)
+    s.set("name", "x" * 40)
+    s.set("n", -1234567)
+    s.set("f", 0.125)
+    s.incr("c", 3)
+    s.set("b", True)
+    whole, _ = body(reg, 4096)
+    longest = max(len(part) + 1 for part in whole.split("# HELP ")[1:]) + 6
+    for size in range(longest - 3, longest + 40):
+        enc = PromEncoder()
+        buf = bytearray(size)
+        out = []
+        for n in enc.chunks(reg, buf):
+            assert len(buf) == size and n <= size
+            out.append(bytes(buf[:n]))
+        text = b"".join(out).decode()
+        if size >= longest:
+            assert text == whole, size
+            assert enc.too_long == 0
+        else:
+            assert enc.too_long == 1 and "app_name_info" not in text

@@ -24,7 +24,8 @@ connection slot).
 Counts on the server: ``scrapes`` (complete ``/metrics`` answers),
 ``bytes_sent`` (all response bytes), ``rejected`` (4xx answers),
 ``timeouts`` (408 answers and responses not finished in time),
-``errors`` (connections lost to socket errors).
+``errors`` (connections lost to socket errors or to an error while
+writing the exposition; the last one in ``last_error``).
 """
 
 try:
@@ -92,6 +93,7 @@ class PrometheusServer:
         self.rejected = 0
         self.timeouts = 0
         self.errors = 0
+        self.last_error = None
         self._lsock = None
         self._poll = None
         self._slots = ()
@@ -153,8 +155,9 @@ class PrometheusServer:
         while True:
             try:
                 busy = self.step()
-            except Exception:  # defensive: the server must not die
+            except Exception as e:  # defensive: the server must not die
                 self.errors += 1
+                self.last_error = repr(e)[:120]
                 busy = False
             await sleep_ms(0 if busy else self.poll_ms)
 
@@ -283,8 +286,9 @@ class PrometheusServer:
                         n = next(sl.gen)
                     except StopIteration:
                         n = 0
-                    except Exception:
+                    except Exception as e:
                         self.errors += 1
+                        self.last_error = repr(e)[:120]
                         self._close(sl)
                         return
                     if n:

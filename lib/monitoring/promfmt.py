@@ -66,6 +66,8 @@ _COUNTER = const(1)
 _INFO = const(2)
 
 CONTENT_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
+_T_COUNTER = b" counter\n"
+_T_GAUGE = b" gauge\n"
 
 
 def sanitize_name(name, colon=True):
@@ -152,65 +154,87 @@ def float_text(v):
     return b"%r" % v
 
 
+class _Entry:
+    # the cached text of one source: label block, escaped names per field
+    def __init__(self, registry, src, n):
+        self.n = n
+        self.host = registry.host
+        lab = ['{host="%s"' % escape_label_value(registry.host)]
+        keys = label_keys([kv[0] for kv in src.labels])
+        for i in range(len(keys)):
+            lab.append('%s="%s"' % (keys[i], escape_label_value(src.labels[i][1])))
+        self.labels = ",".join(lab).encode()
+        self.help = escape_help(src.name + ": ").encode()
+        # per field: kind (255: left out), family name, HELP text; one
+        # allocation each, sized once
+        self.kinds = bytearray(n)
+        self.names = [None] * n
+        self.helps = [None] * n
+        # per str field: last value and its escaped bytes
+        self.strs = None
+
+
 class PromEncoder:
     """Writes the exposition of a registry's active sources.
 
     One encoder may serve several scrapes at once (each with its own
     buffer); it holds the name caches and the counts ``too_long`` (families
     longer than the buffer, left out) and ``clashes`` (fields left out
-    because another source owns their sanitised name).
+    because a source that claimed the name first owns it).
     """
 
     def __init__(self):
-        # source -> (n fields, host, [(kind, head bytes, tail bytes)])
         self._cache = {}
-        # family name -> source owning it
-        self._owners = {}
         self.too_long = 0
         self.clashes = 0
 
+    def _taken(self, registry, src, name):
+        # is family ``name`` already written for another registered source?
+        cache = self._cache
+        for s in registry.sources:
+            if s is src:
+                continue
+            e = cache.get(s)
+            if e is None:
+                continue
+            names = e.names
+            for i in range(len(names)):
+                if names[i] == name and e.kinds[i] != 255:
+                    return True
+        return False
+
     def _entry(self, registry, src):
         c = self._cache.get(src)
-        host = registry.host
-        if c is not None and c[0] == len(src.names) and c[1] is host:
-            return c[2]
+        n = len(src.names)
+        if c is not None and c.n == n and c.host is registry.host:
+            return c
         if len(self._cache) > 2 * len(registry.sources) + 8:
-            # forget removed sources
-            self._cache = {}
-            self._owners = {}
-        lab = ['host="%s"' % escape_label_value(host)]
-        keys = label_keys([kv[0] for kv in src.labels])
-        for i in range(len(keys)):
-            lab.append('%s="%s"' % (keys[i], escape_label_value(src.labels[i][1])))
-        labels = ",".join(lab)
-        out = []
+            self._cache = {}  # forget removed sources
+        if c is not None:
+            del self._cache[src]
+        e = _Entry(registry, src, n)
         names = src.names
-        for i in range(len(names)):
+        for i in range(n):
             f = names[i]
             v = src.fields.get(f)
             if type(v) is str:
                 kind = _INFO
+                if e.strs is None:
+                    e.strs = [None] * (2 * n)
             elif f in src.counters:
                 kind = _COUNTER
             else:
                 kind = _GAUGE
-            name = metric_name(src.name, f, kind)
-            owner = self._owners.get(name)
-            if owner is not None and owner is not src and owner in registry.sources:
+            name = metric_name(src.name, f, kind).encode()
+            e.names[i] = name
+            if self._taken(registry, src, name):
                 self.clashes += 1
-                out.append(None)
+                e.kinds[i] = 255
                 continue
-            self._owners[name] = src
-            head = "# HELP %s %s\n# TYPE %s %s\n%s{%s" % (
-                name, escape_help(src.name + ": " + f), name,
-                "counter" if kind == _COUNTER else "gauge", name, labels)
-            if kind == _INFO:
-                out.append((kind, (head + ',value="').encode(), b'"} 1\n', [None, None]))
-            else:
-                out.append((kind, (head + "} ").encode(), b"\n", None))
-        c = (len(names), host, out)
-        self._cache[src] = c
-        return out
+            e.kinds[i] = kind
+            e.helps[i] = escape_help(f).encode()
+        self._cache[src] = e
+        return e
 
     def chunks(self, registry, buf):
         """Generator: fill ``buf`` (a bytearray) with the exposition of
@@ -228,17 +252,17 @@ class PromEncoder:
             if not src.active:
                 continue
             src.sample()
-            entries = self._entry(registry, src)
+            e = self._entry(registry, src)
             names = src.names
             fields = src.fields
-            for j in range(len(entries)):
-                e = entries[j]
-                if e is None or j >= len(names):
+            labels = e.labels
+            shelp = e.help
+            for j in range(e.n):
+                kind = e.kinds[j]
+                if kind == 255 or j >= len(names):
                     continue
                 v = fields[names[j]]
                 t = type(v)
-                head = e[1]
-                tail = e[2]
                 if t is int:
                     val = None
                     vlen = 20 if (v < _BIG and v > _NBIG) else len(b"%d" % v)
@@ -249,30 +273,65 @@ class PromEncoder:
                     val = float_text(v)
                     vlen = len(val)
                 elif t is str:
-                    last = e[3]
-                    if last[0] is not v and last[0] != v:
-                        last[0] = v
-                        last[1] = escape_label_value(v).encode()
-                    val = last[1]
+                    strs = e.strs
+                    k = 2 * j
+                    if strs[k] is not v and strs[k] != v:
+                        strs[k] = v
+                        strs[k + 1] = escape_label_value(v).encode()
+                    val = strs[k + 1]
                     vlen = len(val)
                 else:
                     continue
-                need = len(head) + vlen + len(tail)
+                name = e.names[j]
+                fhelp = e.helps[j]
+                typ = _T_COUNTER if kind == _COUNTER else _T_GAUGE
+                ln = len(name)
+                need = (7 + ln + 1 + len(shelp) + len(fhelp) + 8 + ln + len(typ) + ln +
+                        len(labels) + vlen + (13 if kind == _INFO else 3))
                 if need > size:
                     self.too_long += 1
                     continue
                 if p + need > size:
                     yield p
                     p = 0
-                q = p + len(head)
-                buf[p:q] = head
+                q = p + 7
+                buf[p:q] = b"# HELP "
+                p = q + ln
+                buf[q:p] = name
+                buf[p] = 32
+                p += 1
+                q = p + len(shelp)
+                buf[p:q] = shelp
+                p = q + len(fhelp)
+                buf[q:p] = fhelp
+                q = p + 8
+                buf[p:q] = b"\n# TYPE "
+                p = q + ln
+                buf[q:p] = name
+                q = p + len(typ)
+                buf[p:q] = typ
+                p = q + ln
+                buf[q:p] = name
+                q = p + len(labels)
+                buf[p:q] = labels
+                if kind == _INFO:
+                    p = q + 8
+                    buf[q:p] = b',value="'
+                    q = p + vlen
+                    buf[p:q] = val
+                    p = q + 5
+                    buf[q:p] = b'"} 1\n'
+                    continue
+                buf[q] = 125  # }
+                buf[q + 1] = 32
+                q += 2
                 if val is None:
                     q = _put_int(buf, q, v)
                 else:
-                    buf[q:q + len(val)] = val
-                    q += len(val)
-                p = q + len(tail)
-                buf[q:p] = tail
+                    buf[q:q + vlen] = val
+                    q += vlen
+                buf[q] = _LF
+                p = q + 1
         if p:
             yield p
 
