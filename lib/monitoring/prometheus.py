@@ -45,6 +45,8 @@ _READ = const(1)
 _SEND = const(2)
 _DRAIN = const(3)
 _DRAIN_MS = const(200)
+# MicroPython sockets: write(buf, off, n) sends a part of buf without a slice
+_WRITE = hasattr(socket.socket, "write")
 
 
 class _Slot:
@@ -58,6 +60,7 @@ class _Slot:
         self.n = 0
         self.out = None
         self.pos = 0
+        self.end = 0
         self.gen = None
         self.status = 0
         self.start = 0
@@ -238,6 +241,7 @@ class PrometheusServer:
     def _respond(self, sl, status, now):
         sl.status = status
         sl.out = response_head(status)
+        sl.end = len(sl.out)
         sl.pos = 0
         sl.state = _SEND
         if status == 200:
@@ -292,7 +296,8 @@ class PrometheusServer:
                         self._close(sl)
                         return
                     if n:
-                        sl.out = sl.mv[:n]
+                        sl.out = sl.buf
+                        sl.end = n
                         sl.pos = 0
                         continue
                 # the whole response is out
@@ -307,8 +312,13 @@ class PrometheusServer:
                     self._poll.modify(s, select.POLLIN)
                 return
             pos = sl.pos
+            end = sl.end
             try:
-                k = s.send(out[pos:] if pos else out)
+                if _WRITE:
+                    # MicroPython: write(buf, off, n), None when it would block
+                    k = s.write(out, pos, end - pos)
+                else:
+                    k = s.send(memoryview(out)[pos:end])
             except OSError as e:
                 if e.args and e.args[0] == 11:  # EAGAIN: try again later
                     return
@@ -319,7 +329,7 @@ class PrometheusServer:
                 return
             self.bytes_sent += k
             pos += k
-            if pos >= len(out):
+            if pos >= end:
                 sl.out = None
             else:
                 sl.pos = pos

@@ -170,8 +170,8 @@ class _Entry:
         self.kinds = bytearray(n)
         self.names = [None] * n
         self.helps = [None] * n
-        # per str field: last value and its escaped bytes
-        self.strs = None
+        # per str or float field: last value and its text
+        self.vals = None
 
 
 class PromEncoder:
@@ -217,10 +217,11 @@ class PromEncoder:
         for i in range(n):
             f = names[i]
             v = src.fields.get(f)
+            if type(v) is str or type(v) is float:
+                if e.vals is None:
+                    e.vals = [None] * (2 * n)
             if type(v) is str:
                 kind = _INFO
-                if e.strs is None:
-                    e.strs = [None] * (2 * n)
             elif f in src.counters:
                 kind = _COUNTER
             else:
@@ -269,16 +270,16 @@ class PromEncoder:
                 elif t is bool:
                     val = b"1" if v else b"0"
                     vlen = 1
-                elif t is float:
-                    val = float_text(v)
-                    vlen = len(val)
-                elif t is str:
-                    strs = e.strs
+                elif t is float or t is str:
+                    # the text of the last value, kept while it is the same
+                    vals = e.vals
                     k = 2 * j
-                    if strs[k] is not v and strs[k] != v:
-                        strs[k] = v
-                        strs[k + 1] = escape_label_value(v).encode()
-                    val = strs[k + 1]
+                    last = vals[k]
+                    if last is not v and not (type(last) is t and last == v):
+                        vals[k] = v
+                        vals[k + 1] = (float_text(v) if t is float
+                                       else escape_label_value(v).encode())
+                    val = vals[k + 1]
                     vlen = len(val)
                 else:
                     continue
