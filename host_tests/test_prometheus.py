@@ -41,7 +41,7 @@ def exists(p):
 
 async def main():
     mon = monitoring.start(hostname="pico-1", prometheus_port=PORT, prometheus_addr="127.0.0.1",
-                           builtin_sources=BUILTIN)
+                           builtin_sources=BUILTIN, net_sources=BUILTIN)
     mon.prometheus.head_timeout_ms = %d
     app.incr("requests", 42)
     app.set("spa ce", 1 / 3)

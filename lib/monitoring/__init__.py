@@ -33,7 +33,7 @@ class Monitor:
     Attributes: ``registry`` (the metrics registry), ``counters`` (the
     ``monitoring`` source's counters), ``influx`` (the
     :class:`influx.InfluxReporter` or None), ``control``, ``syslog``,
-    ``trace``, ``prometheus`` (each the running service or None).
+    ``trace`` (each the running service or None).
     """
 
     def __init__(self, registry, counters):
@@ -43,7 +43,6 @@ class Monitor:
         self.control = None
         self.syslog = None
         self.trace = None
-        self.prometheus = None
         self.services = []
 
     def _add(self, service):
@@ -79,8 +78,7 @@ def start(hostname="micropython", influx=None, transport="tcp", interval=10,
           trace_port=None, trace_interval_ms=200,
           # Prometheus endpoint (issue: Prometheus)
           prometheus_port=None, prometheus_addr="0.0.0.0",
-          # net and asyncio sources (issue: Prometheus)
-          net_status=None, asyncio_lag_ms=100,
+          net_sources=False, net_status=None, asyncio_lag_ms=100,
           **extra):
     """Start monitoring; returns a :class:`Monitor` (call ``stop()`` on it).
 
@@ -92,14 +90,7 @@ def start(hostname="micropython", influx=None, transport="tcp", interval=10,
     bytes of unsent lines kept while the sink is down, ``mtu`` the largest
     UDP datagram, ``timeout_ms`` the longest wait on the network before a
     send counts as failed. ``hostname`` is sent as the ``host`` tag of every point.
-    ``builtin_sources`` registers ``memory``, ``system`` and ``monitoring``,
-    and ``net`` and ``asyncio``: ``net_status`` is the board's hook
-    (``board.net_status``, returning ``{"connected", "rssi",
-    "reconnects"}`` or None), ``asyncio_lag_ms`` the period of the loop-lag
-    probe (0: no ``asyncio`` source).
-
-    Prometheus: ``prometheus_port=9100`` serves ``GET /metrics`` on
-    ``prometheus_addr`` (see :mod:`monitoring.prometheus`).
+    ``builtin_sources`` registers ``memory``, ``system`` and ``monitoring``.
 
     Must be called with an asyncio event loop available (from inside
     ``asyncio.run``'s coroutine on CPython).
@@ -130,15 +121,11 @@ def start(hostname="micropython", influx=None, transport="tcp", interval=10,
         # -- trace port: start it here ----------------------------------
 
         # -- Prometheus endpoint: start it here -------------------------
-        if builtin_sources:
-            from .netsources import add_net_sources
+        if net_sources or prometheus_port is not None:
+            from .netsources import start_endpoint
 
-            for svc in add_net_sources(reg, mon, net_status, asyncio_lag_ms):
-                mon._add(svc)
-        if prometheus_port is not None:
-            from .prometheus import PrometheusServer
-
-            mon.prometheus = mon._add(PrometheusServer(reg, prometheus_port, prometheus_addr))
+            start_endpoint(mon, prometheus_port, prometheus_addr, net_sources, net_status,
+                           asyncio_lag_ms)
 
     except BaseException:
         mon.stop()

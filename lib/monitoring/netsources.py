@@ -26,72 +26,56 @@ allocates nothing.
 from .compat import asyncio, sleep_ms, ticks_diff, ticks_ms
 from .metrics import Source
 
+_NET = (("influx_points_sent", "points_sent"), ("influx_bytes_sent", "bytes_sent"),
+        ("syslog_sent", "log_sent"), ("syslog_bytes_sent", "log_bytes_sent"))
 
-def _count(src, name, v):
+
+def _count(f, src, name, v):
     # a counter field copied from elsewhere (no allocation once it exists)
-    f = src.fields
     if name in f:
         f[name] = v
     else:
         src.incr(name, v)
 
 
-class NetSampler:
-    """Sampler of the ``net`` source: ``mon`` is the :class:`Monitor`
+def net_sampler(mon, net_status=None):
+    """The sampler of the ``net`` source: ``mon`` is the :class:`Monitor`
     (its ``counters`` and ``prometheus``), ``net_status`` the board hook
     or None."""
 
-    def __init__(self, mon, net_status=None):
-        self.mon = mon
-        self.net_status = net_status
-
-    def __call__(self, src):
-        hook = self.net_status
-        if hook is not None:
-            st = hook()
-            if st:
-                c = st.get("connected")
-                if c is not None:
-                    src.set("connected", bool(c))
-                r = st.get("rssi")
-                if r is not None:
-                    src.set("rssi_dbm", int(r))
-                r = st.get("reconnects")
-                if r is not None:
-                    _count(src, "reconnects", int(r))
-        c = self.mon.counters
-        _count(src, "influx_points_sent", c.points_sent)
-        _count(src, "influx_bytes_sent", c.bytes_sent)
-        _count(src, "syslog_sent", c.log_sent)
-        _count(src, "syslog_bytes_sent", c.log_bytes_sent)
-        p = getattr(self.mon, "prometheus", None)
+    def sample(src):
+        f = src.fields
+        st = net_status() if net_status is not None else None
+        if st:
+            v = st.get("connected")
+            if v is not None:
+                src.set("connected", bool(v))
+            v = st.get("rssi")
+            if v is not None:
+                src.set("rssi_dbm", int(v))
+            v = st.get("reconnects")
+            if v is not None:
+                _count(f, src, "reconnects", int(v))
+        c = mon.counters
+        for name, attr in _NET:
+            _count(f, src, name, getattr(c, attr))
+        p = mon.prometheus
         if p is not None:
-            _count(src, "prometheus_scrapes", p.scrapes)
-            _count(src, "prometheus_bytes_sent", p.bytes_sent)
+            _count(f, src, "prometheus_scrapes", p.scrapes)
+            _count(f, src, "prometheus_bytes_sent", p.bytes_sent)
+
+    return sample
 
 
 class LoopLag:
-    """The loop-lag probe and the sampler of the ``asyncio`` source.
-
-    ``start()`` runs the probe task, ``stop()`` cancels it; ``late(ms)``
-    records one sample (the probe calls it; tests may too)."""
+    """The loop-lag probe (``start()``/``stop()`` its task) and the sampler
+    of the ``asyncio`` source. ``max``, ``sum`` (ms) and ``n`` are the
+    figures since the last report."""
 
     def __init__(self, period_ms=100):
         self.period_ms = period_ms
-        self.max = 0
-        self.sum = 0
-        self.n = 0
+        self.max = self.sum = self.n = 0
         self._task = None
-        self._all_tasks = getattr(asyncio, "all_tasks", None)
-
-    def late(self, ms):
-        """Record a wake-up ``ms`` milliseconds late."""
-        if ms < 0:
-            ms = 0
-        self.sum += ms
-        self.n += 1
-        if ms > self.max:
-            self.max = ms
 
     async def run(self):
         """Probe until cancelled."""
@@ -99,27 +83,28 @@ class LoopLag:
         while True:
             t0 = ticks_ms()
             await sleep_ms(p)
-            self.late(ticks_diff(ticks_ms(), t0) - p)
+            ms = ticks_diff(ticks_ms(), t0) - p
+            if ms < 0:
+                ms = 0
+            self.sum += ms
+            self.n += 1
+            if ms > self.max:
+                self.max = ms
 
     def __call__(self, src):
         n = self.n
         src.set("lag_max_seconds", self.max / 1000)
         src.set("lag_mean_seconds", self.sum / n / 1000 if n else 0.0)
         src.set("lag_samples", n)
-        self.max = 0
-        self.sum = 0
-        self.n = 0
-        if self._all_tasks is not None:
-            try:
-                src.set("tasks", len(self._all_tasks()))
-            except Exception:
-                pass
+        self.max = self.sum = self.n = 0
+        f = getattr(asyncio, "all_tasks", None)
+        if f is not None:
+            src.set("tasks", len(f()))
 
     def start(self):
         """Start the probe task."""
         if self._task is None:
             self._task = asyncio.create_task(self.run())
-        return self._task
 
     def stop(self):
         """Cancel the probe task."""
@@ -128,15 +113,28 @@ class LoopLag:
             self._task = None
 
 
-
 def add_net_sources(registry, mon, net_status=None, lag_period_ms=100):
     """Register ``net`` and (unless ``lag_period_ms`` is 0) ``asyncio`` in
     ``registry`` if absent; returns the services to start (the probe)."""
-    services = []
     if registry.get("net") is None:
-        Source("net", tags=("builtin",), sampler=NetSampler(mon, net_status), registry=registry)
+        Source("net", tags=("builtin",), sampler=net_sampler(mon, net_status), registry=registry)
     if lag_period_ms and registry.get("asyncio") is None:
         lag = LoopLag(lag_period_ms)
         Source("asyncio", tags=("builtin",), sampler=lag, registry=registry)
-        services.append(lag)
-    return services
+        return (lag,)
+    return ()
+
+
+def start_endpoint(mon, port, addr="0.0.0.0", net_sources=False, net_status=None,
+                   lag_ms=100):
+    """What :func:`monitoring.start` does for issue 8: register the ``net``
+    and ``asyncio`` sources (``net_sources``) and start their probe, and
+    serve ``/metrics`` on ``addr:port`` (``port`` not None) as
+    ``mon.prometheus``. Only what is asked for is imported."""
+    if net_sources:
+        for svc in add_net_sources(mon.registry, mon, net_status, lag_ms):
+            mon._add(svc)
+    if port is not None:
+        from .prometheus import PrometheusServer
+
+        mon.prometheus = mon._add(PrometheusServer(mon.registry, port, addr))

@@ -355,3 +355,4 @@ class PrometheusServer:
             if st == _SEND:
                 self.timeouts += 1
             self._close(sl)
+
