@@ -166,3 +166,30 @@ asyncio.run(main())
     finally:
         p.kill()
         p.wait()
+
+
+def test_net_sources_without_the_endpoint(mp):
+    p = mp.run(r"""
+import asyncio, monitoring
+async def main():
+    mon = monitoring.start(hostname="p", net_sources=True, asyncio_lag_ms=20)
+    await asyncio.sleep_ms(130)
+    net = mon.registry.get("net")
+    lag = mon.registry.get("asyncio")
+    print("net", net.sample(), sorted(net.fields), sorted(net.counters))
+    print("asyncio", lag.sample(), lag.get("lag_samples"), lag.get("lag_max_seconds"))
+    print("prometheus", getattr(mon, "prometheus", None))
+    mon.stop()
+    mon = monitoring.start(hostname="p", registry=monitoring.metrics.Registry())
+    print("default", [s.name for s in mon.registry.sources])
+    mon.stop()
+asyncio.run(main())
+""")
+    lines = p.stdout.splitlines()
+    names = ["influx_bytes_sent", "influx_points_sent", "syslog_bytes_sent", "syslog_sent"]
+    assert lines[0] == "net True %s %s" % (names, names), p.stdout
+    words = lines[1].split()
+    assert words[:2] == ["asyncio", "True"] and 4 <= int(words[2]) <= 7, p.stdout
+    assert lines[2] == "prometheus None"
+    # not asked for: neither source is registered
+    assert lines[3] == "default ['memory', 'system', 'monitoring']", p.stdout

@@ -59,7 +59,7 @@ def net_sampler(mon, net_status=None):
         c = mon.counters
         for name, attr in _NET:
             _count(f, src, name, getattr(c, attr))
-        p = mon.prometheus
+        p = getattr(mon, "prometheus", None)
         if p is not None:
             _count(f, src, "prometheus_scrapes", p.scrapes)
             _count(f, src, "prometheus_bytes_sent", p.bytes_sent)
