@@ -34,6 +34,7 @@ except ImportError:  # CPython
     def const(x):
         return x
 
+import errno
 import select
 import socket
 
@@ -320,7 +321,7 @@ class PrometheusServer:
                 else:
                     k = s.send(memoryview(out)[pos:end])
             except OSError as e:
-                if e.args and e.args[0] == 11:  # EAGAIN: try again later
+                if e.args and e.args[0] == errno.EAGAIN:  # try again later
                     return
                 self.errors += 1
                 self._close(sl)
