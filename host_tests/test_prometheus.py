@@ -336,3 +336,43 @@ def test_third_connection_waits_for_a_free_slot(mp):
     finally:
         stats = b.stop()
     assert stats["scrapes"] == 2 and stats["timeouts"] == 2, stats
+
+
+def test_demo_firmware_serves_metrics_from_its_config(mp, tmp_path):
+    # firmware/main.py on the Unix port (board-sized heap, .mpy lib) with a
+    # "prometheus" section in its configuration, scraped by Prometheus
+    from mpy import compiled_lib
+
+    port = free_port()
+    cfg = tmp_path / "config.json"
+    cfg.write_text(json.dumps({"device": "demo-board", "prometheus": {"port": port}}))
+    env = mp.env({"MONITORING_CONFIG": str(cfg), "MONITORING_DURATION": "30"}, compiled=True)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env["MICROPYPATH"] = ":".join([".frozen", compiled_lib(), os.path.join(root, "boards", "unix"),
+                                   mp.extdir])
+    log = open(tmp_path / "console.log", "w")
+    proc = subprocess.Popen([mp.binary, "-X", "heapsize=128k", os.path.join(root, "firmware", "main.py")],
+                            stdout=log, stderr=subprocess.STDOUT, env=env, cwd=root)
+    prom = None
+    try:
+        def up():
+            try:
+                return socket.create_connection(("127.0.0.1", port), 0.2).close() or True
+            except OSError:
+                return False
+
+        assert wait_until(up, 15), (tmp_path / "console.log").read_text()
+        prom = Prometheus(["127.0.0.1:%d" % port]).start()
+        # the demo's simulated sensor: 21 +- 4 C, 45 +- 10 %
+        metric, value = query_one(prom, "demo_temperature")
+        assert metric["host"] == "demo-board" and metric["board"] == "unix"
+        assert 16 < float(value) < 26
+        assert 34 < float(query_one(prom, "demo_humidity")[1]) < 56
+        assert query_one(prom, 'system_firmware_info{value="demo-0.1"}')[0]["host"] == "demo-board"
+        assert query_one(prom, "up")[1] == "1"
+    finally:
+        if prom is not None:
+            prom.cleanup()
+        proc.kill()
+        proc.wait()
+        log.close()
