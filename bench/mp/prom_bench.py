@@ -129,7 +129,6 @@ async def client_only(n):
         c.connect(addr)
         c.setblocking(False)
         c.send(b"GET /metrics HTTP/1.0\r\n\r\n")
-        c.readinto(bytearray(0)) if False else None
         c.close()
 
 
