@@ -182,6 +182,8 @@ def test_new_fields_and_host_change_refresh_the_cache():
 def test_route():
     assert route(b"GET /metrics HTTP/1.1\r\nHost: x") == 200
     assert route(b"GET /metrics?x=1 HTTP/1.0") == 200
+    assert route(b"GET /metrics HTTP/1.0\nHost: x") == 200  # bare LF
+    assert route(b"GET /metrics HTTP/1.0\r") == 200
     assert route(b"GET / HTTP/1.1\r\nHost: x") == 404
     assert route(b"GET /metricsx HTTP/1.1") == 404
     assert route(b"POST /metrics HTTP/1.1") == 405
@@ -204,7 +206,9 @@ def test_response_heads():
     assert h.endswith(b"\r\n\r\n404 Not Found\n")
     assert b"Content-Length: 14\r\n" in h
     assert b"Allow: GET\r\n" in response_head(405)
-    assert response_head(413).startswith(b"HTTP/1.0 413 ")
+    assert response_head(413).startswith(b"HTTP/1.0 413 Request Entity Too Large\r\n")
+    assert response_head(408).endswith(b"\r\n\r\n408 Request Timeout\n")
+    assert response_head(400).startswith(b"HTTP/1.0 400 Bad Request\r\n")
 
 
 def test_every_buffer_size_gives_the_same_text_and_never_overflows():

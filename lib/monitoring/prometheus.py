@@ -50,6 +50,18 @@ _DRAIN_MS = const(200)
 _WRITE = hasattr(socket.socket, "write")
 
 
+def _recv_into(s, buf):
+    # bytes read into buf; None when nothing is there yet, 0 at EOF
+    if _WRITE:
+        return s.readinto(buf)
+    try:
+        return s.recv_into(buf)
+    except OSError as e:
+        if e.args and e.args[0] == errno.EAGAIN:
+            return None
+        raise
+
+
 class _Slot:
     # one connection: its socket, state and buffer
     def __init__(self, size):
@@ -143,14 +155,6 @@ class PrometheusServer:
                 pass
             self._lsock.close()
             self._lsock = None
-
-    def active_connections(self):
-        """How many connections are being served now."""
-        n = 0
-        for sl in self._slots:
-            if sl.state != _FREE:
-                n += 1
-        return n
 
     # -- serving -----------------------------------------------------------
 
@@ -257,8 +261,7 @@ class PrometheusServer:
         mv = sl.mv
         n = sl.n
         try:
-            r = sl.sock.readinto(mv[n:self.head_max]) if hasattr(sl.sock, "readinto") \
-                else sl.sock.recv_into(mv[n:self.head_max])
+            r = _recv_into(sl.sock, mv[n:self.head_max])
         except OSError:
             self.errors += 1
             self._close(sl)
@@ -338,8 +341,7 @@ class PrometheusServer:
 
     def _drain(self, sl):
         try:
-            r = sl.sock.readinto(sl.buf) if hasattr(sl.sock, "readinto") \
-                else sl.sock.recv_into(sl.buf)
+            r = _recv_into(sl.sock, sl.buf)
         except OSError:
             self._close(sl)
             return

@@ -342,13 +342,15 @@ def route(head):
     line): 200 for ``GET /metrics`` (a query string is ignored), 404 for a
     GET of any other path, 405 for another method, 400 for a request line
     that is not HTTP."""
-    end = head.find(b"\r\n")
+    end = head.find(b"\n")
     line = head if end < 0 else head[:end]
+    if line.endswith(b"\r"):
+        line = line[:-1]
     parts = line.split(b" ")
     if len(parts) != 3 or not parts[2].startswith(b"HTTP/1.") or not parts[1].startswith(b"/"):
         return 400
     method = parts[0]
-    if not method or not method.isalpha() or not method.isupper():
+    if not method.isalpha() or not method.isupper():
         return 400
     if method != b"GET":
         return 405
@@ -359,20 +361,20 @@ def route(head):
     return 200 if path == b"/metrics" else 404
 
 
-REASONS = {200: b"OK", 400: b"Bad Request", 404: b"Not Found", 405: b"Method Not Allowed",
-           408: b"Request Timeout", 413: b"Request Entity Too Large",
-           503: b"Service Unavailable"}
+_REASONS = (b"400 Bad Request", b"404 Not Found", b"405 Method Not Allowed",
+            b"408 Request Timeout", b"413 Request Entity Too Large")
 
 
 def response_head(status):
     """The response status line and headers (HTTP/1.0, Connection: close)
-    for ``status``; an error response carries a one-line text body."""
-    reason = REASONS[status]
+    for ``status`` (200, 400, 404, 405, 408 or 413); an error response
+    carries its status line as a text body."""
     if status == 200:
         return (b"HTTP/1.0 200 OK\r\nContent-Type: " + CONTENT_TYPE +
                 b"\r\nConnection: close\r\n\r\n")
-    code = b"%d " % status
-    body = code + reason + b"\n"
-    extra = b"Allow: GET\r\n" if status == 405 else b""
-    return (b"HTTP/1.0 " + code + reason + b"\r\nContent-Type: text/plain\r\n" + extra +
-            b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body) + body)
+    for line in _REASONS:
+        if int(line[:3]) == status:
+            break
+    return (b"HTTP/1.0 " + line + b"\r\nContent-Type: text/plain\r\n" +
+            (b"Allow: GET\r\n" if status == 405 else b"") +
+            b"Content-Length: %d\r\nConnection: close\r\n\r\n" % (len(line) + 1) + line + b"\n")
