@@ -33,7 +33,9 @@ class Monitor:
     Attributes: ``registry`` (the metrics registry), ``counters`` (the
     ``monitoring`` source's counters), ``influx`` (the
     :class:`influx.InfluxReporter` or None), ``control``, ``syslog``,
-    ``trace`` (each the running service or None).
+    ``trace`` (each the running service or None); ``prometheus`` (the
+    :class:`prometheus.PrometheusServer`, set when ``prometheus_port`` is
+    given; read it with ``getattr(mon, "prometheus", None)``).
     """
 
     def __init__(self, registry, counters):
@@ -77,7 +79,8 @@ def start(hostname="micropython", influx=None, transport="tcp", interval=10,
           # trace port (issue: trace port)
           trace_port=None, trace_interval_ms=200,
           # Prometheus endpoint (issue: Prometheus)
-          prometheus_port=None,
+          prometheus_port=None, prometheus_addr="0.0.0.0",
+          net_sources=False, net_status=None, asyncio_lag_ms=100,
           **extra):
     """Start monitoring; returns a :class:`Monitor` (call ``stop()`` on it).
 
@@ -90,6 +93,14 @@ def start(hostname="micropython", influx=None, transport="tcp", interval=10,
     UDP datagram, ``timeout_ms`` the longest wait on the network before a
     send counts as failed. ``hostname`` is sent as the ``host`` tag of every point.
     ``builtin_sources`` registers ``memory``, ``system`` and ``monitoring``.
+    ``net_sources=True`` registers ``net`` and ``asyncio`` too (tag
+    ``builtin``; off by default: about 5 KB of RAM): ``net_status`` is the
+    board's hook (``board.net_status``, returning ``{"connected", "rssi",
+    "reconnects"}`` or None), ``asyncio_lag_ms`` the period of the loop-lag
+    probe (0: no ``asyncio`` source).
+
+    Prometheus: ``prometheus_port=9100`` serves ``GET /metrics`` on
+    ``prometheus_addr`` (see :mod:`monitoring.prometheus`).
 
     Syslog: ``syslog=(host, port)`` attaches a handler to ``loggers`` (a
     logging module, a logger, a logger name, or a tuple of them; default
@@ -169,6 +180,11 @@ def start(hostname="micropython", influx=None, transport="tcp", interval=10,
         # -- trace port: start it here ----------------------------------
 
         # -- Prometheus endpoint: start it here -------------------------
+        if net_sources or prometheus_port is not None:
+            from .netsources import start_endpoint
+
+            start_endpoint(mon, prometheus_port, prometheus_addr, net_sources, net_status,
+                           asyncio_lag_ms)
 
     except BaseException:
         mon.stop()

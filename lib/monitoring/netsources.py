@@ -1,0 +1,140 @@
+"""Built-in sources ``net`` and ``asyncio`` (tag ``builtin``).
+
+``net``, sampled when reported:
+
+- from the board's ``net_status()`` hook, when it returns a dict:
+  ``connected`` (bool), ``rssi_dbm`` (int, dBm, last known while
+  disconnected), ``reconnects`` (counter);
+- everywhere, what monitoring itself sent, per transport (counters):
+  ``influx_points_sent``, ``influx_bytes_sent``, ``syslog_sent``,
+  ``syslog_bytes_sent`` (from :class:`sources.Counters`) and, while the
+  Prometheus endpoint runs, ``prometheus_scrapes`` and
+  ``prometheus_bytes_sent``.
+
+``asyncio``: a probe task sleeps ``period_ms`` (100 ms by default) again
+and again and measures how late it wakes, in whole milliseconds. Reported
+(in seconds, the Prometheus base unit, so the names pass ``promtool``'s
+lint): ``lag_max_seconds`` and ``lag_mean_seconds`` (floats) and
+``lag_samples`` (int, wake-ups measured), over the time since the
+previous report (by any reporter: with both Influx and Prometheus reading
+it, each sees the part since the other's last read), then reset; and
+``tasks`` (int) where the runtime can count its tasks (CPython; MicroPython's
+asyncio has no task list, so the field is absent there). A lag sample
+allocates nothing.
+"""
+
+from .compat import asyncio, sleep_ms, ticks_diff, ticks_ms
+from .metrics import Source
+
+_NET = (("influx_points_sent", "points_sent"), ("influx_bytes_sent", "bytes_sent"),
+        ("syslog_sent", "log_sent"), ("syslog_bytes_sent", "log_bytes_sent"))
+
+
+def _count(f, src, name, v):
+    # a counter field copied from elsewhere (no allocation once it exists)
+    if name in f:
+        f[name] = v
+    else:
+        src.incr(name, v)
+
+
+def net_sampler(mon, net_status=None):
+    """The sampler of the ``net`` source: ``mon`` is the :class:`Monitor`
+    (its ``counters`` and ``prometheus``), ``net_status`` the board hook
+    or None."""
+
+    def sample(src):
+        f = src.fields
+        st = net_status() if net_status is not None else None
+        if st:
+            v = st.get("connected")
+            if v is not None:
+                src.set("connected", bool(v))
+            v = st.get("rssi")
+            if v is not None:
+                src.set("rssi_dbm", int(v))
+            v = st.get("reconnects")
+            if v is not None:
+                _count(f, src, "reconnects", int(v))
+        c = mon.counters
+        for name, attr in _NET:
+            _count(f, src, name, getattr(c, attr))
+        p = getattr(mon, "prometheus", None)
+        if p is not None:
+            _count(f, src, "prometheus_scrapes", p.scrapes)
+            _count(f, src, "prometheus_bytes_sent", p.bytes_sent)
+
+    return sample
+
+
+class LoopLag:
+    """The loop-lag probe (``start()``/``stop()`` its task) and the sampler
+    of the ``asyncio`` source. ``max``, ``sum`` (ms) and ``n`` are the
+    figures since the last report."""
+
+    def __init__(self, period_ms=100):
+        self.period_ms = period_ms
+        self.max = self.sum = self.n = 0
+        self._task = None
+
+    async def run(self):
+        """Probe until cancelled."""
+        p = self.period_ms
+        while True:
+            t0 = ticks_ms()
+            await sleep_ms(p)
+            ms = ticks_diff(ticks_ms(), t0) - p
+            if ms < 0:
+                ms = 0
+            self.sum += ms
+            self.n += 1
+            if ms > self.max:
+                self.max = ms
+
+    def __call__(self, src):
+        n = self.n
+        src.set("lag_max_seconds", self.max / 1000)
+        src.set("lag_mean_seconds", self.sum / n / 1000 if n else 0.0)
+        src.set("lag_samples", n)
+        self.max = self.sum = self.n = 0
+        f = getattr(asyncio, "all_tasks", None)
+        if f is not None:
+            src.set("tasks", len(f()))
+
+    def start(self):
+        """Start the probe task."""
+        if self._task is None:
+            self._task = asyncio.create_task(self.run())
+
+    def stop(self):
+        """Cancel the probe task."""
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+
+def add_net_sources(registry, mon, net_status=None, lag_period_ms=100):
+    """Register ``net`` and (unless ``lag_period_ms`` is 0) ``asyncio`` in
+    ``registry`` if absent; returns the services to start (the probe)."""
+    if registry.get("net") is None:
+        Source("net", tags=("builtin",), sampler=net_sampler(mon, net_status), registry=registry)
+    if lag_period_ms and registry.get("asyncio") is None:
+        lag = LoopLag(lag_period_ms)
+        Source("asyncio", tags=("builtin",), sampler=lag, registry=registry)
+        return (lag,)
+    return ()
+
+
+def start_endpoint(mon, port, addr="0.0.0.0", net_sources=False, net_status=None,
+                   lag_ms=100):
+    """What :func:`monitoring.start` does for issue 8: register the ``net``
+    and ``asyncio`` sources (``net_sources``) and start their probe, and
+    serve ``/metrics`` on ``addr:port`` (``port`` not None) as
+    ``mon.prometheus``. Only what is asked for is imported."""
+    if net_sources:
+        for svc in add_net_sources(mon.registry, mon, net_status, lag_ms):
+            mon._add(svc)
+    if port is not None:
+        from .prometheus import PrometheusServer
+
+        mon.prometheus = mon._add(PrometheusServer(mon.registry, port, addr))
