@@ -33,9 +33,7 @@ class Monitor:
     Attributes: ``registry`` (the metrics registry), ``counters`` (the
     ``monitoring`` source's counters), ``influx`` (the
     :class:`influx.InfluxReporter` or None), ``control``, ``syslog``,
-    ``trace`` (each the running service or None); ``prometheus`` (the
-    :class:`prometheus.PrometheusServer`, set when ``prometheus_port`` is
-    given; read it with ``getattr(mon, "prometheus", None)``).
+    ``trace``, ``prometheus`` (each the running service or None).
     """
 
     def __init__(self, registry, counters):
@@ -45,6 +43,7 @@ class Monitor:
         self.control = None
         self.syslog = None
         self.trace = None
+        self.prometheus = None
         self.services = []
 
     def _add(self, service):
