@@ -37,7 +37,7 @@ Source("memory", tags=("builtin",), registry=reg)
 Source("net-solo5", tags=("net", "http"), registry=reg)
 Source("app", tags=("demo",), registry=reg)
 Source("http-server", tags=("http",), registry=reg)
-LOGGERS = ("monitoring-experiments", "dns", "app")
+LOGGERS = %(loggers)r
 if logging is not None:
     for n in LOGGERS:
         logging.getLogger(n)
@@ -88,11 +88,12 @@ class Server:
     """A control server program under the Unix port."""
 
     def __init__(self, mp, tmp_path, heapsize=None, direct=False, logimport=ADAFRUIT,
-                 rootname="", env=None, **kw):
+                 rootname="", env=None, loggers=("monitoring-experiments", "dns", "app"), **kw):
         self.port = free_port()
         self.stopfile = str(tmp_path / ("stop-%d" % self.port))
         code = SERVER % {"logimport": logimport, "stop": self.stopfile, "port": self.port,
-                         "kw": kw, "direct": direct, "rootname": rootname}
+                         "kw": kw, "direct": direct, "rootname": rootname,
+                         "loggers": tuple(loggers)}
         self.proc = mp.spawn(code, heapsize=heapsize, env=env)
         line = self.proc.stdout.readline()
         if line.strip() != "ready":
@@ -220,6 +221,34 @@ def test_seed_metrics_examples(server):
     assert c.ask("mmemory,net-solo5") == "ok: memory:disabled,net-solo5:enabled"
     c.close()
     st = srv.finish()["state"]
+    assert st["all"] is False and st["tags"] == ["http"]
+    assert st["active"] == ["net-solo5", "http-server"]
+
+
+def readme_examples():
+    """The (command, reply) rows of the README's table of the seed's examples."""
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        text = f.read()
+    section = text[text.index("## Control socket"):]
+    section = section[:section.index("\n## ")]
+    rows = []
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0].startswith("`") and cells[1].startswith("`"):
+            rows.append((cells[0].strip("`"), cells[1].strip("`")))
+    return rows
+
+
+def test_readme_examples_in_order(server):
+    rows = readme_examples()
+    assert len(rows) == 12, rows
+    srv = server(loggers=("monitoring-experiments", "dns"))
+    c = srv.connect()
+    for cmd, want in rows:
+        assert c.ask(cmd) == want, cmd
+    c.close()
+    st = srv.finish()["state"]
+    assert st["levels"] == {"*": 20, "monitoring-experiments": 10, "dns": 20}
     assert st["all"] is False and st["tags"] == ["http"]
     assert st["active"] == ["net-solo5", "http-server"]
 
