@@ -34,8 +34,9 @@ from .control import MAX_LINE, execute
 DEFAULT_PORT = const(2323)
 _LF = const(10)
 _CR = const(13)
-# reads per client per poll: bounds the time one step takes
+# reads and commands per client per poll: bound the time one step takes
 _READS_PER_STEP = const(32)
+_CMDS_PER_STEP = const(4)
 _WOULD_BLOCK = (errno.EAGAIN, getattr(errno, "EWOULDBLOCK", errno.EAGAIN))
 
 
@@ -311,7 +312,11 @@ class ControlServer:
             return
         # read and answer while no reply is pending (one reply at a time)
         reads = _READS_PER_STEP
+        first = self.commands
+        busy = True
         while c.out is None and not c.closing:
+            if self.commands - first >= _CMDS_PER_STEP:
+                break  # more next poll
             got = False
             if c.ready and not c.eof and c.n < len(c.buf) and reads:
                 reads -= 1
@@ -323,9 +328,10 @@ class ControlServer:
                     c.last = now
                     got = True
             if not self._lines(c, now) and not got:
+                busy = False
                 break
         c.ready = False  # what is left, the poller reports again
-        if c.out is None and not c.closing:
+        if not busy and c.out is None and not c.closing:
             if c.n and not c.discard and (
                     c.eof or ticks_diff(now, c.last) >= self.silence_ms):
                 # an unterminated command: end of input, or silence
