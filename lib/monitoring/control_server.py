@@ -244,9 +244,11 @@ class ControlServer:
                         pass
                     s.close()
                 else:
-                    self._poll[0].register(s, select.POLLIN)
                     free.open(s, now)
+                    self._poll[0].register(s, select.POLLIN)
             except BaseException:
+                if free is not None:
+                    free.sock = None
                 s.close()
                 raise
 
