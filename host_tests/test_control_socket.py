@@ -581,6 +581,26 @@ def test_monctl(server):
     # nobody listening
     p = monctl("127.0.0.1:%d" % free_port(), "m", "--timeout", "2")
     assert p.returncode == 2 and "cannot connect" in p.stderr
+    p = monctl("127.0.0.1:http", "m")
+    assert p.returncode == 2 and "bad target" in p.stderr
+    p = monctl("127.0.0.1", "m\nM*:off")
+    assert p.returncode == 2 and "line break" in p.stderr
+
+
+def test_monctl_targets():
+    import importlib.util
+
+    # this worktree's monctl, whatever montools the venv has installed
+    spec = importlib.util.spec_from_file_location(
+        "monctl_under_test", os.path.join(TOOLS, "montools", "monctl.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    parse_target = mod.parse_target
+    assert parse_target("pico.lan") == ("pico.lan", 2323)
+    assert parse_target("10.0.0.5:4000") == ("10.0.0.5", 4000)
+    assert parse_target("[fe80::1]:2324") == ("fe80::1", 2324)
+    assert parse_target("[fe80::1]") == ("fe80::1", 2323)
+    assert parse_target("fe80::1") == ("fe80::1", 2323)
 
 
 def test_server_under_cpython_asyncio():

@@ -155,9 +155,9 @@ def backend_for(mod):
 
 
 def default_logging():
-    """The logging module to control when none is given: micropython-lib
-    ``logging``, else ``adafruit_logging``, else None. On CPython the
-    stdlib ``logging`` is micropython-lib's stand-in."""
+    """The logging module to control when none is given: ``logging``
+    (micropython-lib's on a board, the stdlib's on CPython), else
+    ``adafruit_logging``, else None."""
     try:
         import logging
 
