@@ -298,6 +298,24 @@ def test_malformed_over_tcp_change_nothing(server):
 # -- framing -----------------------------------------------------------------------
 
 
+def test_line_length_boundary(server):
+    srv = server()
+    c = srv.connect()
+    name = "x" * 250
+    c.send(b"Mtag:" + name.encode() + b"\n")  # 255 bytes: a command
+    assert c.line() == "error: bad switch: " + name
+    c.send(b"Mtag:" + name.encode() + b"x\r\n")  # 256 bytes and CRLF: a command
+    assert c.line() == "error: bad switch: " + name + "x"
+    c.send(b"Mtag:" + name.encode() + b"xy\n")  # 257 bytes: too long
+    assert c.line() == "error: line too long"
+    c.send(b"Mtag:" + name.encode() + b"xyz\r\n")  # 258 bytes and CRLF
+    assert c.line() == "error: line too long"
+    assert c.ask("m") == "ok: *:enabled"
+    assert c.line(timeout=0.5) is None  # one reply per line, no more
+    c.close()
+    assert srv.finish()["errors"] == 4
+
+
 def test_several_commands_in_one_write_and_crlf(server):
     srv = server()
     c = srv.connect()
