@@ -144,3 +144,92 @@ def test_well_formed_M_follows_the_model(items, setup):
     assert reply.startswith("ok: *:%s" % ("enabled" if want[0] else "disabled"))
     for name, on in want[2].items():
         assert "%s:%s" % (name, "enabled" if on else "disabled") in reply.split(",")
+
+
+# -- framing: any split of a command stream gives the same replies ---------------
+
+import asyncio  # noqa: E402
+import socket  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+
+import pytest  # noqa: E402
+
+from monitoring.control_server import ControlServer  # noqa: E402
+from peers import free_port, wait_until  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def live():
+    """A ControlServer on a CPython asyncio loop in a thread (no logging
+    module), and a twin registry the pure core runs the same commands on."""
+    def registry():
+        reg = Registry()
+        for name, tags in SOURCES:
+            Source(name, tags=tags, registry=reg)
+        return reg
+
+    reg, twin = registry(), registry()
+    port = free_port()
+    srv = ControlServer(reg, None, port, "127.0.0.1", max_clients=1)
+    done = threading.Event()
+
+    async def main():
+        srv.start()
+        while not done.is_set():
+            await asyncio.sleep(0.02)
+        srv.stop()
+
+    t = threading.Thread(target=asyncio.run, args=(main(),), daemon=True)
+    t.start()
+    assert wait_until(lambda: srv.sock is not None, 5)
+    yield port, reg, twin, srv
+    done.set()
+    t.join(5)
+
+
+LINES = st.one_of(
+    st.sampled_from(["m", "m*", "M*:off", "Mtag:http:on", "Mapp:on,memory:off", "M*:on",
+                     "mapp,memory", "Mnosuch:on", "x", "", "L*:debug", "M,", "Mtag:x:y:z"]),
+    st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\n\r"),
+            max_size=40),
+    st.integers(257, 2000).map(lambda n: "M" * n),
+)
+
+
+def expected(twin, line):
+    data = line.encode()
+    if len(data) > 256:
+        return "error: line too long"
+    return execute(data, None, twin)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(LINES, st.booleans()), min_size=1, max_size=8), st.data())
+def test_any_split_of_a_stream_gives_the_replies_of_its_lines(live, lines, data):
+    port, reg, twin, srv = live
+    stream = b"".join(ln.encode() + (b"\r\n" if crlf else b"\n") for ln, crlf in lines)
+    cuts = sorted(set(data.draw(st.lists(st.integers(1, max(1, len(stream) - 1)), max_size=6))))
+    want = [expected(twin, ln) for ln, _ in lines]
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        prev = 0
+        for cut in cuts + [len(stream)]:
+            s.sendall(stream[prev:cut])
+            prev = cut
+            time.sleep(0.005)
+        got = b""
+        end = time.monotonic() + 5
+        while got.count(b"\n") < len(want) and time.monotonic() < end:
+            s.settimeout(max(0.01, end - time.monotonic()))
+            try:
+                d = s.recv(65536)
+            except socket.timeout:
+                break
+            if not d:
+                break
+            got += d
+    assert got.decode().split("\n")[:-1] == want, (lines, cuts)
+    assert [(x.name, x.active) for x in reg.sources] == [(x.name, x.active) for x in twin.sources]
+    assert reg.enabled_tags == twin.enabled_tags and reg.all_enabled == twin.all_enabled
+    # the client has closed: the server frees its single slot for the next example
+    assert wait_until(lambda: all(c.sock is None for c in srv.clients), 2)
