@@ -24,6 +24,9 @@ def main():
         ("idle poll vs ticks_ms() call", r["idle_step_us"] / r["ticks_call_us"], "x", "", None),
         ("  idle CPU at 50 polls/s", r["idle_step_us"] * 50 / 1e4, "%", "goal < 0.1 %",
          r["idle_step_us"] * 50 / 1e4 < 0.1),
+        ("idle poll, 2 silent clients, bytes per 100 polls", r["idle2_step_alloc_100"], "B",
+         "goal 0", r["idle2_step_alloc_100"] == 0),
+        ("idle poll, 2 silent clients, time", r["idle2_step_us"], "us", "", None),
     ]
     for name, cmd in (("m", "m"), ("mstar", "m*  (8 sources)"),
                       ("Mset", "M*:disable,tag:t1:enable,src3:on"), ("bad", "Mnosuch:on")):

@@ -50,6 +50,24 @@ empty(1000)
 print("ticks_call_us", time.ticks_diff(time.ticks_us(), t0) / 1000)
 
 
+# two connected clients that say nothing
+import socket
+
+peers = []
+for _ in range(2):
+    k = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    k.connect(socket.getaddrinfo("127.0.0.1", port)[0][-1])
+    peers.append(k)
+steps(20)
+assert srv.clients[0].sock is not None and srv.clients[1].sock is not None
+print("idle2_step_alloc_100", alloc_of(steps, 100))
+t0 = time.ticks_us()
+steps(1000)
+print("idle2_step_us", time.ticks_diff(time.ticks_us(), t0) / 1000)
+for k in peers:
+    k.close()
+
+
 def run(cmd, n):
     for _ in range(n):
         execute(cmd, None, reg)
