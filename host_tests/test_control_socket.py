@@ -664,6 +664,40 @@ def test_server_under_cpython_asyncio():
         lg.setLevel(old[0])
         logging.root.setLevel(old[1])
     assert not t.is_alive() and srv.sock is None
+    with pytest.raises(ConnectionRefusedError):  # stop() closed the port
+        socket.create_connection(("127.0.0.1", port), timeout=2)
+
+
+def test_bad_options_are_refused():
+    from monitoring.control_server import ControlServer
+    from monitoring.metrics import Registry
+
+    for kw, msg in (({"max_clients": 0}, "bad control_clients: 0"),
+                    ({"max_clients": "2"}, "bad control_clients: '2'"),
+                    ({"port": 70000}, "bad listen_port: 70000"),
+                    ({"port": "2323"}, "bad listen_port: '2323'"),
+                    ({"token": ""}, "bad control token"),
+                    ({"token": "a\nb"}, "bad control token")):
+        with pytest.raises(ValueError) as e:
+            ControlServer(Registry(), None, **kw)
+        assert str(e.value) == msg
+
+
+def test_start_with_a_bad_option_starts_nothing(mp):
+    port = free_port()
+    p = mp.run("""
+import asyncio, monitoring
+from monitoring.metrics import Registry
+async def main():
+    try:
+        monitoring.start(registry=Registry(), builtin_sources=False, listen_port=%d,
+                         listen_addr="127.0.0.1", control_clients=0, loggers=None)
+    except ValueError as e:
+        print("error:", e)
+    print("current", monitoring.current)
+asyncio.run(main())
+""" % port)
+    assert p.stdout.splitlines() == ["error: bad control_clients: 0", "current None"]
 
 
 # -- the other logging modules -----------------------------------------------------------

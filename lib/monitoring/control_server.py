@@ -122,8 +122,10 @@ class ControlServer:
                 token = token.encode()
             if not token or b"\n" in token or b"\r" in token:
                 raise ValueError("bad control token")
-        if max_clients < 1:
-            raise ValueError("bad control_clients: %r" % max_clients)
+        if not isinstance(max_clients, int) or max_clients < 1:
+            raise ValueError("bad control_clients: %r" % (max_clients,))
+        if not isinstance(port, int) or not 0 <= port <= 65535:
+            raise ValueError("bad listen_port: %r" % (port,))
         self.registry = registry
         self.logs = log_backend
         self.port = port
