@@ -402,9 +402,14 @@ def test_client_limit_configurable(server):
     assert a.ask("m") == "ok: *:enabled"
     b = srv.connect()
     assert b.line() == "error: busy"
+    for _ in range(5):  # a refused client that already sent its commands still reads why
+        p = monctl("127.0.0.1:%d" % srv.port, "m", "Mapp:off")
+        assert p.returncode == 1 and p.stdout == "error: busy\n", (p.stdout, p.stderr)
     a.close()
     b.close()
-    assert srv.finish()["refused"] == 1
+    st = srv.finish()
+    assert st["refused"] == 6 and st["state"]["active"] == ["memory", "net-solo5", "app",
+                                                             "http-server"]
 
 
 def test_idle_client_closed(server):
@@ -544,6 +549,12 @@ def test_token(server):
     c = srv.connect()
     assert c.ask("auth s3cre") == "error: unauthorized"
     c.close()
+    for _ in range(5):  # commands sent along with a wrong token: refused, not reset
+        c = srv.connect()
+        c.send(b"auth nope\nMapp:off\nm\n" + b"m\n" * 700)
+        assert c.line() == "error: unauthorized"
+        assert c.at_eof()
+        c.close()
     d = srv.connect()
     assert d.ask("auth s3cret") == "ok"
     assert d.ask("Mapp:off") == "ok"

@@ -13,6 +13,8 @@ import sys
 import time
 
 DEFAULT_PORT = 2323
+# replies after which the board closes the connection
+CLOSING = ("error: busy", "error: unauthorized")
 
 
 def parse_target(target):
@@ -104,6 +106,8 @@ def main(argv=None):
             print(reply)
             if not (reply == "ok" or reply.startswith("ok: ")):
                 status = 1
+            if reply in CLOSING:
+                break  # the board closes the connection after these
     finally:
         conn.close()
     return status
