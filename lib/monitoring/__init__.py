@@ -32,7 +32,8 @@ class Monitor:
 
     Attributes: ``registry`` (the metrics registry), ``counters`` (the
     ``monitoring`` source's counters), ``influx`` (the
-    :class:`influx.InfluxReporter` or None), ``control``, ``syslog``,
+    :class:`influx.InfluxReporter` or None), ``control`` (the
+    :class:`control_server.ControlServer` or None), ``syslog``,
     ``trace``, ``prometheus`` (each the running service or None).
     """
 
@@ -114,6 +115,13 @@ def start(hostname="micropython", influx=None, transport="tcp", interval=10,
     before each message. With ``builtin_sources`` it also registers the
     ``log`` source (records per level, drops).
 
+    Control socket: ``listen_port=2323`` starts it on ``listen_addr``
+    (``L``/``l``/``M``/``m`` commands, see :mod:`control`), with at most
+    ``control_clients`` clients and, if ``control_token`` is set, an
+    ``auth TOKEN`` first line. Log levels are those of ``loggers`` when it
+    is a logging module, else of micropython-lib ``logging`` or
+    ``adafruit_logging``, whichever is installed.
+
     Must be called with an asyncio event loop available (from inside
     ``asyncio.run``'s coroutine on CPython).
     """
@@ -137,6 +145,16 @@ def start(hostname="micropython", influx=None, transport="tcp", interval=10,
                 timeout_ms=timeout_ms))
 
         # -- control socket: start it here ------------------------------
+        if listen_port is not None:
+            from .control_server import ControlServer
+            from .logbackend import backend_for, default_logging
+
+            # ``loggers`` may be the logging module to control; anything
+            # else (logger names, None): the installed logging module
+            logmod = loggers if hasattr(loggers, "getLogger") else default_logging()
+            mon.control = mon._add(ControlServer(
+                reg, backend_for(logmod), listen_port, listen_addr,
+                token=control_token, max_clients=control_clients))
 
         # -- syslog: start it here --------------------------------------
         if syslog is not None:

@@ -1,0 +1,270 @@
+"""The control protocol (the seed's ``L``/``l``/``M``/``m`` commands):
+parse one command line, validate it whole, execute it, return the reply.
+
+Pure module: no sockets, no asyncio. Runs on MicroPython and CPython.
+:mod:`control_server` is the TCP edge around it.
+
+Commands (first character selects):
+
+- ``L`` set log levels: ``LEVEL``, ``*:LEVEL`` or ``NAME:LEVEL``,
+  comma-separated; ``*`` (the default level) is applied first and makes
+  every logger follow it, then the named loggers in the order written.
+- ``l`` inspect log levels: ``l`` (default, then loggers that differ),
+  ``l*`` (default, then every logger), ``lA,B`` (those loggers).
+- ``M`` switch metrics: ``*:SWITCH`` or ``SWITCH`` (the all-switch),
+  ``NAME:SWITCH`` or ``src:NAME:SWITCH`` (a source), ``tag:TAG:SWITCH``;
+  SWITCH is enable/disable/on/off (any case). All first, then tags, then
+  sources, whatever the order written.
+- ``m`` inspect metrics: ``m`` (all-switch, then sources that differ),
+  ``m*`` (all-switch, enabled tags, every source), ``mA,B``.
+
+Replies (without the line end): ``ok`` after a change, ``ok: `` and a
+comma-separated list for an inspection, ``error: REASON`` otherwise. A
+command is validated whole before anything changes: on ``error:`` nothing
+has changed.
+"""
+
+try:
+    from micropython import const
+except ImportError:  # CPython
+    def const(x):
+        return x
+
+from .logbackend import level_name, level_number
+
+MAX_LINE = const(256)
+
+_SWITCH_WORDS = ("enable", "on", "disable", "off")
+
+
+class CommandError(Exception):
+    """A command was refused; ``args[0]`` is the reason."""
+
+
+def _switch(word):
+    w = word.lower()
+    for i in range(len(_SWITCH_WORDS)):
+        if _SWITCH_WORDS[i] == w:
+            return i < 2
+    raise CommandError("bad switch: " + word)
+
+
+def _items(arg):
+    if not arg:
+        raise CommandError("missing argument")
+    items = arg.split(",")
+    for it in items:
+        if not it:
+            raise CommandError("empty item")
+    return items
+
+
+def _level(word):
+    n = level_number(word)
+    if n is None:
+        raise CommandError("bad level: " + word)
+    return n
+
+
+def _need_logs(logs):
+    if logs is None:
+        raise CommandError("no logging")
+
+
+# -- L / l ------------------------------------------------------------
+
+
+def _set_levels(arg, logs):
+    _need_logs(logs)
+    default = None
+    named = []
+    for it in _items(arg):
+        parts = it.split(":")
+        if len(parts) == 1:
+            default = _level(parts[0])
+        elif len(parts) == 2:
+            name = parts[0]
+            if not name:
+                raise CommandError("bad item: " + it)
+            n = _level(parts[1])
+            if name == "*":
+                default = n
+            elif logs.has(name):
+                named.append((name, n))
+            else:
+                raise CommandError("unknown logger: " + name)
+        else:
+            raise CommandError("bad item: " + it)
+    # validated: apply
+    if default is not None:
+        logs.set_default(default)
+    for name, n in named:
+        logs.set_level(name, n)
+    return "ok"
+
+
+def _show_levels(arg, logs):
+    _need_logs(logs)
+    default = logs.level()
+    out = ["*:" + level_name(default)]
+    if arg == "" or arg == "*":
+        for name in logs.names():
+            n = logs.level(name)
+            if arg == "*" or level_name(n) != level_name(default):
+                out.append(name + ":" + level_name(n))
+    else:
+        out = []
+        items = _items(arg)
+        for name in items:
+            if name != "*" and not logs.has(name):
+                raise CommandError("unknown logger: " + name)
+        for name in items:
+            n = default if name == "*" else logs.level(name)
+            out.append(name + ":" + level_name(n))
+    return "ok: " + ",".join(out)
+
+
+# -- M / m ------------------------------------------------------------
+
+
+def _known_tag(reg, tag):
+    if tag in reg.enabled_tags:
+        return True
+    for s in reg.sources:
+        if tag in s.tags:
+            return True
+    return False
+
+
+def _set_metrics(arg, reg):
+    all_on = None
+    tags = []
+    srcs = []
+    for it in _items(arg):
+        parts = it.split(":")
+        k = len(parts)
+        if k == 1:
+            if parts[0].lower() not in _SWITCH_WORDS:
+                raise CommandError("bad item: " + it)
+            all_on = _switch(parts[0])
+        elif k == 2:
+            name = parts[0]
+            if not name:
+                raise CommandError("bad item: " + it)
+            on = _switch(parts[1])
+            if name == "*":
+                all_on = on
+            elif reg.get(name) is not None:
+                srcs.append((name, on))
+            else:
+                raise CommandError("unknown source: " + name)
+        elif k == 3:
+            kind = parts[0].lower()
+            name = parts[1]
+            if (kind != "src" and kind != "tag") or not name:
+                raise CommandError("bad item: " + it)
+            on = _switch(parts[2])
+            if kind == "tag":
+                if not _known_tag(reg, name):
+                    raise CommandError("unknown tag: " + name)
+                tags.append((name, on))
+            elif reg.get(name) is not None:
+                srcs.append((name, on))
+            else:
+                raise CommandError("unknown source: " + name)
+        else:
+            raise CommandError("bad item: " + it)
+    # validated: apply, all first, then tags, then sources
+    if all_on is True:
+        reg.enable_all()
+    elif all_on is False:
+        reg.disable_all()
+    for name, on in tags:
+        if on:
+            reg.enable_tag(name)
+        else:
+            reg.disable_tag(name)
+    for name, on in srcs:
+        reg.set_active(name, on)
+    return "ok"
+
+
+def _state(on):
+    return "enabled" if on else "disabled"
+
+
+def _show_metrics(arg, reg):
+    all_on = reg.all_enabled
+    out = ["*:" + _state(all_on)]
+    if arg == "" or arg == "*":
+        if arg == "*":
+            for t in reg.enabled_tags:
+                out.append("tag:" + t + ":enabled")
+        for s in reg.sources:
+            if arg == "*" or s.active != all_on:
+                out.append(s.name + ":" + _state(s.active))
+    else:
+        out = []
+        items = _items(arg)
+        for name in items:
+            if name != "*" and reg.get(name) is None:
+                raise CommandError("unknown source: " + name)
+        for name in items:
+            on = all_on if name == "*" else reg.get(name).active
+            out.append(name + ":" + _state(on))
+    return "ok: " + ",".join(out)
+
+
+# -- entry point -------------------------------------------------------
+
+
+def decode(line, max_len=MAX_LINE):
+    """``line`` (bytes or str, with or without its LF/CRLF) as a checked
+    str; raises :class:`CommandError` when it is too long, not UTF-8,
+    empty or holds a control character."""
+    if len(line) > max_len + 2:
+        raise CommandError("line too long")
+    if not isinstance(line, str):
+        try:
+            line = str(line, "utf-8")
+        except (UnicodeError, ValueError):
+            raise CommandError("bad encoding")
+    if line.endswith("\n"):
+        line = line[:-1]
+    if line.endswith("\r"):
+        line = line[:-1]
+    if len(line) > max_len:
+        raise CommandError("line too long")
+    if not line:
+        raise CommandError("empty command")
+    for ch in line:
+        o = ord(ch)
+        if o < 32 or o == 127:
+            raise CommandError("bad character")
+    return line
+
+
+def execute(line, logs, registry, max_len=MAX_LINE):
+    """Run one command line against ``logs`` (a
+    :class:`logbackend.LogBackend`, or None: ``L``/``l`` then answer
+    ``error: no logging``) and ``registry`` (a :class:`metrics.Registry`).
+
+    Returns the reply, without line end: ``ok``, ``ok: LIST`` or
+    ``error: REASON``. Never raises for bad input, and on ``error:``
+    nothing has changed.
+    """
+    try:
+        line = decode(line, max_len)
+        c = line[0]
+        arg = line[1:]
+        if c == "L":
+            return _set_levels(arg, logs)
+        if c == "l":
+            return _show_levels(arg, logs)
+        if c == "M":
+            return _set_metrics(arg, registry)
+        if c == "m":
+            return _show_metrics(arg, registry)
+        raise CommandError("unknown command")
+    except CommandError as e:
+        return "error: " + e.args[0]

@@ -1,0 +1,383 @@
+"""The control socket: a TCP listener speaking the :mod:`control` protocol.
+
+One asyncio task polls a non-blocking listening socket and its clients
+every ``poll_ms``; the loop is never blocked and RAM is fixed at start
+(one ``line_max + 2`` byte buffer per client slot).
+
+- A command ends at LF (CRLF accepted), at end of input, or after
+  ``silence_ms`` (250 ms) without data, for clients that send one
+  unterminated command and wait. One reply line per command, LF-ended.
+- At most ``max_clients`` at once: the next gets ``error: busy`` and is
+  closed. A line longer than ``line_max`` bytes gets ``error: line too
+  long`` and is discarded up to its LF, without buffering it. A client
+  that neither sends nor reads for ``idle_ms`` (30 s) is closed.
+- With a ``token``, the first line must be ``auth TOKEN`` (compared in
+  constant time): ``ok``, or ``error: unauthorized`` and close.
+
+Use it on a private network: without a token anyone who reaches the port
+can change log levels and metrics.
+"""
+
+import errno
+import select
+import socket
+
+try:
+    from micropython import const
+except ImportError:  # CPython
+    def const(x):
+        return x
+
+from .compat import asyncio, sleep_ms, ticks_diff, ticks_ms
+from .control import MAX_LINE, execute
+
+DEFAULT_PORT = const(2323)
+_LF = const(10)
+_CR = const(13)
+# reads and commands per client per poll: bound the time one step takes
+_READS_PER_STEP = const(32)
+_CMDS_PER_STEP = const(4)
+_WOULD_BLOCK = (errno.EAGAIN, getattr(errno, "EWOULDBLOCK", errno.EAGAIN))
+
+
+def _errno(e):
+    return e.args[0] if e.args else 0
+
+
+def same_secret(given, secret):
+    """Compare two byte strings in time that depends only on ``given``'s
+    length, never on where they differ."""
+    n = len(secret)
+    diff = len(given) ^ n
+    for i in range(len(given)):
+        diff |= given[i] ^ secret[i % n]
+    return diff == 0
+
+
+class _Client:
+    """One client slot: its socket, line buffer and pending reply."""
+
+    def __init__(self, size):
+        self.buf = bytearray(size)
+        self.mv = memoryview(self.buf)
+        self.sock = None
+        self._read = None
+        self.fd = -1
+        self.ready = False  # the poller saw data (or an error) for it
+        # every attribute exists from the start: opening a client then
+        # allocates nothing that could fail halfway
+        self.open(None, 0)
+
+    def open(self, sock, now):
+        self.n = 0  # bytes in buf
+        self.last = now  # ticks of the last byte in or out
+        self.discard = False  # inside a too-long line
+        self.swallow = False  # LF that may end a command run by silence
+        self.authed = False
+        self.eof = False
+        self.closing = False  # close once the reply is sent
+        self.out = None
+        self.pos = 0
+        self.ready = True
+        if sock is not None:
+            self._read = getattr(sock, "recv_into", None) or sock.readinto
+            self.fd = sock.fileno() if hasattr(sock, "fileno") else -1
+        self.sock = sock
+
+    def read(self):
+        """Bytes read into the free part of buf; None: nothing yet;
+        0: end of input."""
+        try:
+            return self._read(self.mv[self.n:])
+        except OSError as e:
+            if _errno(e) in _WOULD_BLOCK:
+                return None
+            raise
+
+    def drop(self, k):
+        """Forget the first ``k`` bytes of buf."""
+        n = self.n
+        if k < n:
+            self.mv[0:n - k] = self.mv[k:n]
+        self.n = n - k if k < n else 0
+
+
+class ControlServer:
+    """Serve the control protocol for ``registry`` (a
+    :class:`metrics.Registry`) and ``log_backend`` (a
+    :class:`logbackend.LogBackend`, or None: ``L``/``l`` answer
+    ``error: no logging``) on ``addr:port``.
+
+    ``start()`` binds and starts the task (raises OSError when the port
+    cannot be bound); ``stop()`` closes everything. ``commands``,
+    ``errors`` (``error:`` replies), ``refused`` (busy) and
+    ``step_errors`` (unexpected exceptions, the last in ``last_error``)
+    count what happened.
+    """
+
+    def __init__(self, registry, log_backend, port=DEFAULT_PORT, addr="0.0.0.0", token=None,
+                 max_clients=2, line_max=MAX_LINE, idle_ms=30000, silence_ms=250, poll_ms=20):
+        if token is not None:
+            if isinstance(token, str):
+                token = token.encode()
+            if not token or b"\n" in token or b"\r" in token:
+                raise ValueError("bad control token")
+        if not isinstance(max_clients, int) or max_clients < 1:
+            raise ValueError("bad control_clients: %r" % (max_clients,))
+        if not isinstance(port, int) or not 0 <= port <= 65535:
+            raise ValueError("bad listen_port: %r" % (port,))
+        self.registry = registry
+        self.logs = log_backend
+        self.port = port
+        self.addr = addr
+        self.token = token
+        self.idle_ms = idle_ms
+        self.silence_ms = silence_ms
+        self.poll_ms = poll_ms
+        self.clients = [_Client(line_max + 2) for _ in range(max_clients)]
+        self.sock = None
+        self.commands = 0
+        self.errors = 0
+        self.refused = 0
+        self.step_errors = 0
+        self.last_error = None
+        self._task = None
+        # (select.poll object, listening socket's fd or -1) once bound
+        self._poll = None
+
+    # -- lifecycle -------------------------------------------------------
+
+    def bind(self):
+        """Open the listening socket (done by :meth:`start`)."""
+        if self.sock is not None:
+            return
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(socket.getaddrinfo(self.addr, self.port)[0][-1])
+            s.listen(2)
+            s.setblocking(False)
+        except BaseException:
+            s.close()
+            raise
+        p = select.poll()
+        p.register(s, select.POLLIN)
+        self._poll = (p, s.fileno() if hasattr(s, "fileno") else -1)
+        self.sock = s
+
+    def start(self):
+        """Bind the port and start the serving task."""
+        if self._task is None:
+            self.bind()
+            self._task = asyncio.create_task(self.run())
+        return self._task
+
+    def stop(self):
+        """Cancel the task, close the clients and the listening socket."""
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+        cl = self.clients
+        for i in range(len(cl)):
+            self._close(cl[i])
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+            self._poll = None
+
+    async def run(self):
+        """Serve until cancelled."""
+        while True:
+            try:
+                self.step()
+            except Exception as e:  # never raise into the loop
+                self.step_errors += 1
+                self.last_error = repr(e)[:80]
+            await sleep_ms(self.poll_ms)
+
+    # -- one poll ----------------------------------------------------------
+
+    def step(self):
+        """Accept, read, answer and time out, without waiting. An idle
+        step allocates nothing on MicroPython (``ipoll``)."""
+        now = ticks_ms()
+        p, lfd = self._poll
+        lsock = self.sock
+        cl = self.clients
+        incoming = False
+        for ev in (p.ipoll(0) if hasattr(p, "ipoll") else p.poll(0)):
+            o = ev[0]
+            if o is lsock or o == lfd:
+                incoming = True
+                continue
+            for i in range(len(cl)):
+                c = cl[i]
+                if c.sock is not None and (o is c.sock or o == c.fd):
+                    c.ready = True
+        if incoming:
+            self._accept(now)
+        for i in range(len(cl)):
+            c = cl[i]
+            if c.sock is not None:
+                try:
+                    self._service(c, now)
+                except OSError:
+                    self._close(c)
+
+    def _accept(self, now):
+        while True:
+            try:
+                s, _ = self.sock.accept()
+            except OSError:
+                return
+            free = None
+            cl = self.clients
+            for i in range(len(cl)):
+                if cl[i].sock is None:
+                    free = cl[i]
+                    break
+            try:
+                s.setblocking(False)
+                if free is None:
+                    self.refused += 1
+                    try:
+                        s.send(b"error: busy\n")
+                    except OSError:
+                        pass
+                    s.close()
+                else:
+                    free.open(s, now)
+                    self._poll[0].register(s, select.POLLIN)
+            except BaseException:
+                if free is not None:
+                    free.sock = None
+                s.close()
+                raise
+
+    def _close(self, c):
+        s = c.sock
+        c.sock = None
+        c.out = None
+        if s is not None:
+            try:
+                self._poll[0].unregister(s)
+            except (OSError, KeyError, ValueError):
+                pass
+            try:
+                s.close()
+            except OSError:
+                pass
+
+    def _reply(self, c, text, now):
+        if text.startswith("error:"):
+            self.errors += 1
+        c.out = memoryview((text + "\n").encode())
+        c.pos = 0
+        self._flush(c, now)
+
+    def _flush(self, c, now):
+        out = c.out
+        while c.pos < len(out):
+            try:
+                k = c.sock.send(out[c.pos:])
+            except OSError as e:
+                if _errno(e) not in _WOULD_BLOCK:
+                    raise
+                k = None
+            if not k:
+                return
+            c.pos += k
+            c.last = now
+        c.out = None
+
+    def _command(self, c, line, now):
+        """Run one complete line (without LF) and start its reply."""
+        if self.token is not None and not c.authed:
+            ok = False
+            if line[-1:] == b"\r":
+                line = line[:-1]
+            if line[:5] == b"auth ":
+                ok = same_secret(line[5:], self.token)
+            if ok:
+                c.authed = True
+                self._reply(c, "ok", now)
+            else:
+                c.closing = True
+                self._reply(c, "error: unauthorized", now)
+            return
+        self.commands += 1
+        self._reply(c, execute(line, self.logs, self.registry, len(c.buf) - 2), now)
+
+    def _service(self, c, now):
+        if c.out is not None:
+            self._flush(c, now)
+        if c.out is None and c.closing:
+            self._close(c)
+            return
+        # read and answer while no reply is pending (one reply at a time)
+        reads = _READS_PER_STEP
+        first = self.commands
+        busy = True
+        while c.out is None and not c.closing:
+            if self.commands - first >= _CMDS_PER_STEP:
+                break  # more next poll
+            got = False
+            if c.ready and not c.eof and c.n < len(c.buf) and reads:
+                reads -= 1
+                r = c.read()
+                if r == 0:
+                    c.eof = got = True
+                elif r:
+                    c.n += r
+                    c.last = now
+                    got = True
+            if not self._lines(c, now) and not got:
+                busy = False
+                break
+        c.ready = False  # what is left, the poller reports again
+        if not busy and c.out is None and not c.closing:
+            if c.n and not c.discard and (
+                    c.eof or ticks_diff(now, c.last) >= self.silence_ms):
+                # an unterminated command: end of input, or silence
+                line = bytes(c.mv[0:c.n])
+                c.n = 0
+                c.swallow = True
+                self._command(c, line, now)
+            elif c.eof:
+                c.closing = True
+        if c.out is None and c.closing:
+            self._close(c)
+        elif c.sock is not None and ticks_diff(now, c.last) >= self.idle_ms:
+            self._close(c)
+
+    def _lines(self, c, now):
+        """Handle one complete line in buf, if any; True when it did
+        something (so there may be more to do)."""
+        buf = c.buf
+        if c.swallow and c.n:
+            c.swallow = False
+            if buf[0] == _LF:
+                c.drop(1)
+                return True
+            if buf[0] == _CR and c.n > 1 and buf[1] == _LF:
+                c.drop(2)
+                return True
+        i = buf.find(b"\n", 0, c.n)
+        if i < 0:
+            if c.discard:
+                c.n = 0
+                return False
+            if c.n >= len(buf):
+                c.n = 0
+                c.discard = True
+                self._reply(c, "error: line too long", now)
+                return True
+            return False
+        if c.discard:
+            c.discard = False
+            c.drop(i + 1)
+            return True
+        line = bytes(c.mv[0:i])
+        c.drop(i + 1)
+        self._command(c, line, now)
+        return True
