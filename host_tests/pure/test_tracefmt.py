@@ -250,36 +250,44 @@ def test_bad_region_name_is_refused_without_state_change():
     assert regs.list == [] and regs.by_name == {}
 
 
-def test_decorator_and_null_region():
+def test_decorator():
     regs = tf.Regions()
-    state = {"on": False}
-    null = tf.NullRegion(None)
-
-    def lookup(name):
-        if not state["on"]:
-            null.name = name
-            return null
-        return regs.get(name)
-
-    null.lookup = lookup
-    regs.lookup = lookup
-
-    @lookup("deco")
-    def work(n):
-        return bytearray(n)
-
-    assert len(work(100)) == 100
-    assert regs.list == []  # off: nothing measured
-    state["on"] = True
-    assert len(work(400)) == 400
-    r = regs.by_name["deco"]
-    assert r.count == 1 and (r.bytes >= 400 or not ON_MP)
 
     @regs.get("deco2")
-    def work2():
-        return 7
+    def work2(n):
+        return bytearray(n)
 
-    assert work2() == 7 and regs.by_name["deco2"].count == 1
+    assert len(work2(400)) == 400
+    r = regs.by_name["deco2"]
+    assert r.count == 1 and (r.bytes >= 400 or not ON_MP)
+
+
+def test_region_is_a_free_no_op_when_monitoring_is_off():
+    import monitoring
+
+    assert monitoring.current is None
+    r = monitoring.region("off")
+    with r:
+        pass
+
+    @monitoring.region("off2")
+    def work(n):
+        return n + 1
+
+    assert work(1) == 2
+    monitoring.mark("nobody listens")
+    if ON_MP:
+        def run():
+            for i in range(50):
+                with monitoring.region("off"):
+                    pass
+                monitoring.mark(b"x")
+
+        run()
+        gc.collect()
+        before = gc.mem_alloc()
+        run()
+        assert gc.mem_alloc() - before == 0
 
 
 def test_encoding_allocates_nothing():

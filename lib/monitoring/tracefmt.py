@@ -424,29 +424,3 @@ class Regions:
                 return fn(*args, **kw)
 
         return wrapper
-
-
-class NullRegion:
-    """What :func:`monitoring.region` returns while nobody wants region
-    totals: entering and leaving it does nothing and allocates nothing.
-    As a decorator it defers to ``lookup(name)`` at each call."""
-
-    def __init__(self, lookup):
-        self.name = None
-        self.lookup = lookup
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        return False
-
-    def __call__(self, fn):
-        name = self.name
-        look = self.lookup
-
-        def wrapper(*args, **kw):
-            with look(name):
-                return fn(*args, **kw)
-
-        return wrapper
