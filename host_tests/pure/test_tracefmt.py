@@ -5,6 +5,7 @@ import json
 
 from checks import raises
 from monitoring import tracefmt as tf
+from monitoring import regions as rg
 from monitoring.metrics import Registry, Source
 
 
@@ -22,6 +23,34 @@ class Heap:
 
     def __call__(self):
         return self.alloc
+
+
+# the documented format (README "Trace port"), independent of the encoder
+COLUMNS = {
+    "S": ["ms", "free", "alloc", "largest", "stack", "tasks", "gcs", "dropped"],
+    "M": ["ms", "label"],
+    "G": ["ms", "alloc_before", "alloc_after"],
+    "E": ["ms", "error", "where"],
+    "R": ["ms", "name", "count", "bytes", "region_ms", "inexact"],
+}
+TEXT = ("label", "error", "where", "name")
+
+
+def parse(line):
+    """(kind, values): ints, None for "-", text columns as str."""
+    assert line.endswith("\n") and line.count("\n") == 1, line
+    parts = line[:-1].split("\t")
+    cols = COLUMNS.get(parts[0])
+    if cols is None or len(parts) != len(cols) + 1:
+        raise ValueError("bad line")
+    out = []
+    for i in range(1, len(parts)):
+        v = parts[i]
+        if cols[i - 1] in TEXT:
+            out.append(v)
+        else:
+            out.append(None if v == "-" else int(v))
+    return parts[0], out
 
 
 def enc(fn, *args, size=200):
@@ -51,11 +80,11 @@ def test_put_int_does_not_overflow():
 def test_sample_line_round_trip():
     line = enc(tf.sample_line, 1200, 50000, 12000, None, 980, None, 3, 0)
     assert line == "S\t1200\t50000\t12000\t-\t980\t-\t3\t0\n"
-    kind, vals = tf.parse(line)
+    kind, vals = parse(line)
     assert kind == "S" and vals == [1200, 50000, 12000, None, 980, None, 3, 0]
     # the one-line parse the README promises
     cols = line.rstrip("\n").split("\t")
-    assert len(cols) == 1 + len(tf.SAMPLE_FIELDS) and cols[0] == "S"
+    assert len(cols) == 1 + len(COLUMNS["S"]) and cols[0] == "S"
 
 
 def test_sample_line_that_does_not_fit_returns_minus_one():
@@ -70,53 +99,62 @@ def test_sample_line_that_does_not_fit_returns_minus_one():
 def test_marker_label_cannot_break_the_line():
     line = enc(tf.marker_line, 5, "a\tb\nc\x01d")
     assert line == "M\t5\ta b c d\n"
-    assert tf.parse(line) == ("M", [5, "a b c d"])
+    assert parse(line) == ("M", [5, "a b c d"])
     line = enc(tf.marker_line, 6, b"bytes label")
-    assert tf.parse(line) == ("M", [6, "bytes label"])
+    assert parse(line) == ("M", [6, "bytes label"])
     assert enc(tf.marker_line, 7, "caf\u00e9") == "M\t7\tcaf\u00e9\n"
 
 
 def test_event_lines():
     assert enc(tf.gc_line, 10, 30000, 9000) == "G\t10\t30000\t9000\n"
-    assert tf.parse("G\t10\t30000\t9000\n") == ("G", [10, 30000, 9000])
+    assert parse("G\t10\t30000\t9000\n") == ("G", [10, 30000, 9000])
     line = enc(tf.error_line, 11, b"MemoryError", "trace")
     assert line == "E\t11\tMemoryError\ttrace\n"
-    assert tf.parse(line) == ("E", [11, "MemoryError", "trace"])
+    assert parse(line) == ("E", [11, "MemoryError", "trace"])
 
 
 def test_region_line():
-    regs = tf.Regions()
+    regs = rg.Regions()
     r = regs.get("http")
     r.count, r.bytes, r.ms, r.inexact = 3, 4096, 12, 1
     line = enc(tf.region_line, 99, r)
     assert line == "R\t99\thttp\t3\t4096\t12\t1\n"
-    assert tf.parse(line) == ("R", [99, "http", 3, 4096, 12, 1])
+    assert parse(line) == ("R", [99, "http", 3, 4096, 12, 1])
 
 
-def test_parse_rejects_bad_lines():
-    raises(ValueError, tf.parse, "X\t1\n")
-    raises(ValueError, tf.parse, "S\t1\t2\n")
-    raises(ValueError, tf.parse, "M\tnotanumber\tlabel\n")
+def test_spec_parser_rejects_bad_lines():
+    raises(ValueError, parse, "X\t1\n")
+    raises(ValueError, parse, "S\t1\t2\n")
+    raises(ValueError, parse, "M\tnotanumber\tlabel\n")
 
 
 def test_header_is_json_with_columns_and_units():
     h = tf.header("pico-1", "rp2", "1.29.0", 190000, 200, {"start_unix_ms": 5})
     assert h.endswith(b"\n") and h.count(b"\n") == 1
-    kind, d = tf.parse(h.decode())
-    assert kind == "H"
+    d = json.loads(h.decode())
     assert d["format"] == "mpmon-trace" and d["version"] == 1
-    assert d["device"] == "pico-1" and d["heap_total"] == 190000 and d["interval_ms"] == 200
+    assert d["device"] == "pico-1" and d["platform"] == "rp2" and d["micropython"] == "1.29.0"
+    assert d["heap_total"] == 190000 and d["interval_ms"] == 200
     assert d["start_unix_ms"] == 5
-    assert list(d["columns"]["S"]) == list(tf.SAMPLE_FIELDS)
-    for kind in d["columns"]:
-        for col in d["columns"][kind]:
-            if col not in ("label", "error", "where", "name"):
-                assert col in d["units"], col
+    assert dict((k, v.split()) for k, v in d["columns"].items()) == COLUMNS
+    units = {}
+    for unit in d["units"]:
+        for col in d["units"][unit].split():
+            assert col not in units, col
+            units[col] = unit
+    for kind in COLUMNS:
+        for col in COLUMNS[kind]:
+            assert units[col] == ("text" if col in TEXT else units[col]), col
+    assert units["free"] == "B" and units["ms"] == "ms" and units["dropped"] == "lines"
+    assert units["region_ms"] == "ms" and units["gcs"] == "count" and units["label"] == "text"
+    # a device name with quotes stays valid JSON
+    d = json.loads(tf.header('a"b\\', "x", "1", 1, 10).decode())
+    assert d["device"] == 'a"b\\'
 
 
 def test_region_accounting_logic():
     heap = Heap()
-    regs = tf.Regions(mem_alloc=heap)
+    regs = rg.Regions(mem_alloc=heap)
     r = regs.get("a")
     with r:
         heap.alloc += 700
@@ -145,7 +183,7 @@ def test_region_accounting_logic():
 def test_region_counts_allocation():
     if not ON_MP:
         return
-    regs = tf.Regions()
+    regs = rg.Regions()
     r = regs.get("work")
     keep = []
     for i in range(5):
@@ -160,7 +198,7 @@ def test_region_counts_allocation():
 def test_region_compensates_library_collection():
     if not ON_MP:
         return
-    regs = tf.Regions()
+    regs = rg.Regions()
     r = regs.get("gcwork")
     junk = [bytearray(500) for _ in range(10)]
     junk = None
@@ -177,7 +215,7 @@ def test_region_compensates_library_collection():
 def test_region_uncompensated_collection_is_counted_inexact():
     if not ON_MP:
         return
-    regs = tf.Regions()
+    regs = rg.Regions()
     r = regs.get("auto")
     junk = [bytearray(500) for _ in range(10)]
     junk = None
@@ -187,7 +225,7 @@ def test_region_uncompensated_collection_is_counted_inexact():
 
 
 def test_region_nesting_and_overflow():
-    regs = tf.Regions()
+    regs = rg.Regions()
     r = regs.get("rec")
     depth = []
 
@@ -203,7 +241,7 @@ def test_region_nesting_and_overflow():
 
 
 def test_region_exception_still_accounted():
-    regs = tf.Regions()
+    regs = rg.Regions()
     r = regs.get("boom")
 
     def fail():
@@ -217,7 +255,7 @@ def test_region_exception_still_accounted():
 def test_region_totals_go_to_the_metrics_source():
     reg = Registry()
     src = Source("regions", registry=reg)
-    regs = tf.Regions(source=src)
+    regs = rg.Regions(source=src)
     assert regs.on()
     r = regs.get("handler")
     with r:
@@ -234,7 +272,7 @@ def test_region_totals_go_to_the_metrics_source():
 def test_region_time():
     import time
 
-    regs = tf.Regions()
+    regs = rg.Regions()
     r = regs.get("slow")
     for _ in range(3):
         with r:
@@ -243,7 +281,7 @@ def test_region_time():
 
 
 def test_bad_region_name_is_refused_without_state_change():
-    regs = tf.Regions()
+    regs = rg.Regions()
     raises(ValueError, regs.get, "")
     raises(ValueError, regs.get, "a\tb")
     raises(ValueError, regs.get, 5)
@@ -251,7 +289,7 @@ def test_bad_region_name_is_refused_without_state_change():
 
 
 def test_decorator():
-    regs = tf.Regions()
+    regs = rg.Regions()
 
     @regs.get("deco2")
     def work2(n):
@@ -294,7 +332,7 @@ def test_encoding_allocates_nothing():
     if not ON_MP:
         return  # CPython allocation is not measurable this way
     buf = bytearray(128)
-    regs = tf.Regions()
+    regs = rg.Regions()
     r = regs.get("x")
     label = b"label"
 

@@ -35,7 +35,7 @@ class Monitor:
     :class:`influx.InfluxReporter` or None), ``control``, ``syslog``,
     ``trace`` (each the running service or None; ``trace`` is a
     :class:`trace.TraceServer`), ``regions`` (the
-    :class:`tracefmt.Regions` behind :func:`region`, or None).
+    :class:`regions.Regions` behind :func:`region`, or None).
     """
 
     def __init__(self, registry, counters):
@@ -129,7 +129,7 @@ def start(hostname="micropython", influx=None, transport="tcp", interval=10,
 
                 rsrc = Source("regions", tags=("builtin",), registry=reg)
         if rsrc is not None or trace_port is not None:
-            from .tracefmt import Regions
+            from .regions import Regions
 
             mon.regions = Regions(source=rsrc, lookup=region)
         if trace_port is not None:
@@ -181,7 +181,7 @@ def region(name):
     or, as a decorator, ``@monitoring.region("http")``.
 
     Each pass adds to the region's totals: passes, bytes allocated inside
-    (``gc.mem_alloc`` delta, see :meth:`tracefmt.Region.__exit__` for the
+    (``gc.mem_alloc`` delta, see :meth:`regions.Region.__exit__` for the
     approximation) and ms spent. Totals go to the ``regions`` metrics
     source (fields ``<name>_count``, ``<name>_bytes``, ``<name>_ms``) and
     to the trace client as ``R`` lines. While monitoring is not started,

@@ -11,7 +11,8 @@ pending output makes no progress for ``write_timeout_ms``; its buffer and
 task are then released.
 
 Writes never block: lines go into a ``buffer_size`` bytearray drained with
-non-blocking sends. A line that does not fit is dropped and counted, and the
+non-blocking sends. MicroPython only (``ipoll``, ``socket.write(buf, off,
+n)`` and ``readinto``: the calls that allocate nothing). A line that does not fit is dropped and counted, and the
 next sample line carries the count in its ``dropped`` column.
 """
 
@@ -28,7 +29,8 @@ except ImportError:  # CPython
 
 from . import clock
 from . import tracefmt as tf
-from .compat import IS_MICROPYTHON, asyncio, sleep_ms, ticks_add, ticks_diff, ticks_ms
+from .sources import _version
+from .compat import asyncio, sleep_ms, ticks_add, ticks_diff, ticks_ms
 
 try:
     import select
@@ -48,19 +50,15 @@ except ImportError:
 REFUSED = b"error: trace already active\n"
 _ROOM = const(160)
 _FLUSH_POLL_MS = const(20)
-_HAS_IPOLL = hasattr(select.poll(), "ipoll")
 _MEMORY_ERROR = b"MemoryError"
 _WOULD_BLOCK = (errno.EAGAIN, getattr(errno, "EWOULDBLOCK", errno.EAGAIN))
 
 
 def _poll_flags(p):
-    # events of the one registered object, allocation-free on MicroPython
-    if _HAS_IPOLL:
-        for ev in p.ipoll(0):
-            return ev[1]
-        return 0
-    r = p.poll(0)
-    return r[0][1] if r else 0
+    # events of the one registered object (ipoll allocates nothing)
+    for ev in p.ipoll(0):
+        return ev[1]
+    return 0
 
 
 def _largest_free():
@@ -73,11 +71,6 @@ def _largest_free():
         if info[i][2] > m:
             m = info[i][2]
     return m
-
-
-def _version():
-    v = sys.implementation.version
-    return "%d.%d.%d" % (v[0], v[1], v[2])
 
 
 class TraceServer:
@@ -99,12 +92,11 @@ class TraceServer:
     def __init__(self, port=4242, interval_ms=200, host="0.0.0.0", device="micropython",
                  regions=None, buffer_size=1024, write_timeout_ms=5000, accept_poll_ms=100,
                  task_count=None, sndbuf=None):
-        if type(port) is not int or not 0 <= port <= 65535:
-            raise ValueError("bad trace port: %r" % (port,))
-        if type(interval_ms) is not int or not 10 <= interval_ms <= 60000:
-            raise ValueError("bad trace interval_ms: %r (10 to 60000)" % (interval_ms,))
-        if type(buffer_size) is not int or buffer_size < 256:
-            raise ValueError("bad trace buffer_size: %r (>= 256)" % (buffer_size,))
+        if not (type(port) is int and 0 <= port <= 65535 and type(interval_ms) is int
+                and 10 <= interval_ms <= 60000 and type(buffer_size) is int
+                and buffer_size >= 256):
+            raise ValueError("bad trace option: port %r (0 to 65535), interval_ms %r (10 to "
+                             "60000), buffer_size %r (>= 256)" % (port, interval_ms, buffer_size))
         self.port = port
         self.host = host
         self.interval_ms = interval_ms
@@ -135,10 +127,7 @@ class TraceServer:
         self._sock = None
         self._cpoll = None
         self._buf = None
-        self._mv = None
         self._rbuf = None
-        self._pre = None
-        self._pre_off = 0
         self._head = 0
         self._used = 0
         self._cap = 0
@@ -222,19 +211,20 @@ class TraceServer:
         p = select.poll()
         p.register(conn, select.POLLIN)
         self._cpoll = p
-        self._buf = bytearray(self.buffer_size)
-        if not IS_MICROPYTHON:
-            self._mv = memoryview(self._buf)
-        self._rbuf = bytearray(64)
-        self._cap = self.buffer_size
-        free = gc.mem_free() if hasattr(gc, "mem_free") else 0
-        alloc = gc.mem_alloc() if hasattr(gc, "mem_alloc") else 0
+        free = gc.mem_free()
+        alloc = gc.mem_alloc()
         ns = clock.unix_ns()
         extra = {"buffer_size": self.buffer_size,
                  "start_unix_ms": ns // 1000000 if clock.is_set(ns) else None}
-        self._pre = tf.header(self.device, sys.platform, _version(), free + alloc,
-                              self.interval_ms, extra)
-        self._pre_off = 0
+        hdr = tf.header(self.device, sys.platform, _version(), free + alloc,
+                        self.interval_ms, extra)
+        # the header goes first in the buffer (which grows for a long one)
+        n = len(hdr)
+        self._cap = max(self.buffer_size, n + 256)
+        self._buf = bytearray(self._cap)
+        self._buf[0:n] = hdr
+        self._used = n
+        self._rbuf = bytearray(64)
         self._elapsed = 0
         self._last_ticks = ticks_ms()
         self._progress = self._last_ticks
@@ -262,12 +252,8 @@ class TraceServer:
         self._release()
         t = self._stask
         self._stask = None
-        if t is not None:
-            try:
-                if asyncio.current_task() is not t:
-                    t.cancel()
-            except Exception:
-                t.cancel()
+        if t is not None and asyncio.current_task() is not t:
+            t.cancel()
 
     # -- the session -------------------------------------------------------
 
@@ -288,7 +274,7 @@ class TraceServer:
                 if not self._flush(now) or not self._check_input():
                     break
                 wait = ticks_diff(nxt, ticks_ms())
-                if self._pre is not None or self._head < self._used:
+                if self._head < self._used:
                     wait = min(wait, _FLUSH_POLL_MS)
                 await sleep_ms(wait if wait > 0 else 0)
         except OSError as e:
@@ -306,64 +292,35 @@ class TraceServer:
 
     def _check_input(self):
         """Read and discard what the client sent; False at EOF or error."""
-        flags = _poll_flags(self._cpoll)
-        if not flags:
+        if not _poll_flags(self._cpoll):
             return True
-        s = self._sock
-        for _ in range(4):
-            try:
-                n = s.readinto(self._rbuf) if IS_MICROPYTHON else s.recv_into(self._rbuf)
-            except OSError as e:
-                if e.args and e.args[0] in _WOULD_BLOCK:
-                    return True
-                return False
-            if n is None:
-                return True
-            if n == 0:
-                return False
-        return True
+        try:
+            return self._sock.readinto(self._rbuf) != 0  # None: nothing yet
+        except OSError as e:
+            return e.args[0] in _WOULD_BLOCK
 
     def _flush(self, now):
         """Send what is pending without blocking; False ends the session
         (error, or no progress for ``write_timeout_ms``)."""
         s = self._sock
-        while True:
-            pre = self._pre
-            if pre is not None:
-                buf = pre
-                off = self._pre_off
-                n = len(pre) - off
-            elif self._head < self._used:
-                buf = self._buf
-                off = self._head
-                n = self._used - off
-            else:
-                self._head = self._used = 0
-                self._progress = now
-                return True
+        while self._head < self._used:
             try:
-                if IS_MICROPYTHON:
-                    k = s.write(buf, off, n)
-                else:
-                    k = s.send(memoryview(buf)[off:off + n])
+                k = s.write(self._buf, self._head, self._used - self._head)
             except OSError as e:
-                if e.args and e.args[0] in _WOULD_BLOCK:
-                    k = None
-                else:
+                if e.args[0] not in _WOULD_BLOCK:
                     self.last_error = str(e)
                     return False
-            if not k:
+                k = None
+            if not k:  # None: it would block
                 if ticks_diff(now, self._progress) >= self.write_timeout_ms:
                     self.timeouts += 1
                     return False
                 return True
             self._progress = now
-            if pre is not None:
-                self._pre_off += k
-                if self._pre_off >= len(pre):
-                    self._pre = None
-            else:
-                self._head += k
+            self._head += k
+        self._head = self._used = 0
+        self._progress = now
+        return True
 
     def _compact(self):
         # move pending bytes to the front; True if that freed room
@@ -384,6 +341,12 @@ class TraceServer:
     def _drop(self):
         self._pending_drops += 1
         self.dropped += 1
+
+    def _commit(self, end):
+        if end < 0:
+            self._drop()
+        else:
+            self._used = end
 
     def _sample(self):
         ms = self._now()
@@ -436,10 +399,7 @@ class TraceServer:
         end = tf.marker_line(self._buf, self._used, self._cap, self._now(), label)
         if end < 0 and self._compact():
             end = tf.marker_line(self._buf, self._used, self._cap, self._now(), label)
-        if end < 0:
-            self._drop()
-        else:
-            self._used = end
+        self._commit(end)
 
     def memory_error(self, where):
         """Count a MemoryError caught in ``where`` (str or bytes) and queue
@@ -448,11 +408,8 @@ class TraceServer:
         if not self.active:
             return
         self._room()
-        end = tf.error_line(self._buf, self._used, self._cap, self._now(), _MEMORY_ERROR, where)
-        if end < 0:
-            self._drop()
-        else:
-            self._used = end
+        self._commit(tf.error_line(self._buf, self._used, self._cap, self._now(), _MEMORY_ERROR,
+                                   where))
 
     def collected(self, before, after):
         """Queue a ``G`` line: the library ran gc.collect (alloc before and
@@ -460,8 +417,4 @@ class TraceServer:
         if not self.active:
             return
         self._room()
-        end = tf.gc_line(self._buf, self._used, self._cap, self._now(), before, after)
-        if end < 0:
-            self._drop()
-        else:
-            self._used = end
+        self._commit(tf.gc_line(self._buf, self._used, self._cap, self._now(), before, after))
