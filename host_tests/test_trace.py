@@ -491,3 +491,41 @@ def test_bad_options_refused_without_state_change(mp):
     assert out.count("error: bad trace") == 3, out
     assert "started?" not in out
     assert out.count("current None") == 3
+
+
+CYCLES_BODY = """
+async def main():
+    mon = monitoring.start(trace_port=PORT, trace_interval_ms=20)
+    print("READY")
+    after = []
+    for n in range(6):
+        await wait_client(mon)
+        while mon.trace.active:
+            await asyncio.sleep_ms(10)
+        await asyncio.sleep_ms(50)
+        gc.collect()
+        after.append(gc.mem_alloc())
+    report(mon, after=after, session=mon.trace.session is None)
+    mon.stop()
+
+asyncio.run(main())
+"""
+
+
+def test_nothing_kept_after_a_session(mp):
+    port = free_port()
+    p = spawn(mp, CYCLES_BODY, port)
+    for n in range(6):
+        s = connect(port)
+        try:
+            lines = read_lines(s, 6)
+            assert lines[0].startswith("{") and lines[1].startswith("S\t")
+        finally:
+            s.close()
+        time.sleep(0.15)
+    res, out = finish(p)
+    assert res["sessions"] == 6 and res["session"] and not res["active"]
+    after = res["after"]
+    # the first session loads tracesession/tracefmt; after that, an ended
+    # session leaves nothing behind: the heap does not grow
+    assert max(after[1:]) - after[1] <= 256, after
