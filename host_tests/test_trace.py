@@ -529,3 +529,54 @@ def test_nothing_kept_after_a_session(mp):
     # the first session loads tracesession/tracefmt; after that, an ended
     # session leaves nothing behind: the heap does not grow
     assert max(after[1:]) - after[1] <= 256, after
+
+
+def test_montrace_live_progress_on_a_terminal(mp, tmp_path):
+    import pty
+
+    port = free_port()
+    p = spawn(mp, MONTRACE_BODY, port)
+    master, slave = pty.openpty()
+    env = dict(os.environ)
+    env["PYTHONPATH"] = TOOLS
+    tsv = str(tmp_path / "t.tsv")
+    cap = subprocess.Popen([sys.executable, "-m", "montools.montrace", "127.0.0.1:%d" % port,
+                            "-o", tsv, "--duration", "2"], env=env, stderr=slave,
+                           stdout=subprocess.DEVNULL)
+    os.close(slave)
+    seen = b""
+    try:
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: the terminal's last writer left
+                break
+            if not chunk:
+                break
+            seen += chunk
+        cap.wait(timeout=30)
+    finally:
+        os.close(master)
+        if cap.poll() is None:
+            cap.kill()
+            cap.wait()
+    finish(p)
+    text = seen.decode()
+    progress = [part for part in text.split("\r") if "samples" in part and "free heap" in part]
+    assert len(progress) >= 3, text
+    # the last progress line agrees with the file
+    with open(tsv) as f:
+        lines = f.read().splitlines()
+    samples = [ln.split("\t") for ln in lines if ln.startswith("S\t")]
+    last = progress[-1].split()
+    assert int(last[0]) == len(samples)
+    assert last[-2] == samples[-1][2]  # current free heap, bytes
+    assert "captured %d samples" % len(samples) in text
+
+
+def test_montrace_bad_target_and_refused_connection():
+    port = free_port()
+    r = montrace("127.0.0.1:notaport", "-o", os.devnull)
+    assert r.returncode == 2 and "error: bad port" in r.stderr
+    r = montrace("127.0.0.1:%d" % port, "-o", os.devnull)
+    assert r.returncode == 1 and "error: 127.0.0.1:%d" % port in r.stderr

@@ -160,6 +160,13 @@ def parse_target(text):
     return host, int(port)
 
 
+def show(progress, samples, secs, free):
+    """One live progress line (rewritten in place with CR)."""
+    progress.write("\r%6d samples  %7.1f s  free heap %s B   " % (
+        samples, secs, "-" if free is None else free))
+    progress.flush()
+
+
 def capture(host, port, out, duration=None, progress=None, connect_timeout=5.0):
     """Write the stream from ``host:port`` to the file object ``out`` until
     EOF, ``duration`` seconds or Ctrl-C. ``progress`` (a text stream) gets
@@ -200,15 +207,14 @@ def capture(host, port, out, duration=None, progress=None, connect_timeout=5.0):
             now = time.monotonic()
             if progress is not None and now - last_shown >= 0.2:
                 last_shown = now
-                progress.write("\r%6d samples  %7.1f s  free heap %s B   " % (
-                    samples, now - start, "-" if free is None else free))
-                progress.flush()
+                show(progress, samples, now - start, free)
     except KeyboardInterrupt:
         pass
     finally:
         s.close()
         out.flush()
         if progress is not None:
+            show(progress, samples, time.monotonic() - start, free)
             progress.write("\n")
     return samples, time.monotonic() - start
 
