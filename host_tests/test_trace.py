@@ -33,6 +33,9 @@ async def wait_client(mon, timeout_ms=10000):
 
 def report(mon, **more):
     t = mon.trace
+    if t is None:
+        print("RESULT " + json.dumps(more))
+        return
     d = {"sessions": t.sessions, "refused": t.refused, "samples": t.samples,
          "dropped": t.dropped, "timeouts": t.timeouts, "active": t.active,
          "memory_errors": t.memory_errors}
@@ -580,3 +583,52 @@ def test_montrace_bad_target_and_refused_connection():
     assert r.returncode == 2 and "error: bad port" in r.stderr
     r = montrace("127.0.0.1:%d" % port, "-o", os.devnull)
     assert r.returncode == 1 and "error: 127.0.0.1:%d" % port in r.stderr
+
+
+INFLUX_BODY = """
+async def main():
+    mon = monitoring.start(hostname="pico-r", influx=("127.0.0.1", int(sys.argv[2])),
+                           transport="http", db=sys.argv[3], interval=3600)
+    keep = []
+    gc.collect()
+    for i in range(12):
+        with monitoring.region("handler"):
+            keep.append(bytearray(500))
+    for i in range(3):
+        with monitoring.region("parse"):
+            pass
+    r = mon.regions.by_name
+    await mon.influx.flush()
+    report(mon, handler=[r["handler"].count, r["handler"].bytes, r["handler"].ms],
+           parse=[r["parse"].count, r["parse"].bytes, r["parse"].ms],
+           sent=mon.counters.points_sent, errors=mon.influx.last_error)
+    mon.stop()
+
+asyncio.run(main())
+"""
+
+
+def test_regions_metrics_source_stored_by_influxdb(mp, influxdb, influx_db):
+    p = mp.spawn(COMMON + INFLUX_BODY, heapsize=HEAP,
+                 args=["0", str(influxdb.http_port), influx_db])
+    try:
+        out, _ = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        os.unlink(p.script_path)
+    assert p.returncode == 0, out
+    res = json.loads([ln for ln in out.splitlines() if ln.startswith("RESULT ")][0][7:])
+    assert res["errors"] is None, res
+    rows = influxdb.rows(influx_db, "regions")
+    # the reporter's own first flush and ours: the same totals
+    assert 1 <= len(rows) <= 2 and res["sent"] >= len(rows), rows
+    row = rows[-1]
+    assert row["host"] == "pico-r"
+    assert [row["handler_count"], row["handler_bytes"], row["handler_ms"]] == res["handler"]
+    assert [row["parse_count"], row["parse_bytes"], row["parse_ms"]] == res["parse"]
+    assert row["handler_count"] == 12 and 6000 <= row["handler_bytes"] <= 6000 * 1.3
+    assert row["parse_count"] == 3 and row["parse_bytes"] == 0
+    types = influxdb.field_types(influx_db, "regions")
+    assert set(types.values()) == {"integer"} and len(types) == 6

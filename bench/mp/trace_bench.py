@@ -39,8 +39,13 @@ async def main():
     print("active_alloc", b)
     print("active_B_per_sample", b // max(n, 1))
     print("active_dropped", mon.trace.dropped)
-
-    # regions, metrics source on (no client needed)
+    mon.stop()
+    # regions with the metrics source on: an Influx reporter (UDP to the
+    # discard port, one flush an hour) makes the source exist
+    mon = monitoring.start(influx=("127.0.0.1", 9), transport="udp", interval=3600)
+    await asyncio.sleep_ms(50)
+    src = mon.registry.get("regions")
+    print("regions_source_active", int(src is not None and src.active))
     def passes(r, n):
         for i in range(n):
             with monitoring.region("bench"):

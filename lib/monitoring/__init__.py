@@ -121,8 +121,11 @@ def start(hostname="micropython", influx=None, transport="tcp", interval=10,
         # -- syslog: start it here --------------------------------------
 
         # -- trace port: start it here ----------------------------------
+        # regions: measured for a trace client and for a metrics consumer
+        # (Influx, Prometheus, the control socket); else never loaded
         rsrc = None
-        if builtin_sources:
+        if builtin_sources and (influx is not None or prometheus_port is not None
+                                or listen_port is not None):
             rsrc = reg.get("regions")
             if rsrc is None:
                 from .metrics import Source
@@ -184,7 +187,9 @@ def region(name):
     (``gc.mem_alloc`` delta, see :meth:`regions.Region.__exit__` for the
     approximation) and ms spent. Totals go to the ``regions`` metrics
     source (fields ``<name>_count``, ``<name>_bytes``, ``<name>_ms``) and
-    to the trace client as ``R`` lines. While monitoring is not started,
+    to the trace client as ``R`` lines (the source exists when ``start``
+    was given a metrics consumer: ``influx``, ``prometheus_port`` or
+    ``listen_port``). While monitoring is not started,
     or neither that source is active nor a trace client connected, the
     region is a no-op that allocates nothing; when on, a pass allocates
     nothing after the region's first use (the decorator form allocates

@@ -283,7 +283,7 @@ def plot(t, path, title=None):
         top_regs = regs[:8][::-1]
         names = [r["name"] for r in top_regs]
         kib = [r["bytes"] / 1024.0 for r in top_regs]
-        bars = axr.barh(names, kib, color="tab:orange")
+        bars = axr.barh(names, kib, color="tab:orange", height=0.6)
         for bar, r in zip(bars, top_regs):
             axr.text(bar.get_width(), bar.get_y() + bar.get_height() / 2,
                      "  %d passes, %.0f B/pass, %d ms" % (r["count"], r["bytes_per_pass"], r["ms"]),
