@@ -530,8 +530,11 @@ def test_nothing_kept_after_a_session(mp):
     assert res["sessions"] == 6 and res["session"] and not res["active"]
     after = res["after"]
     # the first session loads tracesession/tracefmt; after that, an ended
-    # session leaves nothing behind: the heap does not grow
-    assert max(after[1:]) - after[1] <= 256, after
+    # session leaves nothing behind: the heap does not grow (a session's
+    # buffer alone is 1 KB: a leak would add >= 4 KB over these 5; the
+    # conservative collector may keep a few hundred bytes either way)
+    assert max(after[1:]) - min(after[1:]) <= 1024, after
+    assert after[-1] - after[1] <= 1024, after
 
 
 def test_montrace_live_progress_on_a_terminal(mp, tmp_path):
