@@ -637,3 +637,38 @@ def test_regions_metrics_source_stored_by_influxdb(mp, influxdb, influx_db):
     assert row["parse_count"] == 3 and row["parse_bytes"] == 0
     types = influxdb.field_types(influx_db, "regions")
     assert set(types.values()) == {"integer"} and len(types) == 6
+
+
+SMALL_HEAP_BODY = """
+async def main():
+    mon = monitoring.start(trace_port=PORT, trace_interval_ms=50)
+    print("READY")
+    await wait_client(mon)
+    for i in range(20):
+        with monitoring.region("r"):
+            x = bytearray(100)
+        monitoring.mark(b"m")
+        await asyncio.sleep_ms(20)
+    gc.collect()
+    report(mon, free=gc.mem_free())
+    mon.stop()
+
+asyncio.run(main())
+"""
+
+
+def test_a_session_in_a_64k_heap(mp):
+    port = free_port()
+    p = mp.spawn(COMMON + SMALL_HEAP_BODY, heapsize="64k", args=[str(port)])
+    s = connect(port)
+    try:
+        text = read_all(s)
+    finally:
+        s.close()
+    res, out = finish(p)
+    header, rows = parse(text)
+    assert header["heap_total"] <= 64 * 1024
+    assert sum(1 for r in rows if r[0] == "M") == 20
+    assert [r for r in rows if r[0] == "R"][-1][2:4] == ["r", "20"]
+    assert res["samples"] >= 5 and res["dropped"] == 0 and res["memory_errors"] == 0
+    assert res["free"] > 16 * 1024, res  # room left for the application
