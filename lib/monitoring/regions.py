@@ -119,9 +119,10 @@ class Regions:
     """The set of regions, the bytes freed by library collections
     (``freed``, ``collects``), and where totals go: ``source`` (a metrics
     :class:`Source`, fields ``<name>_count``, ``<name>_bytes``,
-    ``<name>_ms``) and ``tracer`` (an object with ``active`` and
-    ``region_changed(region)``, ``collected(before, after)``), each
-    optional.
+    ``<name>_ms``) and ``tracer`` (a :class:`trace.TraceServer`: while
+    its ``active`` is true it reads the regions whose ``dirty`` flag is set
+    and is told of library collections with ``collected(before, after)``),
+    each optional.
 
     ``lookup`` is the function decorators call to find the region (or a
     no-op) at call time; :func:`monitoring.region` by default.
