@@ -133,7 +133,7 @@ class TraceServer:
                     self._accept()
             except MemoryError:
                 self.memory_error(b"trace accept")
-            except OSError as e:
+            except Exception as e:  # the listener must not die
                 self.last_error = str(e)
             await sleep_ms(self.accept_poll_ms)
 

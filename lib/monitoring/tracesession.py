@@ -134,7 +134,7 @@ class Session:
                 if self.used:
                     wait = min(wait, _FLUSH_POLL_MS)
                 await sleep_ms(wait if wait > 0 else 0)
-        except OSError as e:
+        except Exception as e:  # never raise into the loop: end the session
             srv.last_error = str(e)
         finally:
             self.task = None
