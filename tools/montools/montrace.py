@@ -140,7 +140,7 @@ def format_summary(d):
                  % (d["markers"], d["errors"], d["dropped"]))
     regs = d.get("regions") or []
     if regs:
-        lines.append("top regions by bytes (totals since boot):")
+        lines.append("top regions by bytes (totals since monitoring started):")
         lines.append("  %-20s %8s %12s %10s %10s" % ("region", "passes", "bytes", "B/pass", "ms"))
         for r in regs[:10]:
             lines.append("  %-20s %8d %12d %10.0f %10d" % (r["name"][:20], r["count"], r["bytes"],
@@ -288,7 +288,7 @@ def plot(t, path, title=None):
             axr.text(bar.get_width(), bar.get_y() + bar.get_height() / 2,
                      "  %d passes, %.0f B/pass, %d ms" % (r["count"], r["bytes_per_pass"], r["ms"]),
                      va="center", fontsize=8)
-        axr.set_xlabel("bytes allocated inside the region since boot (KiB)")
+        axr.set_xlabel("bytes allocated inside the region since monitoring started (KiB)")
         axr.set_title("regions by bytes allocated", fontsize=10)
         axr.set_xlim(right=max(kib) * 1.6 if max(kib) > 0 else 1)
         axr.grid(True, axis="x", alpha=0.3)
