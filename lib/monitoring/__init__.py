@@ -34,7 +34,9 @@ class Monitor:
     ``monitoring`` source's counters), ``influx`` (the
     :class:`influx.InfluxReporter` or None), ``control`` (the
     :class:`control_server.ControlServer` or None), ``syslog``,
-    ``trace``, ``prometheus`` (each the running service or None).
+    ``trace`` (a :class:`trace.TraceServer`), ``prometheus`` (each the
+    running service or None), ``regions`` (the :class:`regions.Regions`
+    behind :func:`region`, or None).
     """
 
     def __init__(self, registry, counters):
@@ -45,6 +47,7 @@ class Monitor:
         self.syslog = None
         self.trace = None
         self.prometheus = None
+        self.regions = None
         self.services = []
 
     def _add(self, service):
@@ -195,6 +198,26 @@ def start(hostname="micropython", influx=None, transport="tcp", interval=10,
                 sender.log_source(reg)
 
         # -- trace port: start it here ----------------------------------
+        # regions: measured for a trace client and for a metrics consumer
+        # (Influx, Prometheus, the control socket); else never loaded
+        rsrc = None
+        if builtin_sources and (influx is not None or prometheus_port is not None
+                                or listen_port is not None):
+            rsrc = reg.get("regions")
+            if rsrc is None:
+                from .metrics import Source
+
+                rsrc = Source("regions", tags=("builtin",), registry=reg)
+        if rsrc is not None or trace_port is not None:
+            from .regions import Regions
+
+            mon.regions = Regions(source=rsrc, lookup=region)
+        if trace_port is not None:
+            from .trace import TraceServer
+
+            mon.trace = mon._add(TraceServer(trace_port, trace_interval_ms, device=hostname,
+                                             regions=mon.regions))
+            mon.regions.tracer = mon.trace
 
         # -- Prometheus endpoint: start it here -------------------------
         if net_sources or prometheus_port is not None:
@@ -208,3 +231,88 @@ def start(hostname="micropython", influx=None, transport="tcp", interval=10,
         raise
     current = mon
     return mon
+
+
+# -- trace port and regions (module-level helpers) ------------------------
+
+
+class _NullRegion:
+    # what region() returns while nobody wants region totals: entering and
+    # leaving it allocates nothing; as a decorator it looks the region up
+    # at each call
+    name = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        return False
+
+    def __call__(self, fn):
+        name = self.name
+
+        def wrapper(*args, **kw):
+            with region(name):
+                return fn(*args, **kw)
+
+        return wrapper
+
+
+_NULL = _NullRegion()
+
+
+def region(name):
+    """A region to measure a block: ``with monitoring.region("http"):``
+    or, as a decorator, ``@monitoring.region("http")``.
+
+    Each pass adds to the region's totals: passes, bytes allocated inside
+    (``gc.mem_alloc`` delta, see :meth:`regions.Region.__exit__` for the
+    approximation) and ms spent. Totals go to the ``regions`` metrics
+    source (fields ``<name>_count``, ``<name>_bytes``, ``<name>_ms``) and
+    to the trace client as ``R`` lines (the source exists when ``start``
+    was given a metrics consumer: ``influx``, ``prometheus_port`` or
+    ``listen_port``). While monitoring is not started,
+    or neither that source is active nor a trace client connected, the
+    region is a no-op that allocates nothing; when on, a pass allocates
+    nothing after the region's first use (the decorator form allocates
+    the call's arguments, as any ``*args`` call does on MicroPython).
+    """
+    m = current
+    if m is not None:
+        r = m.regions
+        if r is not None and r.on():
+            return r.get(name)
+    n = _NULL
+    n.name = name
+    return n
+
+
+def mark(label):
+    """Put a marker line (``M``) in the trace stream, if a trace client is
+    connected; otherwise do nothing. ``label``: str, or bytes to allocate
+    nothing."""
+    m = current
+    if m is not None and m.trace is not None:
+        m.trace.mark(label)
+
+
+def collect():
+    """``gc.collect()`` run by (or for) the library: the bytes it frees
+    are accounted so regions open across it stay exact, and the trace
+    shows a ``G`` line. Returns the bytes freed (0 when monitoring is not
+    started)."""
+    m = current
+    if m is not None and m.regions is not None:
+        return m.regions.collect()
+    import gc
+
+    gc.collect()
+    return 0
+
+
+def memory_error(where):
+    """Report a MemoryError caught by a monitoring task: an ``E`` line in
+    the trace stream (and the trace server's ``memory_errors`` count)."""
+    m = current
+    if m is not None and m.trace is not None:
+        m.trace.memory_error(where)

@@ -1,0 +1,196 @@
+"""Trace port: streams heap samples, markers and region totals to one TCP
+client on demand (``nc board 4242``, or ``montrace``).
+
+The asyncio edge around :mod:`tracefmt` (the line format). While nobody is
+connected only the listener exists: one task polls it every
+``accept_poll_ms`` and allocates nothing. When a client connects, a
+:class:`tracesession.Session` (imported then: a board never traced never
+loads it) serves it: it gets
+the header line, then one sample line every ``interval_ms`` and event lines
+as they happen; a second client gets ``error: trace already active`` and is
+closed. The session ends when the client closes, on a socket error, or when
+pending output makes no progress for ``write_timeout_ms``; its buffer and
+task are then released.
+
+Writes never block: lines go into a ``buffer_size`` bytearray drained with
+non-blocking sends; a line that does not fit is dropped and counted, and the
+next sample line carries the count in its ``dropped`` column. MicroPython
+only (``ipoll``, ``socket.write(buf, off, n)`` and ``readinto``: the calls
+that allocate nothing).
+"""
+
+import errno
+import socket
+
+from .compat import asyncio, sleep_ms
+
+try:
+    import select
+except ImportError:  # pragma: no cover
+    import uselect as select
+
+REFUSED = b"error: trace already active\n"
+_WOULD_BLOCK = (errno.EAGAIN, getattr(errno, "EWOULDBLOCK", errno.EAGAIN))
+
+
+def _poll_flags(p):
+    # events of the one registered object (ipoll allocates nothing)
+    for ev in p.ipoll(0):
+        return ev[1]
+    return 0
+
+
+class TraceServer:
+    """The trace listener on ``host:port``.
+
+    ``interval_ms``: time between samples (10 to 60000). ``regions``: a
+    :class:`regions.Regions` whose totals are streamed (and which reports
+    library collections here). ``buffer_size``: bytes of unsent lines kept
+    per session. ``write_timeout_ms``: a session whose pending output
+    makes no progress for that long is ended. ``task_count``: optional
+    callable returning the number of asyncio tasks (the ``tasks`` column,
+    ``-`` without it). ``sndbuf``: socket send buffer to ask for (tests).
+
+    Counters: ``sessions``, ``refused``, ``samples``, ``dropped`` (lines
+    lost), ``timeouts`` (sessions ended by a stalled client),
+    ``memory_errors``. ``active`` is True while a client is served.
+    """
+
+    def __init__(self, port=4242, interval_ms=200, host="0.0.0.0", device="micropython",
+                 regions=None, buffer_size=1024, write_timeout_ms=5000, accept_poll_ms=100,
+                 task_count=None, sndbuf=None):
+        if not (type(port) is int and 0 <= port <= 65535 and type(interval_ms) is int
+                and 10 <= interval_ms <= 60000 and type(buffer_size) is int
+                and buffer_size >= 256):
+            raise ValueError("bad trace option: port %r (0 to 65535), interval_ms %r (10 to "
+                             "60000), buffer_size %r (>= 256)" % (port, interval_ms, buffer_size))
+        self.port = port
+        self.host = host
+        self.interval_ms = interval_ms
+        self.device = device
+        self.regions = regions
+        self.buffer_size = buffer_size
+        self.write_timeout_ms = write_timeout_ms
+        self.accept_poll_ms = accept_poll_ms
+        self.task_count = task_count
+        self.sndbuf = sndbuf
+        self.active = False
+        self.sessions = 0
+        self.refused = 0
+        self.samples = 0
+        self.dropped = 0
+        self.timeouts = 0
+        self.memory_errors = 0
+        self.last_error = None
+        self._listener = None
+        self._lpoll = None
+        self._task = None
+        self.session = None
+
+    # -- lifecycle -------------------------------------------------------
+
+    def start(self):
+        """Open the listener and start the accept task."""
+        if self._task is not None:
+            return self._task
+        addr = socket.getaddrinfo(self.host, self.port, 0, socket.SOCK_STREAM)[0][-1]
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(addr)
+            s.listen(2)
+            s.setblocking(False)
+        except BaseException:
+            s.close()
+            raise
+        self._listener = s
+        p = select.poll()
+        p.register(s, select.POLLIN)
+        self._lpoll = p
+        self._task = asyncio.create_task(self._serve())
+        return self._task
+
+    def stop(self):
+        """End any session, stop the task, close the listener."""
+        self._end()
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+        if self._listener is not None:
+            try:
+                self._listener.close()
+            except OSError:
+                pass
+            self._listener = None
+            self._lpoll = None
+
+    # -- accepting ---------------------------------------------------------
+
+    async def _serve(self):
+        while True:
+            try:
+                if _poll_flags(self._lpoll):
+                    self._accept()
+            except MemoryError:
+                self.memory_error(b"trace accept")
+            except Exception as e:  # the listener must not die
+                self.last_error = str(e)
+            await sleep_ms(self.accept_poll_ms)
+
+    def _accept(self):
+        conn, _ = self._listener.accept()
+        s = self.session
+        if s is not None and not s.check_input():
+            s.end()  # the client left: serve the new one
+        if self.session is not None:
+            try:
+                conn.setblocking(False)
+                conn.send(REFUSED)
+            except OSError:
+                pass
+            conn.close()
+            self.refused += 1
+            return
+        try:
+            from .tracesession import Session
+
+            self.session = Session(self, conn)
+        except BaseException:
+            conn.close()
+            raise
+        self.sessions += 1
+        self.active = True
+
+    def _ended(self, session):
+        if self.session is session:
+            self.session = None
+            self.active = False
+
+    def _end(self):
+        s = self.session
+        if s is not None:
+            s.end()
+
+    # -- events (called from anywhere, synchronously) ------------------------
+
+    def mark(self, label):
+        """Queue a marker line (``label``: str or bytes; bytes allocate
+        nothing). No-op without a client."""
+        s = self.session
+        if s is not None:
+            s.mark(label)
+
+    def memory_error(self, where):
+        """Count a MemoryError caught in ``where`` (str or bytes) and queue
+        an ``E`` line."""
+        self.memory_errors += 1
+        s = self.session
+        if s is not None:
+            s.memory_error(where)
+
+    def collected(self, before, after):
+        """Queue a ``G`` line: the library ran gc.collect (alloc before and
+        after)."""
+        s = self.session
+        if s is not None:
+            s.collected(before, after)
