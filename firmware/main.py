@@ -73,6 +73,7 @@ async def http(src, log):
         src.set("last_size", len(page))
         if n % 17 == 0:
             src.incr("errors")
+            monitoring.mark(b"request failed")
             log.error("request %d failed: upstream timeout", n)
         elif n % 5 == 0:
             log.info("served request %d (%d bytes)", n, len(page))
@@ -114,7 +115,7 @@ heap_peaks = HeapPeaks()
 async def heartbeat(log, period=10):
     n = 0
     while True:
-        gc.collect()
+        monitoring.collect()  # gc.collect(), shown in the trace, regions kept exact
         heap_peaks.record(n * period, gc.mem_alloc())
         log.info("alive %d s, free heap %d B", n * period, gc.mem_free())
         n += 1
@@ -163,7 +164,8 @@ async def main():
 
     demo = Source("demo", tags=("demo",), labels={"board": board.NAME})
     try:
-        mon = monitoring.start(loggers=DEMO_LOGGERS, **kwargs)
+        mon = monitoring.start(loggers=(app_log, sensor_log, http_log), net_sources=True,
+                               net_status=board.net_status, **kwargs)
     except Exception as e:  # a bad option: run the demo without monitoring
         app_log.error("monitoring not started: %s", e)
         mon = None

@@ -503,7 +503,8 @@ async def main():
         await asyncio.sleep(0.05)
     await asyncio.sleep(0.1)
     c = mon.counters
-    print("sent", c.points_sent, "dropped", c.points_dropped, "errors", c.send_errors, "free", gc.mem_free())
+    print("sent", c.points_sent, "dropped", c.points_dropped, "errors", c.send_errors, "free", gc.mem_free(),
+          "last_error", repr(mon.influx.last_error).replace(" ", "_"))
     mon.stop()
 asyncio.run(main())
 """ % (transport, port, transport, db)
@@ -511,8 +512,8 @@ asyncio.run(main())
     assert "MemoryError" not in p.stdout + p.stderr
     words = p.stdout.split()
     sent = int(words[words.index("sent") + 1])
-    assert int(words[words.index("dropped") + 1]) == 0
-    assert int(words[words.index("errors") + 1]) == 0
+    assert int(words[words.index("dropped") + 1]) == 0, p.stdout
+    assert int(words[words.index("errors") + 1]) == 0, p.stdout
     measurement = "heap64_" + transport
     assert wait_until(lambda: influxdb.count(db, measurement) >= 55, 5)
     rows = influxdb.rows(db, measurement)

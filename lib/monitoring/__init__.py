@@ -48,7 +48,26 @@ class Monitor:
         self.trace = None
         self.prometheus = None
         self.regions = None
+        self.want_regions = False
         self.services = []
+
+    def make_regions(self):
+        """The :class:`regions.Regions` behind :func:`region`, created on
+        first need with its ``regions`` metrics source (when a metrics
+        consumer runs)."""
+        if self.regions is None:
+            from .regions import Regions
+
+            src = None
+            if self.want_regions:
+                src = self.registry.get("regions")
+                if src is None:
+                    from .metrics import Source
+
+                    src = Source("regions", tags=("builtin",), registry=self.registry)
+            self.regions = Regions(source=src, lookup=region)
+            self.regions.tracer = self.trace
+        return self.regions
 
     def _add(self, service):
         self.services.append(service)
@@ -131,6 +150,11 @@ def start(hostname="micropython", influx=None, transport="tcp", interval=10,
     global current
     if extra:
         raise TypeError("unknown option: %s" % ", ".join(extra))
+    import gc
+
+    # what importing left behind goes first, so the buffers below (a few
+    # KB each) find contiguous room on a small, fragmented heap
+    gc.collect()
     reg = registry if registry is not None else default_registry
     reg.set_host(hostname)
     counters = Counters()
@@ -161,59 +185,24 @@ def start(hostname="micropython", influx=None, transport="tcp", interval=10,
 
         # -- syslog: start it here --------------------------------------
         if syslog is not None:
-            import gc
+            from .syslog_handler import start_syslog
 
-            from .linequeue import LineQueue
-            from .syslog import SyslogFormatter
-            from .syslog_handler import SyslogSender
-
-            # what loading the code left behind, collected before the
-            # queue asks for its one large block
-            gc.collect()
-            squeue = LineQueue(syslog_queue) if type(syslog_queue) is int and \
-                syslog_queue >= 256 else syslog_queue
-
-            if syslog_max_len is None:
-                syslog_max_len = 480 if syslog_transport == "udp" else 2048
-            fmt = SyslogFormatter(hostname, app_name or firmware, syslog_facility,
-                                  syslog_format, syslog_max_len, syslog_bom)
-            sender = SyslogSender(counters, syslog[0], syslog[1] if len(syslog) > 1 else 514,
-                                  syslog_transport, syslog_framing, fmt, squeue,
-                                  timeout_ms)
-            # running before the handlers go on, so stop() takes them off
-            mon.syslog = mon._add(sender)
-            if loggers is None:
-                # the default logging module's root logger, if there is one
-                from .syslog_handler import default_logging_module
-
-                if default_logging_module() is not None:
-                    sender.attach(None)
-            elif isinstance(loggers, (tuple, list)):
-                for lg in loggers:
-                    sender.attach(lg)
-            else:
-                sender.attach(loggers)
-            if builtin_sources:
-                reg.remove("log")  # a previous start's, counting for a stopped sender
-                sender.log_source(reg)
+            mon.syslog = start_syslog(
+                mon, syslog, syslog_transport, syslog_framing, syslog_format,
+                syslog_facility, app_name or firmware, syslog_queue, loggers,
+                syslog_max_len, syslog_bom, timeout_ms, builtin_sources)
 
         # -- trace port: start it here ----------------------------------
         # regions: measured for a trace client and for a metrics consumer
-        # (Influx, Prometheus, the control socket); else never loaded
-        rsrc = None
-        if builtin_sources and (influx is not None or prometheus_port is not None
-                                or listen_port is not None):
-            rsrc = reg.get("regions")
-            if rsrc is None:
-                from .metrics import Source
-
-                rsrc = Source("regions", tags=("builtin",), registry=reg)
-        if rsrc is not None or trace_port is not None:
-            from .regions import Regions
-
-            mon.regions = Regions(source=rsrc, lookup=region)
+        # (Influx, Prometheus, the control socket); for metrics alone, the
+        # machinery loads at the first region() call, so a firmware that
+        # uses no regions never pays for it
+        mon.want_regions = builtin_sources and (
+            influx is not None or prometheus_port is not None or listen_port is not None)
         if trace_port is not None:
             from .trace import TraceServer
+
+            mon.make_regions()
 
             mon.trace = mon._add(TraceServer(trace_port, trace_interval_ms, device=hostname,
                                              regions=mon.regions))
@@ -280,6 +269,8 @@ def region(name):
     m = current
     if m is not None:
         r = m.regions
+        if r is None and m.want_regions:
+            r = m.make_regions()
         if r is not None and r.on():
             return r.get(name)
     n = _NULL

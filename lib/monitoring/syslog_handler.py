@@ -583,3 +583,41 @@ class AdafruitHandler(_Base):
                 s.log(lv, record.name, msg)
         except Exception:
             s.counters.log_errors += 1
+
+
+def start_syslog(mon, addr, transport, framing, fmt_name, facility, app_name, queue,
+                 loggers, max_len, bom, timeout_ms, builtin_sources):
+    """What :func:`monitoring.start` does for ``syslog=(host, port)``:
+    a running :class:`SyslogSender` attached to ``loggers``, with the
+    ``log`` source when ``builtin_sources``. Kept here so a firmware
+    without syslog never loads this code."""
+    import gc
+
+    from .linequeue import LineQueue
+    from .syslog import SyslogFormatter
+
+    # what loading the code left behind, collected before the
+    # queue asks for its one large block
+    gc.collect()
+    squeue = LineQueue(queue) if type(queue) is int and queue >= 256 else queue
+
+    if max_len is None:
+        max_len = 480 if transport == "udp" else 2048
+    fmt = SyslogFormatter(mon.registry.host, app_name, facility, fmt_name, max_len, bom)
+    sender = SyslogSender(mon.counters, addr[0], addr[1] if len(addr) > 1 else 514,
+                          transport, framing, fmt, squeue, timeout_ms)
+    # running before the handlers go on, so stop() takes them off
+    mon._add(sender)
+    if loggers is None:
+        # the default logging module's root logger, if there is one
+        if default_logging_module() is not None:
+            sender.attach(None)
+    elif isinstance(loggers, (tuple, list)):
+        for lg in loggers:
+            sender.attach(lg)
+    else:
+        sender.attach(loggers)
+    if builtin_sources:
+        mon.registry.remove("log")  # a previous start's, counting for a stopped sender
+        sender.log_source(mon.registry)
+    return sender
