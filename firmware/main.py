@@ -65,10 +65,21 @@ async def http(src, log):
     n = 0
     while True:
         n += 1
-        with monitoring.region("handler"):
-            # build a response the way a small web handler would
-            body = ["<li>item %d</li>" % i for i in range(20 + n % 30)]
-            page = "<ul>" + "".join(body) + "</ul>"
+        try:
+            with monitoring.region("handler"):
+                # build a response the way a small web handler would
+                body = ["<li>item %d</li>" % i for i in range(20 + n % 30)]
+                page = "<ul>" + "".join(body) + "</ul>"
+                body = None
+        except MemoryError:
+            # a tight heap: answer 503, say so, and keep serving
+            body = page = None
+            monitoring.memory_error(b"http")
+            monitoring.collect()
+            src.incr("errors")
+            log.error("request %d: out of memory", n)
+            await asyncio.sleep(1)
+            continue
         src.incr("requests")
         src.set("last_size", len(page))
         if n % 17 == 0:
@@ -192,6 +203,7 @@ async def main():
             await mon.influx.aclose()
         await asyncio.sleep(0.5)  # let the syslog sender drain
         mon.stop()
+    gc.collect()
     summary(mon, secs)
 
 

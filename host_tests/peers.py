@@ -203,6 +203,11 @@ bind-address = "127.0.0.1:{self.bind_port}"
     def count(self, db, measurement):
         return len(self.rows(db, measurement))
 
+    def measurements(self, db):
+        """Names of the measurements stored in ``db``."""
+        res = self.query("SHOW MEASUREMENTS", db)
+        return [v[0] for series in res[0].get("series", []) for v in series["values"]]
+
 
 RSYSLOG_TEMPLATE = (
     "pri=%pri% fac=%syslogfacility% sev=%syslogseverity% ver=%protocol-version% "

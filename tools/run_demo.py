@@ -112,12 +112,12 @@ micropython-monitoring demo running (firmware pid %d)
         log.close()
         time.sleep(0.5)
         print("\nsummary after %.0f s:" % (time.monotonic() - start))
-        for m in ("demo", "memory", "system", "monitoring", "regions"):
-            try:
-                n = influx.count(DB, m)
-            except Exception:
-                n = 0
-            print("  influx %-11s %5d points" % (m, n))
+        try:
+            names = influx.measurements(DB)
+        except Exception:
+            names = []
+        for m in names:
+            print("  influx %-11s %5d points" % (m, influx.count(DB, m)))
         print("  syslog lines      %5d" % len(syslog.lines()))
         if crashed:
             print("the firmware exited early (status %s); its console:" % proc.returncode)
