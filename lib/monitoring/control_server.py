@@ -193,6 +193,10 @@ class ControlServer:
             except Exception as e:  # never raise into the loop
                 self.step_errors += 1
                 self.last_error = repr(e)[:80]
+                if isinstance(e, MemoryError):
+                    from . import memory_error
+
+                    memory_error(b"control")
             await sleep_ms(self.poll_ms)
 
     # -- one poll ----------------------------------------------------------

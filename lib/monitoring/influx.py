@@ -88,6 +88,7 @@ class InfluxReporter:
         self.encoder = LineEncoder(line_max)
         self.backoff = Backoff(500, backoff_max_ms)
         self.last_error = None
+        self._sending = False
         self._too_long = 0
         self._task = None
         self._conn = None
@@ -184,8 +185,11 @@ class InfluxReporter:
         q = self.queue
         if q.used == 0:
             return True
-        if not self.backoff.ready():
+        if self._sending or not self.backoff.ready():
+            # one send at a time: a second caller leaves its points queued
+            # for the send in progress or the next one
             return False
+        self._sending = True
         try:
             if self.transport == "udp":
                 self._send_udp()
@@ -197,6 +201,7 @@ class InfluxReporter:
             self._fail(e)
         finally:
             q.pin(0)
+            self._sending = False
         return q.used == 0
 
     def _send_udp(self):
@@ -303,6 +308,10 @@ class InfluxReporter:
             except Exception as e:  # defensive: the reporter must not die
                 self.counters.send_errors += 1
                 self.last_error = str(e)[:_ERR_MAX]
+                if isinstance(e, MemoryError):
+                    from . import memory_error
+
+                    memory_error(b"influx")
             nxt = ticks_add(nxt, interval_ms)
             wait = ticks_diff(nxt, ticks_ms())
             if wait < 0:
@@ -322,6 +331,10 @@ class InfluxReporter:
         if self._task is not None:
             self._task.cancel()
             self._task = None
+        # a send of the cancelled task ends when it next runs
+        t0 = ticks_ms()
+        while self._sending and ticks_diff(ticks_ms(), t0) < self.timeout_ms:
+            await sleep_ms(5)
         self.backoff.succeeded()
         await self.send()
         self.stop()

@@ -166,6 +166,10 @@ class PrometheusServer:
             except Exception as e:  # defensive: the server must not die
                 self.errors += 1
                 self.last_error = repr(e)[:120]
+                if isinstance(e, MemoryError):
+                    from . import memory_error
+
+                    memory_error(b"prometheus")
                 busy = False
             await sleep_ms(0 if busy else self.poll_ms)
 

@@ -388,6 +388,10 @@ class SyslogSender:
                 await self.send()
             except Exception as e:  # defensive: the sender must not die
                 self._fail(e)
+                if isinstance(e, MemoryError):
+                    from . import memory_error
+
+                    memory_error(b"syslog")
             await sleep_ms(0)
 
     def _note_loop(self):
