@@ -1,52 +1,65 @@
 # Resident heap of each capability, idle, after gc.collect() (lib as .mpy).
+#   resident_bench.py CAP     CAP: influx, control, syslog, trace, prometheus, all
+# Prints base_bytes (the package and start() with the built-in sources and
+# no capability), then the capability's own code (its modules) and state
+# (buffers, tasks, sockets) beyond that base.
 import asyncio
 import gc
 import sys
 
 cap = sys.argv[1] if len(sys.argv) > 1 else "influx"
 
-
 MODULES = {
-    "influx": ("monitoring.influx",),
-    "control": ("monitoring.control_server",),
-    "syslog": ("monitoring.syslog_handler",),
-    "trace": ("monitoring.trace",),
-    "prometheus": ("monitoring.prometheus",),
+    "influx": ("influx", "lineproto", "linequeue", "netio", "backoff", "clock"),
+    "control": ("control_server", "control", "logbackend"),
+    "syslog": ("syslog_handler", "syslog", "linequeue", "netio", "backoff", "clock"),
+    "trace": ("trace", "regions", "tracefmt"),
+    "prometheus": ("prometheus", "promfmt", "netsources"),
 }
+ALL = ("influx", "control", "syslog", "trace")  # the four capabilities of the seed
+
+
+def kwargs(caps):
+    kw = {}
+    if "influx" in caps:
+        kw["influx"] = ("127.0.0.1", 9)
+        kw["transport"] = "udp"
+    if "control" in caps:
+        kw["listen_port"] = 0
+        kw["listen_addr"] = "127.0.0.1"
+    if "syslog" in caps:
+        kw["syslog"] = ("127.0.0.1", 9)
+    if "trace" in caps:
+        kw["trace_port"] = 0
+    if "prometheus" in caps:
+        kw["prometheus_port"] = 0
+        kw["prometheus_addr"] = "127.0.0.1"
+    return kw
 
 
 async def main():
+    caps = ALL if cap == "all" else (cap,)
     gc.collect()
-    base = gc.mem_alloc()
+    start = gc.mem_alloc()
     import monitoring
 
-    names = []
-    for k in MODULES:
-        if cap == k or (cap == "all" and k != "prometheus"):
-            names.extend(MODULES[k])
-    for name in names:
-        __import__(name)
+    mon = monitoring.start(hostname="pico-1", interval=3600)
+    await asyncio.sleep(0.1)
+    mon.stop()
+    gc.collect()
+    base = gc.mem_alloc()
+    print("base_bytes", base - start)
+    for c in caps:
+        for m in MODULES[c]:
+            __import__("monitoring." + m)
     gc.collect()
     code = gc.mem_alloc() - base
     print("import_bytes", code)
-
-    kw = {}
-    if cap in ("influx", "all"):
-        kw["influx"] = ("127.0.0.1", 9)
-        kw["transport"] = "udp"
-    if cap in ("control", "all"):
-        kw["listen_port"] = 0
-    if cap in ("syslog", "all"):
-        kw["syslog"] = ("127.0.0.1", 9)
-    if cap in ("trace", "all"):
-        kw["trace_port"] = 0
-    if cap in ("prometheus",):
-        kw["prometheus_port"] = 0
-    mon = monitoring.start(hostname="pico-1", interval=3600, **kw)
+    mon = monitoring.start(hostname="pico-1", interval=3600, **kwargs(caps))
     await asyncio.sleep(0.2)
     gc.collect()
-    print("resident_bytes", gc.mem_alloc() - base)
     print("state_bytes", gc.mem_alloc() - base - code)
+    print("resident_bytes", gc.mem_alloc() - start)
     mon.stop()
 
 

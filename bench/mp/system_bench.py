@@ -20,7 +20,16 @@ def ports(i):
     return int(sys.argv[i]), int(sys.argv[i + 1]), int(sys.argv[i + 2]), int(sys.argv[i + 3])
 
 
-def start_all(influx_udp, syslog_tcp, control, trace, interval):
+def demo_logger():
+    from mplogging import logging
+
+    log = logging.getLogger("app")
+    log.setLevel(logging.INFO)
+    log.addHandler(logging.NullHandler())
+    return log
+
+
+def start_all(influx_udp, syslog_tcp, control, trace, interval, log=None):
     import monitoring
     from monitoring.metrics import Source
 
@@ -30,7 +39,8 @@ def start_all(influx_udp, syslog_tcp, control, trace, interval):
     mon = monitoring.start(
         hostname="bench", influx=("127.0.0.1", influx_udp), transport="udp", interval=interval,
         syslog=("127.0.0.1", syslog_tcp), syslog_transport="tcp",
-        listen_port=control, listen_addr="127.0.0.1", trace_port=trace)
+        listen_port=control, listen_addr="127.0.0.1", trace_port=trace,
+        loggers=(log,) if log is not None else None)
     return mon, user
 
 
@@ -70,10 +80,9 @@ async def steady():
 async def latency():
     kind = sys.argv[2]
     mon = None
-    log = None
+    log = demo_logger()
     if kind == "all":
-        mon, user = start_all(*ports(3), interval=1)
-        log = mon.syslog
+        mon, user = start_all(*ports(3), interval=1, log=log)
     else:
         from monitoring.metrics import Source
 
@@ -84,8 +93,8 @@ async def latency():
         while True:
             n += 1
             user.incr("f1")
-            if log is not None and n % 10 == 0:
-                log.log_text(6, "app", "demo record %d" % n)
+            if n % 10 == 0:
+                log.info("demo record %d", n)
             await asyncio.sleep_ms(20)
 
     t = asyncio.create_task(app())

@@ -37,6 +37,7 @@ from .netio import TcpClient, UdpClient
 
 DEFAULT_PORTS = {"tcp": 8094, "udp": 8089, "http": 8086}
 _ERR_MAX = const(120)
+_RESP_MAX = const(512)
 _SAFE = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~"
 
 
@@ -89,6 +90,7 @@ class InfluxReporter:
         self.backoff = Backoff(500, backoff_max_ms)
         self.last_error = None
         self._sending = False
+        self._rbuf = None  # HTTP responses are read into it
         self._too_long = 0
         self._task = None
         self._conn = None
@@ -250,7 +252,8 @@ class InfluxReporter:
             await conn.connect()
             k = q.used
             q.pin(k)
-            await conn.send(self._request_head + b"%d\r\n\r\n" % k)
+            await conn.send(self._request_head)
+            await conn.send(b"%d\r\n\r\n" % k)
             await conn.send(q.view(k))
             status, body = await self._read_response(conn)
         finally:
@@ -269,27 +272,44 @@ class InfluxReporter:
             raise OSError("HTTP %d %s" % (status, body))
 
     async def _read_response(self, conn):
-        """(status, first bytes of the body as text) of an HTTP response."""
-        data = b""
-        while len(data) < 1024:
-            chunk = await conn.recv(256)
-            if not chunk:
+        """(status, first bytes of the body as text) of an HTTP response,
+        read into a preallocated buffer: a 2xx costs no allocation beyond
+        the status number; an error's body is read as far as
+        Content-Length says (at most 200 bytes kept)."""
+        buf = self._rbuf
+        if buf is None:
+            buf = self._rbuf = bytearray(_RESP_MAX)
+        mv = memoryview(buf)
+        n = 0
+        status = 0
+        end = -1
+        clen = 0
+        while n < _RESP_MAX:
+            got = await conn.recv_into(mv[n:])
+            if not got:
                 break
-            data += chunk
-            if b"\r\n\r\n" in data and not data.startswith(b"HTTP/1.1 100"):
-                head, _, body = data.partition(b"\r\n\r\n")
-                clen = 0
-                for line in head.split(b"\r\n")[1:]:
-                    if line.lower().startswith(b"content-length:"):
-                        clen = int(line[15:])
-                if len(body) >= min(clen, 512):
-                    break
-        try:
-            status = int(data[9:12])
-        except ValueError:
+            n += got
+            if end < 0:
+                end = buf.find(b"\r\n\r\n", 0, n)
+                if end < 0:
+                    continue
+                try:
+                    status = int(bytes(mv[9:12]))
+                except ValueError:
+                    raise OSError("bad HTTP response")
+                if 200 <= status < 300:
+                    return status, ""
+                i = buf.find(b"\r\n", 0, end)
+                while 0 <= i < end:
+                    j = buf.find(b"\r\n", i + 2, end + 2)
+                    if bytes(buf[i + 2:i + 17]).lower() == b"content-length:":
+                        clen = int(bytes(buf[i + 17:j]))
+                    i = j if j > i else -1
+            if n - end - 4 >= min(clen, 200):
+                break
+        if end < 0:
             raise OSError("bad HTTP response")
-        body = data.partition(b"\r\n\r\n")[2][:200]
-        return status, body.decode()
+        return status, bytes(mv[end + 4:n])[:200].decode()
 
     # -- task ------------------------------------------------------------
 

@@ -144,6 +144,28 @@ class TcpClient:
                 raise OSError(ETIMEDOUT)
             await sleep_ms(_POLL_MS)
 
+    async def recv_into(self, mv):
+        """Read into the memoryview ``mv``; returns the byte count, 0 at
+        EOF. Allocates nothing. Times out like send."""
+        s = self.sock
+        if s is None:
+            raise OSError(errno.ENOTCONN)
+        start = ticks_ms()
+        read = getattr(s, "recv_into", None) or s.readinto
+        while True:
+            try:
+                n = read(mv)
+                if n is not None:
+                    return n
+            except OSError as e:
+                if _errno(e) not in _WOULD_BLOCK:
+                    self.close()
+                    raise
+            if ticks_diff(ticks_ms(), start) >= self.timeout_ms:
+                self.close()
+                raise OSError(ETIMEDOUT)
+            await sleep_ms(_POLL_MS)
+
     def close(self):
         """Close the connection (safe to call twice)."""
         s = self.sock
