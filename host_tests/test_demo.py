@@ -2,6 +2,7 @@
 15 s against a real InfluxDB and rsyslog, with an operator on the control,
 trace and Prometheus ports while it runs."""
 
+import datetime
 import json
 import os
 import socket
@@ -60,6 +61,10 @@ def test_demo_firmware_feeds_every_peer_and_answers_operators(mp, influxdb, rsys
             levels = _read_lines(c, 1)[0]
             c.sendall(b"m\n")
             metrics = _read_lines(c, 1)[0]
+            time.sleep(3)  # some sensor debug records first
+            c.sendall(b"Lsensor:error\n")
+            quieted = _read_lines(c, 1)[0]
+            quieted_at = time.time()
         with _connect(trace) as t:
             trace_lines = _read_lines(t, 4, timeout=5)
         body = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % prom, timeout=5).read().decode()
@@ -76,6 +81,7 @@ def test_demo_firmware_feeds_every_peer_and_answers_operators(mp, influxdb, rsys
     for name in ("app", "sensor", "http"):
         assert "%s:debug" % name in levels.split(": ", 1)[1].split(","), levels
     assert metrics.startswith("ok: *:enabled"), metrics
+    assert quieted == "ok", quieted
 
     # trace: a JSON header naming the device, then samples
     header = json.loads(trace_lines[0])
@@ -98,6 +104,14 @@ def test_demo_firmware_feeds_every_peer_and_answers_operators(mp, influxdb, rsys
     lines = rsyslog.lines()
     assert {"app", "sensor", "http"} <= {line["msgid"] for line in lines}
     assert all(line["host"] == "unix-demo" for line in lines)
+    # the level change reached syslog at once: sensor debug and warning
+    # records before it, none after it (rsyslog keeps the record's time)
+    def when(line):
+        return datetime.datetime.fromisoformat(line["ts"].replace("Z", "+00:00")).timestamp()
+
+    sensor = [(when(line), int(line["sev"])) for line in lines if line["msgid"] == "sensor"]
+    assert any(sev == 7 for t, sev in sensor if t < quieted_at - 0.5), sensor[:5]
+    assert all(sev <= 3 for t, sev in sensor if t > quieted_at + 0.5), sensor[-5:]
     seq = [int(line["sd"].split('sequenceId="')[1].split('"')[0]) for line in lines
            if 'sequenceId="' in line["sd"]]
     assert seq == sorted(seq) and len(seq) == len(lines)
