@@ -86,23 +86,31 @@ def main():
             ("steady state, bytes per flush (built-ins + 10)", st["bytes_per_flush"], "B",
              "goal <= 1024", st["bytes_per_flush"] <= 1024),
         ]
-        base = run_mp("system_bench.py", heapsize="256k", args=["latency", "none"])
-        control, trace = free_port(), free_port()
-        args = [str(influx.udp_port), str(syslog.tcp_port), str(control), str(trace)]
-        stop = threading.Event()
-        helpers = [threading.Thread(target=flood, args=(control, stop), daemon=True) for _ in range(4)]
-        helpers.append(threading.Thread(target=trace_reader, args=(trace, stop), daemon=True))
-        for t in helpers:
-            t.start()
-        try:
-            busy = run_mp("system_bench.py", heapsize="256k", args=["latency", "all"] + args)
-        finally:
-            stop.set()
+        # three runs of each, interleaved; the median of the worst delays,
+        # so one hiccup of a shared machine does not decide
+        bases, busys = [], []
+        for _ in range(3):
+            bases.append(run_mp("system_bench.py", heapsize="256k", args=["latency", "none"]))
+            control, trace = free_port(), free_port()
+            args = [str(influx.udp_port), str(syslog.tcp_port), str(control), str(trace)]
+            stop = threading.Event()
+            helpers = [threading.Thread(target=flood, args=(control, stop), daemon=True) for _ in range(4)]
+            helpers.append(threading.Thread(target=trace_reader, args=(trace, stop), daemon=True))
+            for t in helpers:
+                t.start()
+            try:
+                busys.append(run_mp("system_bench.py", heapsize="256k", args=["latency", "all"] + args))
+            finally:
+                stop.set()
+        base = sorted(bases, key=lambda r: r["worst_late_us"])[1]
+        busy = sorted(busys, key=lambda r: r["worst_late_us"])[1]
         extra_ms = (busy["worst_late_us"] - base["worst_late_us"]) / 1000
         rows += [
-            ("loop lateness worst, no monitoring", base["worst_late_us"] / 1000, "ms", "baseline", None),
-            ("loop lateness worst, all + control flood", busy["worst_late_us"] / 1000, "ms", "", None),
+            ("loop lateness worst (median of 3), no monitoring", base["worst_late_us"] / 1000, "ms",
+             "baseline", None),
+            ("loop lateness worst (median of 3), all + flood", busy["worst_late_us"] / 1000, "ms", "", None),
             ("  worst above baseline", extra_ms, "ms", "goal <= 2", extra_ms <= 2),
+            ("  control commands served during the run", busy["control_commands"], "", "", None),
             ("  mean lateness, baseline / all", base["mean_late_us"] / 1000, "ms",
              "/ %.2f ms" % (busy["mean_late_us"] / 1000), None),
         ]

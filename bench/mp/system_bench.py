@@ -115,6 +115,7 @@ async def latency():
     print("worst_late_us", worst)
     print("mean_late_us", total // n)
     if mon is not None:
+        print("control_commands", mon.control.commands)
         mon.stop()
 
 
