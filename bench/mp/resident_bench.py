@@ -2,7 +2,10 @@
 #   resident_bench.py CAP     CAP: influx, control, syslog, trace, prometheus, all
 # Prints base_bytes (the package and start() with the built-in sources and
 # no capability), then the capability's own code (its modules) and state
-# (buffers, tasks, sockets) beyond that base.
+# (buffers, tasks, sockets) beyond that base. The logging module a firmware
+# logs with (micropython-lib logging, else adafruit_logging) is loaded
+# before the base is measured: the firmware has it whether or not it
+# monitors, and control and syslog would otherwise be charged for it.
 import asyncio
 import gc
 import sys
@@ -39,6 +42,13 @@ def kwargs(caps):
 
 async def main():
     caps = ALL if cap == "all" else (cap,)
+    try:
+        import logging  # noqa: F401
+    except ImportError:
+        try:
+            import adafruit_logging  # noqa: F401
+        except ImportError:
+            pass
     gc.collect()
     start = gc.mem_alloc()
     import monitoring
