@@ -117,7 +117,8 @@ def add_net_sources(registry, mon, net_status=None, lag_period_ms=100):
     """Register ``net`` and (unless ``lag_period_ms`` is 0) ``asyncio`` in
     ``registry`` if absent; returns the services to start (the probe)."""
     if registry.get("net") is None:
-        Source("net", tags=("builtin",), sampler=net_sampler(mon, net_status), registry=registry)
+        net = Source("net", tags=("builtin",), sampler=net_sampler(mon, net_status), registry=registry)
+        net.sample()  # its fields created now, not on a later, fuller heap
     if lag_period_ms and registry.get("asyncio") is None:
         lag = LoopLag(lag_period_ms)
         Source("asyncio", tags=("builtin",), sampler=lag, registry=registry)
@@ -138,3 +139,11 @@ def start_endpoint(mon, port, addr="0.0.0.0", net_sources=False, net_status=None
         from .prometheus import PrometheusServer
 
         mon.prometheus = mon._add(PrometheusServer(mon.registry, port, addr))
+        net = mon.registry.get("net")
+        if net is not None:
+            # the fields exist from the start: a sample on a tight heap
+            # later never has to grow the source
+            for name in ("prometheus_scrapes", "prometheus_bytes_sent"):
+                if net.get(name) is None:
+                    net.incr(name, 0)
+            net.sample()
