@@ -63,3 +63,15 @@ def test_merge_overrides_one_level_deep():
     over = {"influx": {"port": 2}, "trace": None}
     assert merge(base, over) == {"influx": {"host": "a", "port": 2}, "device": "x", "trace": None}
     assert base["influx"]["port"] == 1
+
+
+def test_buffer_sizes_for_small_boards():
+    doc = {"influx": {"host": "h", "port": 8089, "buffer_size": 2048},
+           "syslog": {"host": "h", "queue": 1024}}
+    kw, errors = to_start_kwargs(doc)
+    assert errors == []
+    assert kw["buffer_size"] == 2048 and kw["syslog_queue"] == 1024
+    kw, errors = to_start_kwargs({"influx": {"host": "h", "port": 1, "buffer_size": 100}})
+    assert "influx" not in kw
+    assert errors == ["config: influx.buffer_size: expected an integer from 512 to 1048576, "
+                      "got 100 (influx off)"]

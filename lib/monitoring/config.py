@@ -87,6 +87,7 @@ SECTIONS = {
         "token": (_opt_text, None),
         "interval": (_number(0.05, 86400), 10),
         "precision": (_choice("s", "ms", "us", "ns"), "ms"),
+        "buffer_size": (_int(512, 1048576), None),
     },
     "syslog": {
         "transport": (_choice("udp", "tcp"), "udp"),
@@ -96,6 +97,7 @@ SECTIONS = {
         "framing": (_choice("octet", "lf"), "octet"),
         "facility": (_facility, None),
         "app_name": (_opt_text, None),
+        "queue": (_int(512, 1048576), None),
     },
     "control": {
         "port": (_PORT, 2323),
@@ -213,7 +215,7 @@ def to_start_kwargs(doc, default_device="micropython"):
         kw["transport"] = sec["transport"]
         kw["interval"] = sec["interval"]
         kw["precision"] = sec["precision"]
-        for k in ("db", "org", "bucket", "token"):
+        for k in ("db", "org", "bucket", "token", "buffer_size"):
             if sec[k]:
                 kw[k] = sec[k]
     sec = _section(doc, "syslog", errors)
@@ -226,6 +228,8 @@ def to_start_kwargs(doc, default_device="micropython"):
             kw["syslog_facility"] = sec["facility"]
         if sec["app_name"]:
             kw["app_name"] = sec["app_name"]
+        if sec["queue"]:
+            kw["syslog_queue"] = sec["queue"]
     sec = _section(doc, "control", errors)
     if sec:
         kw["listen_port"] = sec["port"]
