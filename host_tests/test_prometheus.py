@@ -308,6 +308,41 @@ def test_disabling_a_source_removes_its_series(board, prom):
     assert stats["rejected"] >= 4 and stats["timeouts"] >= 2, stats
 
 
+def dechunk(body):
+    """The payload of a chunked body, checked strictly: hex sizes, CRLF
+    after each chunk, and the closing zero-size chunk."""
+    out = b""
+    while True:
+        line, sep, body = body.partition(b"\r\n")
+        assert sep, "no chunk-size line"
+        n = int(line, 16)
+        if n == 0:
+            assert body == b"\r\n", body[:50]
+            return out
+        assert body[n:n + 2] == b"\r\n", body[n - 10:n + 10]
+        out += body[:n]
+        body = body[n + 2:]
+
+
+def test_http_1_1_scrape_is_chunked_and_whole(mp):
+    b = Board(mp, builtin=False)
+    try:
+        out11, _ = raw(b.port, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        out10, _ = raw(b.port, b"GET /metrics HTTP/1.0\r\n\r\n")
+    finally:
+        stats = b.stop()
+    head11, _, body11 = out11.partition(b"\r\n\r\n")
+    assert head11.startswith(b"HTTP/1.1 200 OK\r\n") and b"Transfer-Encoding: chunked" in head11
+    head10, _, body10 = out10.partition(b"\r\n\r\n")
+    assert head10.startswith(b"HTTP/1.0 200 OK\r\n") and b"Transfer-Encoding" not in head10
+    text = dechunk(body11)
+    assert text.count(b"\n") > 3 and b"my_app_requests_total" in text
+    # the same families, in the same order, either way
+    assert [ln.split(b" ")[2] for ln in text.split(b"\n") if ln.startswith(b"# TYPE")] == \
+        [ln.split(b" ")[2] for ln in body10.split(b"\n") if ln.startswith(b"# TYPE")]
+    assert stats["scrapes"] == 2 and stats["errors"] == 0, stats
+
+
 def test_third_connection_waits_for_a_free_slot(mp):
     b = Board(mp, builtin=False)
     try:
@@ -319,7 +354,7 @@ def test_third_connection_waits_for_a_free_slot(mp):
         t0 = time.monotonic()
         out, secs = raw(port, b"GET /metrics HTTP/1.1\r\n\r\n")
         # queued in the backlog, served once a slowloris timed out
-        assert out.startswith(b"HTTP/1.0 200 OK\r\n") and b"my_app_requests_total" in out, out
+        assert out.startswith(b"HTTP/1.1 200 OK\r\n") and b"my_app_requests_total" in out, out
         assert HEAD_TIMEOUT_MS / 1000 - 0.4 <= secs <= HEAD_TIMEOUT_MS / 1000 + 1.5, secs
         for s in slow:
             s.settimeout(2)

@@ -234,3 +234,24 @@ def test_every_buffer_size_gives_the_same_text_and_never_overflows():
             assert enc.too_long == 0
         else:
             assert enc.too_long == 1 and "app_name_info" not in text
+
+
+def test_chunk_header_is_hex_size_and_crlf():
+    from monitoring.promfmt import chunk_header
+
+    out = bytearray(10)
+    for n, want in ((1, b"1\r\n"), (10, b"a\r\n"), (15, b"f\r\n"), (16, b"10\r\n"),
+                    (512, b"200\r\n"), (0xABCDEF, b"abcdef\r\n")):
+        k = chunk_header(out, n)
+        assert bytes(out[:k]) == want, (n, bytes(out[:k]))
+
+
+def test_chunked_only_for_http_1_1_requests():
+    from monitoring.promfmt import response_head, wants_chunked
+
+    assert wants_chunked(b"GET /metrics HTTP/1.1\r\nHost: x")
+    assert wants_chunked(b"GET /metrics HTTP/1.1")
+    assert not wants_chunked(b"GET /metrics HTTP/1.0\r\nHost: x")
+    assert response_head(200, True).startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b"\r\nTransfer-Encoding: chunked\r\n" in response_head(200, True)
+    assert b"Transfer-Encoding" not in response_head(200)

@@ -1,11 +1,14 @@
-"""Prometheus endpoint: a tiny HTTP/1.0 server answering ``GET /metrics``.
+"""Prometheus endpoint: a tiny HTTP server answering ``GET /metrics``.
 
 The asyncio edge around :mod:`promfmt` (exposition text and routing).
 
 - ``GET /metrics`` -> ``200`` with ``Content-Type: text/plain;
   version=0.0.4``, the body streamed family by family through a small
-  per-connection buffer and ended by closing the connection (HTTP/1.0,
-  ``Connection: close``; no chunked encoding, no Content-Length);
+  per-connection buffer. To an HTTP/1.1 request (Prometheus sends those)
+  the body goes in chunked transfer encoding, so a scrape cut short (a
+  MemoryError while writing it, say) lacks the closing chunk and the
+  scraper discards it instead of storing half; to HTTP/1.0 it is ended by
+  closing the connection. ``Connection: close`` either way;
 - another path -> ``404``; another method -> ``405``; a request line that is
   not HTTP -> ``400``; a request head (request line and headers) longer than
   ``head_max`` bytes -> ``413``; a head not complete within
@@ -39,7 +42,7 @@ import select
 import socket
 
 from .compat import asyncio, sleep_ms, ticks_add, ticks_diff, ticks_ms
-from .promfmt import PromEncoder, response_head, route
+from .promfmt import PromEncoder, chunk_header, response_head, route, wants_chunked
 
 _FREE = const(0)
 _READ = const(1)
@@ -62,6 +65,12 @@ def _recv_into(s, buf):
         raise
 
 
+_PH_DATA = const(1)
+_PH_CRLF = const(2)
+_CRLF = b"\r\n"
+_LAST_CHUNK = b"0\r\n\r\n"
+
+
 class _Slot:
     # one connection: its socket, state and buffer
     def __init__(self, size):
@@ -79,6 +88,10 @@ class _Slot:
         self.start = 0
         self.deadline = 0
         self.flags = 0
+        self.chunked = False
+        self.hdr = bytearray(10)  # a chunk-size line
+        self.chunk = 0
+        self.phase = 0
 
 
 class PrometheusServer:
@@ -247,9 +260,11 @@ class PrometheusServer:
         sl.out = None
         sl.state = _FREE
 
-    def _respond(self, sl, status, now):
+    def _respond(self, sl, status, now, chunked=False):
         sl.status = status
-        sl.out = response_head(status)
+        sl.chunked = chunked and status == 200
+        sl.phase = 0
+        sl.out = response_head(status, sl.chunked)
         sl.end = len(sl.out)
         sl.pos = 0
         sl.state = _SEND
@@ -283,7 +298,8 @@ class PrometheusServer:
             end = buf.find(b"\n\n", lo, sl.n)
         if end >= 0:
             sl.deadline = ticks_add(sl.start, self.timeout_ms)
-            self._respond(sl, route(bytes(mv[:end])), ticks_ms())
+            head = bytes(mv[:end])
+            self._respond(sl, route(head), ticks_ms(), wants_chunked(head))
         elif sl.n >= self.head_max:
             sl.deadline = ticks_add(ticks_ms(), self.timeout_ms)
             self._respond(sl, 413, ticks_ms())
@@ -293,19 +309,46 @@ class PrometheusServer:
         while True:
             out = sl.out
             if out is None:
+                phase = sl.phase
+                if phase == _PH_DATA:  # chunk-size line sent: the data
+                    sl.out = sl.buf
+                    sl.end = sl.chunk
+                    sl.pos = 0
+                    sl.phase = _PH_CRLF
+                    continue
+                if phase == _PH_CRLF:  # the CRLF closing a chunk
+                    sl.out = _CRLF
+                    sl.end = 2
+                    sl.pos = 0
+                    sl.phase = 0
+                    continue
                 if sl.gen is not None:
                     try:
                         n = next(sl.gen)
                     except StopIteration:
                         n = 0
                     except Exception as e:
+                        # cut short: with chunked encoding the scraper sees
+                        # no closing chunk and discards the scrape
                         self.errors += 1
                         self.last_error = repr(e)[:120]
                         self._close(sl)
                         return
                     if n:
-                        sl.out = sl.buf
-                        sl.end = n
+                        sl.pos = 0
+                        if sl.chunked:
+                            sl.chunk = n
+                            sl.out = sl.hdr
+                            sl.end = chunk_header(sl.hdr, n)
+                            sl.phase = _PH_DATA
+                        else:
+                            sl.out = sl.buf
+                            sl.end = n
+                        continue
+                    sl.gen = None
+                    if sl.chunked:
+                        sl.out = _LAST_CHUNK
+                        sl.end = 5
                         sl.pos = 0
                         continue
                 # the whole response is out

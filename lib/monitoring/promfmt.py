@@ -361,15 +361,47 @@ def route(head):
     return 200 if path == b"/metrics" else 404
 
 
+def wants_chunked(head):
+    """True when the request line of ``head`` says HTTP/1.1: the answer
+    then goes out in chunked transfer encoding, whose closing chunk tells
+    the scraper the exposition is whole."""
+    end = head.find(b"\n")
+    line = head if end < 0 else head[:end]
+    return line.rstrip(b"\r").endswith(b" HTTP/1.1")
+
+
+def chunk_header(out, n):
+    """Write the chunk-size line for ``n`` bytes (hex, CRLF) into the
+    bytearray ``out`` (at least 10 bytes); returns its length."""
+    k = 0
+    m = n
+    while True:
+        k += 1
+        m >>= 4
+        if not m:
+            break
+    for i in range(k):
+        d = (n >> (4 * (k - 1 - i))) & 15
+        out[i] = d + (48 if d < 10 else 87)
+    out[k] = 13
+    out[k + 1] = 10
+    return k + 2
+
+
 _REASONS = (b"400 Bad Request", b"404 Not Found", b"405 Method Not Allowed",
             b"408 Request Timeout", b"413 Request Entity Too Large")
 
 
-def response_head(status):
-    """The response status line and headers (HTTP/1.0, Connection: close)
-    for ``status`` (200, 400, 404, 405, 408 or 413); an error response
-    carries its status line as a text body."""
+def response_head(status, chunked=False):
+    """The response status line and headers (``Connection: close``) for
+    ``status`` (200, 400, 404, 405, 408 or 413); an error response
+    carries its status line as a text body. A 200 is HTTP/1.1 with
+    chunked transfer encoding when ``chunked``, else HTTP/1.0 ended by
+    closing the connection."""
     if status == 200:
+        if chunked:
+            return (b"HTTP/1.1 200 OK\r\nContent-Type: " + CONTENT_TYPE +
+                    b"\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
         return (b"HTTP/1.0 200 OK\r\nContent-Type: " + CONTENT_TYPE +
                 b"\r\nConnection: close\r\n\r\n")
     for line in _REASONS:
