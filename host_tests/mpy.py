@@ -11,6 +11,10 @@ LIB = os.path.join(ROOT, "lib")
 
 
 def micropython_binary():
+    """$MICROPYTHON if set (e.g. a 32-bit build of the Unix port, to see
+    figures closer to a board's), else the venv's, else $PATH's."""
+    if os.environ.get("MICROPYTHON"):
+        return os.environ["MICROPYTHON"]
     venv = os.path.join(ROOT, ".venv", "bin", "micropython")
     if os.path.exists(venv):
         return venv
