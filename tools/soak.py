@@ -14,18 +14,21 @@ produced == stored + dropped (+ queued at exit, which the firmware counts
 as dropped); syslog records produced == received + dropped; every control
 reply well-formed. Exit status 0 when every check holds.
 
-    python tools/soak.py --duration 3600 --seed 1 --heapsize 96k
+    python tools/soak.py --duration 3600 --seed 1 [--heapsize 48k]
 
 The heap: ``--heapsize`` is the heap left for data, the way a board with
 the package frozen into flash has it. On the Unix port the bytecode of
 everything the firmware loads (the package, adafruit_logging, the firmware
 itself, all precompiled to .mpy) lives in the heap too, so the interpreter
 gets ``--heapsize`` plus that code's measured footprint (``-X heapsize``).
-The default, 96 KB, is for the 64-bit Unix port, whose objects take up to
-twice the bytes of a 32-bit board's (8-byte words, 32-byte GC blocks): the
-same firmware's data peaks near 49 KB here. At 64 KB the demo's 2 KB page
-builds start to fail on fragmentation under faults (caught, and counted as
-a failed check).
+
+The default follows the binary's word size: 48 KB on a 32-bit build (as on
+an ESP32 or a Pico W), 96 KB on the 64-bit Unix port from PyPI, whose
+objects take more bytes (8-byte words, 32-byte GC blocks): the firmware's
+data peaks near 34 KB on a 32-bit build and near 49 KB on the 64-bit one,
+where at 64 KB the demo's own 2 KB page builds start to fail on
+fragmentation under faults (caught, and a failed check). ``$MICROPYTHON``
+names the binary (see host_tests/mpy.py).
 """
 
 import argparse
@@ -76,7 +79,7 @@ def complete_frames(data):
 
 
 class Soak:
-    def __init__(self, duration, seed, heapsize, log=print):
+    def __init__(self, duration, seed, heapsize=None, log=print):
         self.duration = duration
         self.rng = random.Random(seed)
         self.heapsize = heapsize
@@ -224,6 +227,12 @@ class Soak:
 
     # -- run ---------------------------------------------------------------
 
+    def word_bits(self, mp):
+        """32 or 64: the word size of the MicroPython binary."""
+        p = subprocess.run([mp.binary, "-c", "import sys; print(64 if sys.maxsize > 2147483647 else 32)"],
+                           capture_output=True, text=True, timeout=30)
+        return int(p.stdout.strip())
+
     def code_footprint(self, mp, path):
         """Heap bytes taken by the bytecode of every module the firmware
         loads, measured in a large heap after a collection."""
@@ -261,6 +270,8 @@ class Soak:
         env["MICROPYPATH"] = ":".join([".frozen", fw, compiled_lib(), os.path.join(ROOT, "boards", "unix"),
                                        compiled_ext(mp.extdir)])
         self.code_bytes = self.code_footprint(mp, env["MICROPYPATH"])
+        if self.heapsize is None:
+            self.heapsize = "48k" if self.word_bits(mp) == 32 else "96k"
         data = int(self.heapsize.rstrip("kK")) * 1024
         self.heap_bytes = data + self.code_bytes
         self.console = open(os.path.join(self.work, "console.log"), "w")
@@ -369,7 +380,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--duration", type=float, default=3600)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--heapsize", default="96k", help="heap for data, beyond the loaded bytecode")
+    ap.add_argument("--heapsize", default=None,
+                    help="heap for data, beyond the loaded bytecode (default 48k on a 32-bit "
+                         "build, 96k on 64-bit)")
     a = ap.parse_args()
     s = Soak(a.duration, a.seed, a.heapsize)
     try:
