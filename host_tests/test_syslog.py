@@ -9,12 +9,11 @@ import logging
 import os
 import re
 import socket
-import subprocess
 import time
 
 import pytest
 
-from mpy import LIB, MicroPython, compiled_lib
+from mpy import MicroPython
 from peers import Rsyslog, wait_until
 
 MPLIB = "/work/ext/mplib"
@@ -330,12 +329,7 @@ asyncio.run(main())
 def _compiled_path(mp, tmp):
     """MICROPYPATH with lib/ and adafruit_logging precompiled to .mpy, as
     on a board (compiling them from source does not fit a 64 KB heap)."""
-    d = os.path.join(tmp, "mpyext")
-    os.makedirs(d, exist_ok=True)
-    cross = os.path.join(os.path.dirname(mp.binary), "mpy-cross")
-    subprocess.run([cross, "-o", os.path.join(d, "adafruit_logging.mpy"),
-                    os.path.join(mp.extdir, "adafruit_logging.py")], check=True)
-    return d + ":" + mp.path.replace(LIB, compiled_lib())
+    return mp.env(compiled=True)["MICROPYPATH"]
 
 
 def _stall_run(mp, port, transport="tcp", tmp="/tmp", size=200, count=1000, pause=2,
