@@ -11,10 +11,10 @@ from common import ROOT, MicroPython, report, run_mp
 
 sys.path.insert(0, os.path.join(ROOT, "host_tests"))
 
+from mpy import MPLIB  # noqa: E402
 from peers import Rsyslog, wait_until  # noqa: E402
 
 COUNT = 20000
-MPLIB = "/work/ext/mplib"
 
 
 def mplib_figures():

@@ -8,6 +8,10 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 LIB = os.path.join(ROOT, "lib")
+# where micropython-lib's logging.py is, for the tests of its adapters
+# (no package index serves it: copy python-stdlib/logging/logging.py from
+# micropython-lib there; the tests skip, saying so, when it is absent)
+MPLIB = os.environ.get("MPLIB_LOGGING_DIR") or os.path.join(ROOT, "build", "mplib")
 
 
 def micropython_binary():

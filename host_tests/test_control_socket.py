@@ -16,12 +16,12 @@ import time
 
 import pytest
 
+from mpy import MPLIB
 from peers import free_port, wait_until
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 TOOLS = os.path.join(ROOT, "tools")
-MPLIB = "/work/ext/mplib"
 
 SERVER = r"""
 import asyncio, json, os, sys

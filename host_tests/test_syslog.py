@@ -13,10 +13,9 @@ import time
 
 import pytest
 
-from mpy import MicroPython
+from mpy import MPLIB, MicroPython
 from peers import Rsyslog, wait_until
 
-MPLIB = "/work/ext/mplib"
 # 2025-03-04T05:06:07.089Z, a set clock
 FIXED_S = calendar.timegm((2025, 3, 4, 5, 6, 7))
 FIXED_NS = FIXED_S * 1000000000 + 89 * 1000000
@@ -383,8 +382,8 @@ def test_no_server_at_all(mp, transport, tmp_path):
 
 
 @pytest.mark.skipif(not os.path.exists(os.path.join(MPLIB, "logging.py")),
-                    reason="micropython-lib logging.py not fetched to /work/ext/mplib "
-                           "(cannot be installed in CI)")
+                    reason="micropython-lib logging.py not in %s (see host_tests/mpy.py; "
+                           "no package index serves it)" % MPLIB)
 def test_micropython_lib_logging_handler(rsyslog):
     mp = MicroPython()
     code = """

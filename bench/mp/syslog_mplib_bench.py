@@ -1,5 +1,5 @@
 # A record filtered out by micropython-lib logging's level check: bytes
-# allocated (run with /work/ext/mplib on MICROPYPATH).
+# allocated (run with micropython-lib logging on MICROPYPATH: see host_tests/mpy.py MPLIB).
 import gc
 
 import logging
