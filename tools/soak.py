@@ -227,12 +227,6 @@ class Soak:
 
     # -- run ---------------------------------------------------------------
 
-    def word_bits(self, mp):
-        """32 or 64: the word size of the MicroPython binary."""
-        p = subprocess.run([mp.binary, "-c", "import sys; print(64 if sys.maxsize > 2147483647 else 32)"],
-                           capture_output=True, text=True, timeout=30)
-        return int(p.stdout.strip())
-
     def code_footprint(self, mp, path):
         """Heap bytes taken by the bytecode of every module the firmware
         loads, measured in a large heap after a collection."""
@@ -271,7 +265,7 @@ class Soak:
                                        compiled_ext(mp.extdir)])
         self.code_bytes = self.code_footprint(mp, env["MICROPYPATH"])
         if self.heapsize is None:
-            self.heapsize = "48k" if self.word_bits(mp) == 32 else "96k"
+            self.heapsize = "48k" if mp.word_bits == 32 else "96k"
         data = int(self.heapsize.rstrip("kK")) * 1024
         self.heap_bytes = data + self.code_bytes
         self.console = open(os.path.join(self.work, "console.log"), "w")
