@@ -67,7 +67,8 @@ def encode(c):
         s.set(k, v)
     enc = LineEncoder(4096)
     ts = timestamp_suffix(c["ts"]) if c["ts"] is not None else b""
-    return bytes(enc.mv[0:enc.encode(s, "host-1", ts)]), enc.fields_dropped
+    n = enc.encode(s, "host-1", ts)
+    return bytes(enc.mv[0:n]) if n else b"", enc.fields_dropped
 
 
 def check(c, line, dropped):

@@ -130,8 +130,10 @@ class LineEncoder:
     """
 
     def __init__(self, line_max=_DEFAULT_LINE_MAX):
-        self.line = bytearray(line_max)
-        self.mv = memoryview(self.line)
+        # ``line`` is allocated by the first encode(): the reporter only
+        # uses encode_into, and should not carry an unused buffer
+        self.line = None
+        self.mv = None
         self.line_max = line_max
         self.fields_dropped = 0
         self.points_too_long = 0
@@ -158,6 +160,9 @@ class LineEncoder:
 
     def encode(self, src, host, ts=b""):
         """Encode ``src`` into ``self.line``; see the class docstring."""
+        if self.line is None:
+            self.line = bytearray(self.line_max)
+            self.mv = memoryview(self.line)
         n = self.encode_into(self.mv, 0, self.line_max, src, host, ts)
         return n if n > 0 else 0
 
