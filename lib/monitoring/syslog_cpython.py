@@ -10,8 +10,11 @@ def cpython_handler(sender, level=0):
     from another thread are handed to the event loop's thread."""
     global _cpython_class
     if _cpython_class is None:
-        import logging
-        import threading
+        try:
+            import logging
+            import threading
+        except ImportError:  # not CPython: use syslog_handler's handlers
+            raise ImportError("cpython_handler needs CPython's logging and threading")
 
         class CPythonHandler(logging.Handler):
             """CPython ``logging`` handler: the message is the record

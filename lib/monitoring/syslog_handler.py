@@ -528,7 +528,8 @@ def handler_for(logger, sender, level=0):
 
 
 class _Base:
-    """What the three handlers share (level, formatter, no-op close)."""
+    """What the micropython-lib and adafruit_logging handlers share: level,
+    formatter, ``emit``; a subclass says where the record's text is."""
 
     def __init__(self, sender, level=0):
         self.sender = sender
@@ -547,6 +548,19 @@ class _Base:
     def format(self, record):
         return self.formatter.format(record)
 
+    def emit(self, record):
+        """Count the record, and queue it if at or above this handler's
+        level. Never raises (an error is counted in ``log_errors``)."""
+        s = self.sender
+        try:
+            lv = record.levelno
+            s.count(lv)
+            if lv >= self.level:
+                msg = self._text(record) if self.formatter is None else self.format(record)
+                s.log(lv, record.name, msg)
+        except Exception:
+            s.counters.log_errors += 1
+
     def flush(self):
         pass
 
@@ -560,16 +574,9 @@ class MicroPythonHandler(_Base):
     ``LogRecord`` whose text is in ``message``; the handler checks its own
     level and formats the record into the queue before returning."""
 
-    def emit(self, record):
-        s = self.sender
-        try:
-            lv = record.levelno
-            s.count(lv)
-            if lv >= self.level:
-                msg = record.message if self.formatter is None else self.format(record)
-                s.log(lv, record.name, msg)
-        except Exception:
-            s.counters.log_errors += 1
+    @staticmethod
+    def _text(record):
+        return record.message
 
 
 class AdafruitHandler(_Base):
@@ -577,16 +584,9 @@ class AdafruitHandler(_Base):
     both levels and passes a namedtuple record whose ``msg`` is already
     ``msg % args``."""
 
-    def emit(self, record):
-        s = self.sender
-        try:
-            lv = record.levelno
-            s.count(lv)
-            if lv >= self.level:
-                msg = record.msg if self.formatter is None else self.format(record)
-                s.log(lv, record.name, msg)
-        except Exception:
-            s.counters.log_errors += 1
+    @staticmethod
+    def _text(record):
+        return record.msg
 
 
 def start_syslog(mon, addr, transport, framing, fmt_name, facility, app_name, queue,
