@@ -75,44 +75,46 @@ def _facility(v):
         return None
     return "a number from 0 to 23 or a facility name (daemon, local0...)"
 
-# section -> {key: (check, default)}; a default of None means optional
+# section -> its keys: (key, check, default, start() keyword). A default of
+# None means optional, _REQUIRED that the section is off without it; the
+# keyword "" marks host and port, passed together as (host, port) under the
+# section's own name. Values None or "" are not passed (start's default).
+_REQUIRED = object()
 SECTIONS = {
-    "influx": {
-        "transport": (_choice("tcp", "udp", "http"), "udp"),
-        "host": (_text, None),
-        "port": (_PORT, None),
-        "db": (_opt_text, None),
-        "org": (_opt_text, None),
-        "bucket": (_opt_text, None),
-        "token": (_opt_text, None),
-        "interval": (_number(0.05, 86400), 10),
-        "precision": (_choice("s", "ms", "us", "ns"), "ms"),
-        "buffer_size": (_int(512, 1048576), None),
-    },
-    "syslog": {
-        "transport": (_choice("udp", "tcp"), "udp"),
-        "host": (_text, None),
-        "port": (_PORT, 514),
-        "format": (_choice("rfc5424", "rfc3164"), "rfc5424"),
-        "framing": (_choice("octet", "lf"), "octet"),
-        "facility": (_facility, None),
-        "app_name": (_opt_text, None),
-        "queue": (_int(512, 1048576), None),
-    },
-    "control": {
-        "port": (_PORT, 2323),
-        "token": (_opt_text, None),
-    },
-    "trace": {
-        "port": (_PORT, 4242),
-        "interval_ms": (_int(10, 60000), 200),
-    },
-    "prometheus": {
-        "port": (_PORT, 9100),
-    },
+    "influx": (
+        ("transport", _choice("tcp", "udp", "http"), "udp", "transport"),
+        ("host", _text, _REQUIRED, ""),
+        ("port", _PORT, None, ""),
+        ("db", _opt_text, None, "db"),
+        ("org", _opt_text, None, "org"),
+        ("bucket", _opt_text, None, "bucket"),
+        ("token", _opt_text, None, "token"),
+        ("interval", _number(0.05, 86400), 10, "interval"),
+        ("precision", _choice("s", "ms", "us", "ns"), "ms", "precision"),
+        ("buffer_size", _int(512, 1048576), None, "buffer_size"),
+    ),
+    "syslog": (
+        ("transport", _choice("udp", "tcp"), "udp", "syslog_transport"),
+        ("host", _text, _REQUIRED, ""),
+        ("port", _PORT, 514, ""),
+        ("format", _choice("rfc5424", "rfc3164"), "rfc5424", "syslog_format"),
+        ("framing", _choice("octet", "lf"), "octet", "syslog_framing"),
+        ("facility", _facility, None, "syslog_facility"),
+        ("app_name", _opt_text, None, "app_name"),
+        ("queue", _int(512, 1048576), None, "syslog_queue"),
+    ),
+    "control": (
+        ("port", _PORT, 2323, "listen_port"),
+        ("token", _opt_text, None, "control_token"),
+    ),
+    "trace": (
+        ("port", _PORT, 4242, "trace_port"),
+        ("interval_ms", _int(10, 60000), 200, "trace_interval_ms"),
+    ),
+    "prometheus": (
+        ("port", _PORT, 9100, "prometheus_port"),
+    ),
 }
-
-REQUIRED = {"influx": ("host",), "syslog": ("host",)}
 
 
 def merge(base, over):
@@ -157,41 +159,47 @@ def load(*paths):
     return doc, errors
 
 
-def _section(doc, name, errors):
+def _section(doc, name, kw, errors):
+    # adds the section's start() keywords to kw; on any bad value adds
+    # nothing and one message to errors
     sec = doc.get(name)
     if sec is None:
-        return None
+        return
+    off = " (%s off)" % name
     if not isinstance(sec, dict):
-        errors.append("config: %s: expected an object (%s off)" % (name, name))
-        return None
+        errors.append("config: %s: expected an object%s" % (name, off))
+        return
     if sec.get("enabled", True) is False:
-        return None
-    schema = SECTIONS[name]
-    out = {}
+        return
+    keys = SECTIONS[name]
     for key in sec:
-        if key == "enabled":
-            continue
-        if key not in schema:
-            errors.append("config: %s.%s: unknown key (%s off)" % (name, key, name))
-            return None
-    for key in schema:
-        check, default = schema[key]
+        if key != "enabled" and not [1 for k in keys if k[0] == key]:
+            errors.append("config: %s.%s: unknown key%s" % (name, key, off))
+            return
+    out = {}
+    addr = [None, None]
+    for key, check, default, arg in keys:
         v = sec.get(key, default)
-        if v is None:
-            if key in REQUIRED.get(name, ()):
-                errors.append("config: %s.%s: required (%s off)" % (name, key, name))
-                return None
-            out[key] = None
-            continue
-        why = check(v)
-        if why:
-            errors.append("config: %s.%s: expected %s, got %r (%s off)" % (name, key, why, v, name))
-            return None
-        out[key] = v
-    if name == "influx" and out["transport"] == "http" and not (out["db"] or (out["org"] and out["bucket"])):
-        errors.append("config: influx.db: required for http (or org and bucket) (influx off)")
-        return None
-    return out
+        if v is _REQUIRED:
+            errors.append("config: %s.%s: required%s" % (name, key, off))
+            return
+        if v is not None:
+            why = check(v)
+            if why:
+                errors.append("config: %s.%s: expected %s, got %r%s" % (name, key, why, v, off))
+                return
+        if arg:
+            if v is not None and v != "":
+                out[arg] = v
+        else:
+            addr[key == "port"] = v
+    if name == "influx" and out["transport"] == "http" and not (
+            "db" in out or ("org" in out and "bucket" in out)):
+        errors.append("config: influx.db: required for http (or org and bucket)" + off)
+        return
+    if name in ("influx", "syslog"):
+        out[name] = tuple(addr)
+    kw.update(out)
 
 
 def to_start_kwargs(doc, default_device="micropython"):
@@ -209,38 +217,8 @@ def to_start_kwargs(doc, default_device="micropython"):
         errors.append("config: firmware: expected a string, got %r" % (fw,))
         fw = "unknown"
     kw["firmware"] = fw
-    sec = _section(doc, "influx", errors)
-    if sec:
-        kw["influx"] = (sec["host"], sec["port"])
-        kw["transport"] = sec["transport"]
-        kw["interval"] = sec["interval"]
-        kw["precision"] = sec["precision"]
-        for k in ("db", "org", "bucket", "token", "buffer_size"):
-            if sec[k]:
-                kw[k] = sec[k]
-    sec = _section(doc, "syslog", errors)
-    if sec:
-        kw["syslog"] = (sec["host"], sec["port"])
-        kw["syslog_transport"] = sec["transport"]
-        kw["syslog_format"] = sec["format"]
-        kw["syslog_framing"] = sec["framing"]
-        if sec["facility"] is not None:
-            kw["syslog_facility"] = sec["facility"]
-        if sec["app_name"]:
-            kw["app_name"] = sec["app_name"]
-        if sec["queue"]:
-            kw["syslog_queue"] = sec["queue"]
-    sec = _section(doc, "control", errors)
-    if sec:
-        kw["listen_port"] = sec["port"]
-        kw["control_token"] = sec["token"]
-    sec = _section(doc, "trace", errors)
-    if sec:
-        kw["trace_port"] = sec["port"]
-        kw["trace_interval_ms"] = sec["interval_ms"]
-    sec = _section(doc, "prometheus", errors)
-    if sec:
-        kw["prometheus_port"] = sec["port"]
+    for name in ("influx", "syslog", "control", "trace", "prometheus"):
+        _section(doc, name, kw, errors)
     return kw, errors
 
 
