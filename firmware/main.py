@@ -29,7 +29,6 @@ except ImportError:
 
 import board
 import monitoring
-from monitoring import config as mconfig
 from monitoring.metrics import Source
 
 DEMO_LOGGERS = ("app", "sensor", "http")
@@ -151,13 +150,28 @@ async def feed_watchdog(wdt, period_ms):
         await asyncio.sleep_ms(period_ms)
 
 
+def read_config():
+    """``(document, start kwargs, log level name, errors)`` from the board's
+    defaults and the user's file. ``monitoring.config`` is needed once, at
+    boot: it is unloaded afterwards, its code (about 3 KB) freed."""
+    from monitoring import config
+
+    doc, errors = config.load(board.DEFAULTS, board.config_path())
+    level = config.log_level(doc, errors)
+    kwargs, more = config.to_start_kwargs(doc, board.device_id())
+    del sys.modules["monitoring.config"]
+    try:
+        delattr(monitoring, "config")
+    except AttributeError:
+        pass
+    return doc, kwargs, level, errors + more
+
+
 async def main():
-    doc, errors = mconfig.load(board.DEFAULTS, board.config_path())
+    doc, kwargs, level, errors = read_config()
     logging = board.logging_module()
-    level = mconfig.log_level(doc, errors)
     app_log, sensor_log, http_log = setup_logging(logging, level)
-    kwargs, more = mconfig.to_start_kwargs(doc, board.device_id())
-    for e in errors + more:
+    for e in errors:
         app_log.error(e)
     app_log.info("%s starting on %s (reset cause: %s)", kwargs["hostname"], board.NAME,
                  board.reset_cause())
