@@ -1,0 +1,199 @@
+"""The non-blocking, polled TCP listener behind the control socket, the
+Prometheus endpoint and the trace port.
+
+A :class:`PolledListener` binds a non-blocking listening socket, polls it
+and its clients with one ``select.poll`` (``ipoll`` on MicroPython: an
+idle poll allocates nothing) and runs one asyncio task calling
+:meth:`PolledListener.step` every ``poll_ms``. The task never dies: an
+exception is recorded (``last_error``), a MemoryError also reported
+through :func:`monitoring.memory_error`.
+
+The module functions read and write non-blocking sockets on MicroPython
+(``readinto``, ``write(buf, off, n)``: no allocation) and CPython alike.
+"""
+
+import errno
+import select
+import socket
+
+from .compat import asyncio, sleep_ms
+
+_WOULD_BLOCK = (errno.EAGAIN, getattr(errno, "EWOULDBLOCK", errno.EAGAIN))
+# MicroPython sockets: readinto and write(buf, off, n), which allocate nothing
+_MP = hasattr(socket.socket, "write")
+
+
+def would_block(e):
+    """True when the OSError ``e`` only means: not now (EAGAIN)."""
+    return (e.args[0] if e.args else 0) in _WOULD_BLOCK
+
+
+def recv_into(s, buf):
+    """Bytes read from the non-blocking socket ``s`` into ``buf``; None:
+    nothing there yet; 0: end of input."""
+    try:
+        return s.readinto(buf) if _MP else s.recv_into(buf)
+    except OSError as e:
+        if would_block(e):
+            return None
+        raise
+
+
+def send(s, buf, pos, end):
+    """Send ``buf[pos:end]`` on the non-blocking socket ``s``: bytes sent,
+    or None (or 0) when it would block."""
+    try:
+        return s.write(buf, pos, end - pos) if _MP else s.send(memoryview(buf)[pos:end])
+    except OSError as e:
+        if would_block(e):
+            return None
+        raise
+
+
+def poll_flags(p):
+    """Events of the one object registered with poller ``p``, or 0."""
+    for ev in p.ipoll(0):
+        return ev[1]
+    return 0
+
+
+class PolledListener:
+    """A listening socket on ``addr:port`` (listen backlog ``backlog``)
+    served by :meth:`step` every ``poll_ms``.
+
+    ``oom`` (bytes) names the server to :func:`monitoring.memory_error`.
+    Subclasses provide ``step()`` (returning True to be called again at
+    once) and ``_close(client)``, or their own ``_end()`` (close every
+    client). ``clients``: the client slots, each with ``sock``, ``fd`` and
+    ``flags`` (poll events, set by :meth:`_polled`).
+    """
+
+    def __init__(self, port, addr, poll_ms, oom, backlog=2):
+        self.port = port
+        self.addr = addr
+        self.poll_ms = poll_ms
+        self.backlog = backlog
+        self._oom = oom
+        self.clients = ()
+        self.sock = None  # the listening socket once bound
+        self.last_error = None
+        self._poll = None
+        self._task = None
+
+    def bind(self):
+        """Open the listening socket (done by :meth:`start`); raises
+        OSError when the port cannot be bound."""
+        if self.sock is not None:
+            return
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(socket.getaddrinfo(self.addr, self.port, 0, socket.SOCK_STREAM)[0][-1])
+            s.listen(self.backlog)
+            s.setblocking(False)
+        except BaseException:
+            s.close()
+            raise
+        p = self._poll = select.poll()
+        p.register(s, select.POLLIN)
+        self._ipoll = getattr(p, "ipoll", p.poll)
+        self._lfd = s.fileno() if hasattr(s, "fileno") else -1
+        self.sock = s
+
+    def start(self):
+        """Bind the port and start the serving task (returned)."""
+        if self._task is None:
+            self.bind()
+            self._task = asyncio.create_task(self.run())
+        return self._task
+
+    def stop(self):
+        """Cancel the task, close the clients and the listening socket."""
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+        self._end()
+        if self.sock is not None:
+            self._drop(self.sock)
+            self.sock = self._poll = None
+
+    def _end(self):
+        for c in self.clients:
+            self._close(c)
+
+    async def run(self):
+        """Serve until cancelled."""
+        while True:
+            busy = False
+            try:
+                busy = self.step()
+            except Exception as e:  # never raise into the loop
+                self._failed(e)
+            await sleep_ms(0 if busy else self.poll_ms)
+
+    def _failed(self, e, n=80):
+        # what step() raised: recorded (``n`` characters), a MemoryError
+        # reported
+        self.last_error = repr(e)[:n]
+        if isinstance(e, MemoryError):
+            from . import memory_error
+
+            memory_error(self._oom)
+
+    def _polled(self):
+        """Set ``flags`` of the clients the poller reports; True when a
+        connection waits to be accepted. Allocates nothing (``ipoll``)."""
+        lsock = self.sock
+        lfd = self._lfd
+        cl = self.clients
+        incoming = False
+        for ev in self._ipoll(0):
+            o = ev[0]
+            if o is lsock or o == lfd:
+                incoming = True
+                continue
+            for i in range(len(cl)):
+                c = cl[i]
+                if c.sock is not None and (o is c.sock or o == c.fd):
+                    c.flags = ev[1]
+        return incoming
+
+    def _accept(self):
+        """A waiting connection, non-blocking, or None."""
+        try:
+            s = self.sock.accept()[0]
+        except OSError:
+            return None
+        try:
+            s.setblocking(False)
+        except BaseException:
+            s.close()
+            raise
+        return s
+
+    def _refuse(self, s, msg):
+        # a connection we cannot serve: told so, closed, counted
+        self.refused += 1
+        try:
+            s.send(msg)
+        except OSError:
+            pass
+        s.close()
+
+    def _watch(self, c, s):
+        """Client slot ``c`` now serves socket ``s`` (polled for input)."""
+        c.sock = s
+        c.fd = s.fileno() if hasattr(s, "fileno") else -1
+        c.flags = 1
+        self._poll.register(s, select.POLLIN)
+
+    def _drop(self, s):
+        # a socket out of the poller and closed, errors ignored
+        try:
+            self._poll.unregister(s)
+        except Exception:
+            pass
+        try:
+            s.close()
+        except OSError:
+            pass
