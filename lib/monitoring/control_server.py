@@ -102,7 +102,7 @@ class ControlServer(PolledListener):
             raise ValueError("bad control_clients: %r" % (max_clients,))
         if not isinstance(port, int) or not 0 <= port <= 65535:
             raise ValueError("bad listen_port: %r" % (port,))
-        PolledListener.__init__(self, port, addr, poll_ms, b"control")
+        PolledListener.__init__(self, port, addr, poll_ms)
         self.registry = registry
         self.logs = log_backend
         self.token = token
@@ -116,7 +116,7 @@ class ControlServer(PolledListener):
 
     def _failed(self, e):
         self.step_errors += 1
-        PolledListener._failed(self, e)
+        PolledListener._failed(self, e, b"control")
 
     # -- one poll ----------------------------------------------------------
 
@@ -138,31 +138,14 @@ class ControlServer(PolledListener):
     def _take(self, now):
         # every waiting connection: a free slot, or "busy"
         while True:
-            s = self._accept()
-            if s is None:
-                return
             free = None
             for c in self.clients:
                 if c.sock is None:
                     free = c
+                    free.open(now)
                     break
-            if free is None:
-                self._refuse(s, b"error: busy\n")
-                continue
-            try:
-                free.open(now)
-                self._watch(free, s)
-            except BaseException:
-                free.sock = None
-                s.close()
-                raise
-
-    def _close(self, c):
-        s = c.sock
-        c.sock = None
-        c.out = None
-        if s is not None:
-            self._drop(s)
+            if self._accept(free, b"error: busy\n") is None:
+                return
 
     def _reply(self, c, text, now):
         if text.startswith("error:"):

@@ -23,20 +23,14 @@ _WOULD_BLOCK = (errno.EAGAIN, getattr(errno, "EWOULDBLOCK", errno.EAGAIN))
 _MP = hasattr(socket.socket, "write")
 
 
-def would_block(e):
-    """True when the OSError ``e`` only means: not now (EAGAIN)."""
-    return (e.args[0] if e.args else 0) in _WOULD_BLOCK
-
-
 def recv_into(s, buf):
     """Bytes read from the non-blocking socket ``s`` into ``buf``; None:
     nothing there yet; 0: end of input."""
     try:
         return s.readinto(buf) if _MP else s.recv_into(buf)
     except OSError as e:
-        if would_block(e):
-            return None
-        raise
+        if e.errno not in _WOULD_BLOCK:
+            raise
 
 
 def send(s, buf, pos, end):
@@ -45,35 +39,25 @@ def send(s, buf, pos, end):
     try:
         return s.write(buf, pos, end - pos) if _MP else s.send(memoryview(buf)[pos:end])
     except OSError as e:
-        if would_block(e):
-            return None
-        raise
-
-
-def poll_flags(p):
-    """Events of the one object registered with poller ``p``, or 0."""
-    for ev in p.ipoll(0):
-        return ev[1]
-    return 0
+        if e.errno not in _WOULD_BLOCK:
+            raise
 
 
 class PolledListener:
     """A listening socket on ``addr:port`` (listen backlog ``backlog``)
-    served by :meth:`step` every ``poll_ms``.
+    served by ``step()`` every ``poll_ms``.
 
-    ``oom`` (bytes) names the server to :func:`monitoring.memory_error`.
     Subclasses provide ``step()`` (returning True to be called again at
-    once) and ``_close(client)``, or their own ``_end()`` (close every
-    client). ``clients``: the client slots, each with ``sock``, ``fd`` and
+    once) and ``_failed(e)`` (count what it raised, then call this one's).
+    ``clients``: the client slots, each with ``sock``, ``fd``, ``out`` and
     ``flags`` (poll events, set by :meth:`_polled`).
     """
 
-    def __init__(self, port, addr, poll_ms, oom, backlog=2):
+    def __init__(self, port, addr, poll_ms, backlog=2):
         self.port = port
         self.addr = addr
         self.poll_ms = poll_ms
         self.backlog = backlog
-        self._oom = oom
         self.clients = ()
         self.sock = None  # the listening socket once bound
         self.last_error = None
@@ -112,14 +96,15 @@ class PolledListener:
         if self._task is not None:
             self._task.cancel()
             self._task = None
-        self._end()
-        if self.sock is not None:
-            self._drop(self.sock)
-            self.sock = self._poll = None
-
-    def _end(self):
         for c in self.clients:
             self._close(c)
+        s = self.sock
+        if s is not None:
+            self.sock = self._poll = None
+            try:
+                s.close()
+            except OSError:
+                pass
 
     async def run(self):
         """Serve until cancelled."""
@@ -131,14 +116,14 @@ class PolledListener:
                 self._failed(e)
             await sleep_ms(0 if busy else self.poll_ms)
 
-    def _failed(self, e, n=80):
-        # what step() raised: recorded (``n`` characters), a MemoryError
-        # reported
+    def _failed(self, e, where, n=80):
+        # what step() raised: recorded (``n`` characters); a MemoryError
+        # reported as in ``where``
         self.last_error = repr(e)[:n]
         if isinstance(e, MemoryError):
             from . import memory_error
 
-            memory_error(self._oom)
+            memory_error(where)
 
     def _polled(self):
         """Set ``flags`` of the clients the poller reports; True when a
@@ -158,42 +143,44 @@ class PolledListener:
                     c.flags = ev[1]
         return incoming
 
-    def _accept(self):
-        """A waiting connection, non-blocking, or None."""
+    def _accept(self, c=None, busy=None):
+        """A waiting connection, non-blocking, or None. With client slot
+        ``c``: the slot serves it, polled for input; else with ``busy``
+        (bytes): it gets that line and is closed (counted in
+        ``refused``)."""
         try:
             s = self.sock.accept()[0]
         except OSError:
             return None
         try:
             s.setblocking(False)
+            if c is not None:
+                c.fd = s.fileno() if hasattr(s, "fileno") else -1
+                c.flags = 1  # read at once
+                self._poll.register(s, select.POLLIN)
+                c.sock = s
+            elif busy is not None:
+                self.refused += 1
+                try:
+                    s.send(busy)
+                except OSError:
+                    pass
+                s.close()
         except BaseException:
             s.close()
             raise
         return s
 
-    def _refuse(self, s, msg):
-        # a connection we cannot serve: told so, closed, counted
-        self.refused += 1
-        try:
-            s.send(msg)
-        except OSError:
-            pass
-        s.close()
-
-    def _watch(self, c, s):
-        """Client slot ``c`` now serves socket ``s`` (polled for input)."""
-        c.sock = s
-        c.fd = s.fileno() if hasattr(s, "fileno") else -1
-        c.flags = 1
-        self._poll.register(s, select.POLLIN)
-
-    def _drop(self, s):
-        # a socket out of the poller and closed, errors ignored
-        try:
-            self._poll.unregister(s)
-        except Exception:
-            pass
-        try:
-            s.close()
-        except OSError:
-            pass
+    def _close(self, c):
+        """Close client slot ``c``'s socket (errors ignored); it is free."""
+        s = c.sock
+        c.sock = c.out = None
+        if s is not None:
+            try:
+                self._poll.unregister(s)
+            except Exception:
+                pass
+            try:
+                s.close()
+            except OSError:
+                pass

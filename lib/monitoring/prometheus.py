@@ -89,7 +89,7 @@ class PrometheusServer(PolledListener):
             raise ValueError("bad max_clients: %r" % (max_clients,))
         if buf_size < 128 or head_max < 64:
             raise ValueError("buffers too small")
-        PolledListener.__init__(self, port, addr, poll_ms, b"prometheus", backlog)
+        PolledListener.__init__(self, port, addr, poll_ms, backlog)
         self.registry = registry
         self.max_clients = max_clients
         self.buf_size = buf_size
@@ -113,7 +113,7 @@ class PrometheusServer(PolledListener):
 
     def _failed(self, e):
         self.errors += 1
-        PolledListener._failed(self, e, 120)
+        PolledListener._failed(self, e, b"prometheus", 120)
 
     # -- serving -----------------------------------------------------------
 
@@ -130,13 +130,11 @@ class PrometheusServer(PolledListener):
             if st == _FREE:
                 if pending:
                     pending = False
-                    s = self._accept()
-                    if s is not None:
+                    if self._accept(sl) is not None:
                         sl.state = _READ
                         sl.n = 0
                         sl.start = now
                         sl.deadline = ticks_add(now, self.head_timeout_ms)
-                        self._watch(sl, s)
                 continue
             fl = sl.flags
             sl.flags = 0
@@ -155,14 +153,9 @@ class PrometheusServer(PolledListener):
         return busy
 
     def _close(self, sl):
-        s = sl.sock
-        if s is not None:
-            self._drop(s)
-        sl.sock = None
-        sl.fd = -1
         sl.gen = None
-        sl.out = None
         sl.state = _FREE
+        PolledListener._close(self, sl)
 
     def _respond(self, sl, status, chunked=False):
         sl.status = status
