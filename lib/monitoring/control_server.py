@@ -124,9 +124,18 @@ class ControlServer(PolledListener):
         """Accept, read, answer and time out, without waiting. An idle
         step allocates nothing on MicroPython (``ipoll``)."""
         now = ticks_ms()
-        if self._polled():
-            self._take(now)
         cl = self.clients
+        if self._polled():
+            # every waiting connection: a free slot, or "busy"
+            while True:
+                free = None
+                for c in cl:
+                    if c.sock is None:
+                        free = c
+                        free.open(now)
+                        break
+                if self._accept(free, b"error: busy\n") is None:
+                    break
         for i in range(len(cl)):
             c = cl[i]
             if c.sock is not None:
@@ -134,18 +143,6 @@ class ControlServer(PolledListener):
                     self._service(c, now)
                 except OSError:
                     self._close(c)
-
-    def _take(self, now):
-        # every waiting connection: a free slot, or "busy"
-        while True:
-            free = None
-            for c in self.clients:
-                if c.sock is None:
-                    free = c
-                    free.open(now)
-                    break
-            if self._accept(free, b"error: busy\n") is None:
-                return
 
     def _reply(self, c, text, now):
         if text.startswith("error:"):

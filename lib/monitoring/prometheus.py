@@ -143,13 +143,27 @@ class PrometheusServer(PolledListener):
                     self._read(sl)
                 elif st == _SEND:
                     self._send(sl)
-                else:
-                    self._drain(sl)
+                else:  # draining: read and forget until the client closes
+                    try:
+                        r = recv_into(sl.sock, sl.buf)
+                    except OSError:
+                        r = 0
+                    if r == 0:
+                        self._close(sl)
             st = sl.state
             if st == _SEND:
                 busy = True
             if st != _FREE and ticks_diff(now, sl.deadline) >= 0:
-                self._expired(sl, now)
+                # out of time: an incomplete request gets a 408, the rest
+                # is closed
+                if st == _READ:
+                    self.timeouts += 1
+                    sl.deadline = ticks_add(now, _DRAIN_MS)
+                    self._respond(sl, 408)
+                else:
+                    if st == _SEND:
+                        self.timeouts += 1
+                    self._close(sl)
         return busy
 
     def _close(self, sl):
@@ -272,22 +286,3 @@ class PrometheusServer(PolledListener):
             else:
                 sl.pos = pos
                 return
-
-    def _drain(self, sl):
-        try:
-            r = recv_into(sl.sock, sl.buf)
-        except OSError:
-            r = 0
-        if r == 0:
-            self._close(sl)
-
-    def _expired(self, sl, now):
-        st = sl.state
-        if st == _READ:
-            self.timeouts += 1
-            sl.deadline = ticks_add(now, _DRAIN_MS)
-            self._respond(sl, 408)
-        else:
-            if st == _SEND:
-                self.timeouts += 1
-            self._close(sl)

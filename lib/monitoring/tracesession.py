@@ -29,9 +29,6 @@ try:
 except ImportError:
     _esp32 = None
 
-_MEMORY_ERROR = b"MemoryError"
-
-
 class Session:
     """Serves ``conn`` for ``server`` (its options and counters) until the
     client leaves, an error, or no write progress for
@@ -209,7 +206,7 @@ class Session:
         self.commit(tf.marker_line(self.buf, self.used, self.cap, self.now(), label))
 
     def memory_error(self, where):
-        self.commit(tf.error_line(self.buf, self.used, self.cap, self.now(), _MEMORY_ERROR,
+        self.commit(tf.error_line(self.buf, self.used, self.cap, self.now(), b"MemoryError",
                                   where))
 
     def collected(self, before, after):
