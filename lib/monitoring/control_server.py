@@ -179,9 +179,6 @@ class ControlServer(PolledListener):
     def _service(self, c, now):
         if c.out is not None:
             self._flush(c, now)
-        if c.out is None and c.closing:
-            self._close(c)
-            return
         # read and answer while no reply is pending (one reply at a time)
         reads = _READS_PER_STEP
         first = self.commands

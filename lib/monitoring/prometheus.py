@@ -48,8 +48,6 @@ _READ = const(1)
 _SEND = const(2)
 _DRAIN = const(3)
 _DRAIN_MS = const(200)
-_PH_DATA = const(1)
-_PH_CRLF = const(2)
 _CRLF = b"\r\n"
 _LAST_CHUNK = b"0\r\n\r\n"
 
@@ -73,7 +71,8 @@ class _Slot:
         self.flags = 0
         self.chunked = False
         self.hdr = bytearray(10)  # a chunk-size line
-        self.chunk = 0
+        # chunked: 0 (next chunk), n > 0 (size line out, its n bytes next),
+        # -1 (the chunk out, its CRLF next)
         self.phase = 0
 
 
@@ -221,12 +220,12 @@ class PrometheusServer(PolledListener):
             if out is None:
                 phase = sl.phase
                 sl.pos = 0
-                if phase == _PH_DATA:  # chunk-size line sent: the data
+                if phase > 0:  # a chunk-size line sent: the chunk's bytes
                     sl.out = sl.buf
-                    sl.end = sl.chunk
-                    sl.phase = _PH_CRLF
+                    sl.end = phase
+                    sl.phase = -1
                     continue
-                if phase == _PH_CRLF:  # the CRLF closing a chunk
+                if phase:  # the CRLF closing a chunk
                     sl.out = _CRLF
                     sl.end = 2
                     sl.phase = 0
@@ -244,14 +243,12 @@ class PrometheusServer(PolledListener):
                         self._close(sl)
                         return
                     if n:
-                        if sl.chunked:
-                            sl.chunk = n
+                        sl.out = sl.buf
+                        sl.end = n
+                        if sl.chunked:  # its size line first
                             sl.out = sl.hdr
                             sl.end = chunk_header(sl.hdr, n)
-                            sl.phase = _PH_DATA
-                        else:
-                            sl.out = sl.buf
-                            sl.end = n
+                            sl.phase = n
                         continue
                     sl.gen = None
                     if sl.chunked:

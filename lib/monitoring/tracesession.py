@@ -63,11 +63,11 @@ class Session:
         self.gcs = 0
         self.last_alloc = alloc
         r = server.regions
-        self.lib_collects = r.collects if r is not None else 0
+        self.lib_collects = 0
         if r is not None:
-            lst = r.list
-            for i in range(len(lst)):
-                lst[i].dirty = True
+            self.lib_collects = r.collects
+            for reg in r.list:
+                reg.dirty = True
             r.dirty = True
         self.live = True
         self.task = asyncio.create_task(self.run())
