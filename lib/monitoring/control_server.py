@@ -144,14 +144,14 @@ class ControlServer(PolledListener):
                 except OSError:
                     self._close(c)
 
-    def _reply(self, c, text, now):
-        if text.startswith("error:"):
-            self.errors += 1
-        c.out = (text + "\n").encode()
-        c.pos = 0
-        self._flush(c, now)
-
-    def _flush(self, c, now):
+    def _send(self, c, now, text=None):
+        """Start the reply ``text`` (str, without LF) if given, then send
+        what is pending without blocking."""
+        if text is not None:
+            if text.startswith("error:"):
+                self.errors += 1
+            c.out = (text + "\n").encode()
+            c.pos = 0
         out = c.out
         while c.pos < len(out):
             k = send(c.sock, out, c.pos, len(out))
@@ -168,17 +168,17 @@ class ControlServer(PolledListener):
                 line = line[:-1]
             if line[:5] == b"auth " and same_secret(line[5:], self.token):
                 c.authed = True
-                self._reply(c, "ok", now)
+                self._send(c, now, "ok")
             else:
                 c.closing = True
-                self._reply(c, "error: unauthorized", now)
+                self._send(c, now, "error: unauthorized")
             return
         self.commands += 1
-        self._reply(c, execute(line, self.logs, self.registry, len(c.buf) - 2), now)
+        self._send(c, now, execute(line, self.logs, self.registry, len(c.buf) - 2))
 
     def _service(self, c, now):
         if c.out is not None:
-            self._flush(c, now)
+            self._send(c, now)
         # read and answer while no reply is pending (one reply at a time)
         reads = _READS_PER_STEP
         first = self.commands
@@ -235,7 +235,7 @@ class ControlServer(PolledListener):
             if c.n >= len(buf):
                 c.n = 0
                 c.discard = True
-                self._reply(c, "error: line too long", now)
+                self._send(c, now, "error: line too long")
                 return True
             return False
         if c.discard:
