@@ -69,10 +69,10 @@ class PolledListener:
         OSError when the port cannot be bound."""
         if self.sock is not None:
             return
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s = socket.socket()  # TCP over IPv4
         try:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind(socket.getaddrinfo(self.addr, self.port, 0, socket.SOCK_STREAM)[0][-1])
+            s.bind(socket.getaddrinfo(self.addr, self.port)[0][-1])
             s.listen(self.backlog)
             s.setblocking(False)
         except BaseException:
