@@ -108,7 +108,9 @@ class ControlServer(PolledListener):
         self.token = token
         self.idle_ms = idle_ms
         self.silence_ms = silence_ms
-        self.clients = [_Client(line_max + 2) for _ in range(max_clients)]
+        cl = self.clients = []
+        for _ in range(max_clients):
+            cl.append(_Client(line_max + 2))
         self.commands = 0
         self.errors = 0
         self.refused = 0

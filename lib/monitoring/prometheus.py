@@ -37,8 +37,6 @@ except ImportError:  # CPython
     def const(x):
         return x
 
-import select
-
 from .compat import ticks_add, ticks_diff, ticks_ms
 from .listener import PolledListener, recv_into, send
 from .promfmt import PromEncoder, chunk_header, response_head, route, wants_chunked
@@ -48,6 +46,9 @@ _READ = const(1)
 _SEND = const(2)
 _DRAIN = const(3)
 _DRAIN_MS = const(200)
+# select.POLLIN, select.POLLOUT (the same on every port)
+_POLLIN = const(1)
+_POLLOUT = const(4)
 _CRLF = b"\r\n"
 _LAST_CHUNK = b"0\r\n\r\n"
 
@@ -106,9 +107,11 @@ class PrometheusServer(PolledListener):
         """Open the listening socket and allocate the connection slots
         (done by :meth:`start`)."""
         PolledListener.bind(self)
-        if not self.clients:
-            size = max(self.buf_size, self.head_max)
-            self.clients = tuple(_Slot(size) for _ in range(self.max_clients))
+        cl = self.clients
+        if not cl:
+            cl = self.clients = []
+            for _ in range(self.max_clients):
+                cl.append(_Slot(max(self.buf_size, self.head_max)))
 
     def _failed(self, e):
         self.errors += 1
@@ -183,7 +186,7 @@ class PrometheusServer(PolledListener):
         else:
             self.rejected += status < 500
             sl.gen = None
-        self._poll.modify(sl.sock, select.POLLOUT)
+        self._poll.modify(sl.sock, _POLLOUT)
         self._send(sl)
 
     def _read(self, sl):
@@ -264,7 +267,7 @@ class PrometheusServer(PolledListener):
                     # closing does not reset the connection under the answer
                     sl.state = _DRAIN
                     sl.deadline = ticks_add(ticks_ms(), _DRAIN_MS)
-                    self._poll.modify(s, select.POLLIN)
+                    self._poll.modify(s, _POLLIN)
                 return
             pos = sl.pos
             end = sl.end

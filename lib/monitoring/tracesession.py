@@ -36,8 +36,7 @@ class Session:
 
     def __init__(self, server, conn):
         self.server = server
-        self.sock = conn
-        conn.setblocking(False)
+        self.sock = conn  # non-blocking (as the listener accepts)
         if server.sndbuf:
             conn.setsockopt(socket.SOL_SOCKET, getattr(socket, "SO_SNDBUF", 7), server.sndbuf)
         p = select.poll()
