@@ -18,18 +18,15 @@ Use it on a private network: without a token anyone who reaches the port
 can change log levels and metrics.
 """
 
-import errno
-import select
-import socket
-
 try:
     from micropython import const
 except ImportError:  # CPython
     def const(x):
         return x
 
-from .compat import asyncio, sleep_ms, ticks_diff, ticks_ms
+from .compat import ticks_diff, ticks_ms
 from .control import MAX_LINE, execute
+from .listener import PolledListener, recv_into, send
 
 DEFAULT_PORT = const(2323)
 _LF = const(10)
@@ -37,11 +34,6 @@ _CR = const(13)
 # reads and commands per client per poll: bound the time one step takes
 _READS_PER_STEP = const(32)
 _CMDS_PER_STEP = const(4)
-_WOULD_BLOCK = (errno.EAGAIN, getattr(errno, "EWOULDBLOCK", errno.EAGAIN))
-
-
-def _errno(e):
-    return e.args[0] if e.args else 0
 
 
 def same_secret(given, secret):
@@ -61,14 +53,13 @@ class _Client:
         self.buf = bytearray(size)
         self.mv = memoryview(self.buf)
         self.sock = None
-        self._read = None
         self.fd = -1
-        self.ready = False  # the poller saw data (or an error) for it
+        self.flags = 0  # poll events seen for it (or 1: read anyway)
         # every attribute exists from the start: opening a client then
         # allocates nothing that could fail halfway
-        self.open(None, 0)
+        self.open(0)
 
-    def open(self, sock, now):
+    def open(self, now):
         self.n = 0  # bytes in buf
         self.last = now  # ticks of the last byte in or out
         self.discard = False  # inside a too-long line
@@ -78,21 +69,6 @@ class _Client:
         self.closing = False  # close once the reply is sent
         self.out = None
         self.pos = 0
-        self.ready = True
-        if sock is not None:
-            self._read = getattr(sock, "recv_into", None) or sock.readinto
-            self.fd = sock.fileno() if hasattr(sock, "fileno") else -1
-        self.sock = sock
-
-    def read(self):
-        """Bytes read into the free part of buf; None: nothing yet;
-        0: end of input."""
-        try:
-            return self._read(self.mv[self.n:])
-        except OSError as e:
-            if _errno(e) in _WOULD_BLOCK:
-                return None
-            raise
 
     def drop(self, k):
         """Forget the first ``k`` bytes of buf."""
@@ -102,7 +78,7 @@ class _Client:
         self.n = n - k if k < n else 0
 
 
-class ControlServer:
+class ControlServer(PolledListener):
     """Serve the control protocol for ``registry`` (a
     :class:`metrics.Registry`) and ``log_backend`` (a
     :class:`logbackend.LogBackend`, or None: ``L``/``l`` answer
@@ -126,78 +102,23 @@ class ControlServer:
             raise ValueError("bad control_clients: %r" % (max_clients,))
         if not isinstance(port, int) or not 0 <= port <= 65535:
             raise ValueError("bad listen_port: %r" % (port,))
+        PolledListener.__init__(self, port, addr, poll_ms)
         self.registry = registry
         self.logs = log_backend
-        self.port = port
-        self.addr = addr
         self.token = token
         self.idle_ms = idle_ms
         self.silence_ms = silence_ms
-        self.poll_ms = poll_ms
-        self.clients = [_Client(line_max + 2) for _ in range(max_clients)]
-        self.sock = None
+        cl = self.clients = []
+        for _ in range(max_clients):
+            cl.append(_Client(line_max + 2))
         self.commands = 0
         self.errors = 0
         self.refused = 0
         self.step_errors = 0
-        self.last_error = None
-        self._task = None
-        # (select.poll object, listening socket's fd or -1) once bound
-        self._poll = None
 
-    # -- lifecycle -------------------------------------------------------
-
-    def bind(self):
-        """Open the listening socket (done by :meth:`start`)."""
-        if self.sock is not None:
-            return
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind(socket.getaddrinfo(self.addr, self.port)[0][-1])
-            s.listen(2)
-            s.setblocking(False)
-        except BaseException:
-            s.close()
-            raise
-        p = select.poll()
-        p.register(s, select.POLLIN)
-        self._poll = (p, s.fileno() if hasattr(s, "fileno") else -1)
-        self.sock = s
-
-    def start(self):
-        """Bind the port and start the serving task."""
-        if self._task is None:
-            self.bind()
-            self._task = asyncio.create_task(self.run())
-        return self._task
-
-    def stop(self):
-        """Cancel the task, close the clients and the listening socket."""
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
-        cl = self.clients
-        for i in range(len(cl)):
-            self._close(cl[i])
-        if self.sock is not None:
-            self.sock.close()
-            self.sock = None
-            self._poll = None
-
-    async def run(self):
-        """Serve until cancelled."""
-        while True:
-            try:
-                self.step()
-            except Exception as e:  # never raise into the loop
-                self.step_errors += 1
-                self.last_error = repr(e)[:80]
-                if isinstance(e, MemoryError):
-                    from . import memory_error
-
-                    memory_error(b"control")
-            await sleep_ms(self.poll_ms)
+    def _failed(self, e):
+        self.step_errors += 1
+        PolledListener._failed(self, e, b"control")
 
     # -- one poll ----------------------------------------------------------
 
@@ -205,21 +126,18 @@ class ControlServer:
         """Accept, read, answer and time out, without waiting. An idle
         step allocates nothing on MicroPython (``ipoll``)."""
         now = ticks_ms()
-        p, lfd = self._poll
-        lsock = self.sock
         cl = self.clients
-        incoming = False
-        for ev in (p.ipoll(0) if hasattr(p, "ipoll") else p.poll(0)):
-            o = ev[0]
-            if o is lsock or o == lfd:
-                incoming = True
-                continue
-            for i in range(len(cl)):
-                c = cl[i]
-                if c.sock is not None and (o is c.sock or o == c.fd):
-                    c.ready = True
-        if incoming:
-            self._accept(now)
+        if self._polled():
+            # every waiting connection: a free slot, or "busy"
+            while True:
+                free = None
+                for c in cl:
+                    if c.sock is None:
+                        free = c
+                        free.open(now)
+                        break
+                if self._accept(free, b"error: busy\n") is None:
+                    break
         for i in range(len(cl)):
             c = cl[i]
             if c.sock is not None:
@@ -228,66 +146,17 @@ class ControlServer:
                 except OSError:
                     self._close(c)
 
-    def _accept(self, now):
-        while True:
-            try:
-                s, _ = self.sock.accept()
-            except OSError:
-                return
-            free = None
-            cl = self.clients
-            for i in range(len(cl)):
-                if cl[i].sock is None:
-                    free = cl[i]
-                    break
-            try:
-                s.setblocking(False)
-                if free is None:
-                    self.refused += 1
-                    try:
-                        s.send(b"error: busy\n")
-                    except OSError:
-                        pass
-                    s.close()
-                else:
-                    free.open(s, now)
-                    self._poll[0].register(s, select.POLLIN)
-            except BaseException:
-                if free is not None:
-                    free.sock = None
-                s.close()
-                raise
-
-    def _close(self, c):
-        s = c.sock
-        c.sock = None
-        c.out = None
-        if s is not None:
-            try:
-                self._poll[0].unregister(s)
-            except (OSError, KeyError, ValueError):
-                pass
-            try:
-                s.close()
-            except OSError:
-                pass
-
-    def _reply(self, c, text, now):
-        if text.startswith("error:"):
-            self.errors += 1
-        c.out = memoryview((text + "\n").encode())
-        c.pos = 0
-        self._flush(c, now)
-
-    def _flush(self, c, now):
+    def _send(self, c, now, text=None):
+        """Start the reply ``text`` (str, without LF) if given, then send
+        what is pending without blocking."""
+        if text is not None:
+            if text.startswith("error:"):
+                self.errors += 1
+            c.out = (text + "\n").encode()
+            c.pos = 0
         out = c.out
         while c.pos < len(out):
-            try:
-                k = c.sock.send(out[c.pos:])
-            except OSError as e:
-                if _errno(e) not in _WOULD_BLOCK:
-                    raise
-                k = None
+            k = send(c.sock, out, c.pos, len(out))
             if not k:
                 return
             c.pos += k
@@ -297,27 +166,21 @@ class ControlServer:
     def _command(self, c, line, now):
         """Run one complete line (without LF) and start its reply."""
         if self.token is not None and not c.authed:
-            ok = False
             if line[-1:] == b"\r":
                 line = line[:-1]
-            if line[:5] == b"auth ":
-                ok = same_secret(line[5:], self.token)
-            if ok:
+            if line[:5] == b"auth " and same_secret(line[5:], self.token):
                 c.authed = True
-                self._reply(c, "ok", now)
+                self._send(c, now, "ok")
             else:
                 c.closing = True
-                self._reply(c, "error: unauthorized", now)
+                self._send(c, now, "error: unauthorized")
             return
         self.commands += 1
-        self._reply(c, execute(line, self.logs, self.registry, len(c.buf) - 2), now)
+        self._send(c, now, execute(line, self.logs, self.registry, len(c.buf) - 2))
 
     def _service(self, c, now):
         if c.out is not None:
-            self._flush(c, now)
-        if c.out is None and c.closing:
-            self._close(c)
-            return
+            self._send(c, now)
         # read and answer while no reply is pending (one reply at a time)
         reads = _READS_PER_STEP
         first = self.commands
@@ -326,9 +189,9 @@ class ControlServer:
             if self.commands - first >= _CMDS_PER_STEP:
                 break  # more next poll
             got = False
-            if c.ready and not c.eof and c.n < len(c.buf) and reads:
+            if c.flags and not c.eof and c.n < len(c.buf) and reads:
                 reads -= 1
-                r = c.read()
+                r = recv_into(c.sock, c.mv[c.n:])
                 if r == 0:
                     c.eof = got = True
                 elif r:
@@ -338,7 +201,7 @@ class ControlServer:
             if not self._lines(c, now) and not got:
                 busy = False
                 break
-        c.ready = False  # what is left, the poller reports again
+        c.flags = 0  # what is left, the poller reports again
         if not busy and c.out is None and not c.closing:
             if c.n and not c.discard and (
                     c.eof or ticks_diff(now, c.last) >= self.silence_ms):
@@ -374,7 +237,7 @@ class ControlServer:
             if c.n >= len(buf):
                 c.n = 0
                 c.discard = True
-                self._reply(c, "error: line too long", now)
+                self._send(c, now, "error: line too long")
                 return True
             return False
         if c.discard:

@@ -37,11 +37,8 @@ except ImportError:  # CPython
     def const(x):
         return x
 
-import errno
-import select
-import socket
-
-from .compat import asyncio, sleep_ms, ticks_add, ticks_diff, ticks_ms
+from .compat import ticks_add, ticks_diff, ticks_ms
+from .listener import PolledListener, recv_into, send
 from .promfmt import PromEncoder, chunk_header, response_head, route, wants_chunked
 
 _FREE = const(0)
@@ -49,24 +46,9 @@ _READ = const(1)
 _SEND = const(2)
 _DRAIN = const(3)
 _DRAIN_MS = const(200)
-# MicroPython sockets: write(buf, off, n) sends a part of buf without a slice
-_WRITE = hasattr(socket.socket, "write")
-
-
-def _recv_into(s, buf):
-    # bytes read into buf; None when nothing is there yet, 0 at EOF
-    if _WRITE:
-        return s.readinto(buf)
-    try:
-        return s.recv_into(buf)
-    except OSError as e:
-        if e.args and e.args[0] == errno.EAGAIN:
-            return None
-        raise
-
-
-_PH_DATA = const(1)
-_PH_CRLF = const(2)
+# select.POLLIN, select.POLLOUT (the same on every port)
+_POLLIN = const(1)
+_POLLOUT = const(4)
 _CRLF = b"\r\n"
 _LAST_CHUNK = b"0\r\n\r\n"
 
@@ -90,11 +72,12 @@ class _Slot:
         self.flags = 0
         self.chunked = False
         self.hdr = bytearray(10)  # a chunk-size line
-        self.chunk = 0
+        # chunked: 0 (next chunk), n > 0 (size line out, its n bytes next),
+        # -1 (the chunk out, its CRLF next)
         self.phase = 0
 
 
-class PrometheusServer:
+class PrometheusServer(PolledListener):
     """Serves ``registry``'s active sources on ``addr:port`` at
     ``/metrics``. ``start()`` binds (raising OSError if the port is taken)
     and starts the serving task; ``stop()`` closes everything."""
@@ -106,102 +89,41 @@ class PrometheusServer:
             raise ValueError("bad max_clients: %r" % (max_clients,))
         if buf_size < 128 or head_max < 64:
             raise ValueError("buffers too small")
+        PolledListener.__init__(self, port, addr, poll_ms, backlog)
         self.registry = registry
-        self.port = port
-        self.addr = addr
         self.max_clients = max_clients
         self.buf_size = buf_size
         self.head_max = head_max
         self.head_timeout_ms = head_timeout_ms
         self.timeout_ms = timeout_ms
-        self.poll_ms = poll_ms
-        self.backlog = backlog
         self.encoder = PromEncoder()
         self.scrapes = 0
         self.bytes_sent = 0
         self.rejected = 0
         self.timeouts = 0
         self.errors = 0
-        self.last_error = None
-        self._lsock = None
-        self._poll = None
-        self._slots = ()
-        self._task = None
 
-    # -- lifecycle -------------------------------------------------------
+    def bind(self):
+        """Open the listening socket and allocate the connection slots
+        (done by :meth:`start`)."""
+        PolledListener.bind(self)
+        cl = self.clients
+        if not cl:
+            cl = self.clients = []
+            for _ in range(self.max_clients):
+                cl.append(_Slot(max(self.buf_size, self.head_max)))
 
-    def start(self):
-        """Bind, listen and start the serving task."""
-        if self._task is not None:
-            return self._task
-        ai = socket.getaddrinfo(self.addr, self.port, 0, socket.SOCK_STREAM)[0][-1]
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind(ai)
-            s.listen(self.backlog)
-            s.setblocking(False)
-        except BaseException:
-            s.close()
-            raise
-        self._lsock = s
-        self._lfd = s.fileno()
-        self._poll = select.poll()
-        self._poll.register(s, select.POLLIN)
-        self._ipoll = getattr(self._poll, "ipoll", self._poll.poll)
-        size = self.buf_size if self.buf_size > self.head_max else self.head_max
-        self._slots = tuple(_Slot(size) for _ in range(self.max_clients))
-        self._task = asyncio.create_task(self.run())
-        return self._task
-
-    def stop(self):
-        """Stop serving: the task cancelled, every socket closed."""
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
-        for sl in self._slots:
-            self._close(sl)
-        if self._lsock is not None:
-            try:
-                self._poll.unregister(self._lsock)
-            except Exception:
-                pass
-            self._lsock.close()
-            self._lsock = None
+    def _failed(self, e):
+        self.errors += 1
+        PolledListener._failed(self, e, b"prometheus", 120)
 
     # -- serving -----------------------------------------------------------
-
-    async def run(self):
-        """Serve until cancelled."""
-        while True:
-            try:
-                busy = self.step()
-            except Exception as e:  # defensive: the server must not die
-                self.errors += 1
-                self.last_error = repr(e)[:120]
-                if isinstance(e, MemoryError):
-                    from . import memory_error
-
-                    memory_error(b"prometheus")
-                busy = False
-            await sleep_ms(0 if busy else self.poll_ms)
 
     def step(self):
         """One round: accept, read, write, time out. Returns True while a
         response is being sent (the caller then polls again at once)."""
-        slots = self._slots
-        lsock = self._lsock
-        lfd = self._lfd
-        pending = False
-        for ev in self._ipoll(0):
-            s = ev[0]
-            if s is lsock or s == lfd:
-                pending = True
-                continue
-            for i in range(len(slots)):
-                sl = slots[i]
-                if sl.state != _FREE and (s is sl.sock or s == sl.fd):
-                    sl.flags = ev[1]
+        pending = self._polled()
+        slots = self.clients
         now = ticks_ms()
         busy = False
         for i in range(len(slots)):
@@ -210,7 +132,11 @@ class PrometheusServer:
             if st == _FREE:
                 if pending:
                     pending = False
-                    self._accept(sl, now)
+                    if self._accept(sl) is not None:
+                        sl.state = _READ
+                        sl.n = 0
+                        sl.start = now
+                        sl.deadline = ticks_add(now, self.head_timeout_ms)
                 continue
             fl = sl.flags
             sl.flags = 0
@@ -219,48 +145,35 @@ class PrometheusServer:
                     self._read(sl)
                 elif st == _SEND:
                     self._send(sl)
-                else:
-                    self._drain(sl)
+                else:  # draining: read and forget until the client closes
+                    try:
+                        r = recv_into(sl.sock, sl.buf)
+                    except OSError:
+                        r = 0
+                    if r == 0:
+                        self._close(sl)
             st = sl.state
             if st == _SEND:
                 busy = True
             if st != _FREE and ticks_diff(now, sl.deadline) >= 0:
-                self._expired(sl, now)
+                # out of time: an incomplete request gets a 408, the rest
+                # is closed
+                if st == _READ:
+                    self.timeouts += 1
+                    sl.deadline = ticks_add(now, _DRAIN_MS)
+                    self._respond(sl, 408)
+                else:
+                    if st == _SEND:
+                        self.timeouts += 1
+                    self._close(sl)
         return busy
 
-    def _accept(self, sl, now):
-        try:
-            c, _ = self._lsock.accept()
-        except OSError:
-            return
-        c.setblocking(False)
-        sl.sock = c
-        sl.fd = c.fileno()
-        sl.state = _READ
-        sl.n = 0
-        sl.flags = 0
-        sl.start = now
-        sl.deadline = ticks_add(now, self.head_timeout_ms)
-        self._poll.register(c, select.POLLIN)
-
     def _close(self, sl):
-        s = sl.sock
-        if s is not None:
-            try:
-                self._poll.unregister(s)
-            except Exception:
-                pass
-            try:
-                s.close()
-            except OSError:
-                pass
-        sl.sock = None
-        sl.fd = -1
         sl.gen = None
-        sl.out = None
         sl.state = _FREE
+        PolledListener._close(self, sl)
 
-    def _respond(self, sl, status, now, chunked=False):
+    def _respond(self, sl, status, chunked=False):
         sl.status = status
         sl.chunked = chunked and status == 200
         sl.phase = 0
@@ -273,18 +186,17 @@ class PrometheusServer:
         else:
             self.rejected += status < 500
             sl.gen = None
-        self._poll.modify(sl.sock, select.POLLOUT)
+        self._poll.modify(sl.sock, _POLLOUT)
         self._send(sl)
 
     def _read(self, sl):
         mv = sl.mv
         n = sl.n
         try:
-            r = _recv_into(sl.sock, mv[n:self.head_max])
+            r = recv_into(sl.sock, mv[n:self.head_max])
         except OSError:
             self.errors += 1
-            self._close(sl)
-            return
+            r = 0
         if r is None:
             return
         if r == 0:
@@ -299,10 +211,10 @@ class PrometheusServer:
         if end >= 0:
             sl.deadline = ticks_add(sl.start, self.timeout_ms)
             head = bytes(mv[:end])
-            self._respond(sl, route(head), ticks_ms(), wants_chunked(head))
+            self._respond(sl, route(head), wants_chunked(head))
         elif sl.n >= self.head_max:
             sl.deadline = ticks_add(ticks_ms(), self.timeout_ms)
-            self._respond(sl, 413, ticks_ms())
+            self._respond(sl, 413)
 
     def _send(self, sl):
         s = sl.sock
@@ -310,16 +222,15 @@ class PrometheusServer:
             out = sl.out
             if out is None:
                 phase = sl.phase
-                if phase == _PH_DATA:  # chunk-size line sent: the data
+                sl.pos = 0
+                if phase > 0:  # a chunk-size line sent: the chunk's bytes
                     sl.out = sl.buf
-                    sl.end = sl.chunk
-                    sl.pos = 0
-                    sl.phase = _PH_CRLF
+                    sl.end = phase
+                    sl.phase = -1
                     continue
-                if phase == _PH_CRLF:  # the CRLF closing a chunk
+                if phase:  # the CRLF closing a chunk
                     sl.out = _CRLF
                     sl.end = 2
-                    sl.pos = 0
                     sl.phase = 0
                     continue
                 if sl.gen is not None:
@@ -335,21 +246,17 @@ class PrometheusServer:
                         self._close(sl)
                         return
                     if n:
-                        sl.pos = 0
-                        if sl.chunked:
-                            sl.chunk = n
+                        sl.out = sl.buf
+                        sl.end = n
+                        if sl.chunked:  # its size line first
                             sl.out = sl.hdr
                             sl.end = chunk_header(sl.hdr, n)
-                            sl.phase = _PH_DATA
-                        else:
-                            sl.out = sl.buf
-                            sl.end = n
+                            sl.phase = n
                         continue
                     sl.gen = None
                     if sl.chunked:
                         sl.out = _LAST_CHUNK
                         sl.end = 5
-                        sl.pos = 0
                         continue
                 # the whole response is out
                 if sl.status == 200:
@@ -360,19 +267,13 @@ class PrometheusServer:
                     # closing does not reset the connection under the answer
                     sl.state = _DRAIN
                     sl.deadline = ticks_add(ticks_ms(), _DRAIN_MS)
-                    self._poll.modify(s, select.POLLIN)
+                    self._poll.modify(s, _POLLIN)
                 return
             pos = sl.pos
             end = sl.end
             try:
-                if _WRITE:
-                    # MicroPython: write(buf, off, n), None when it would block
-                    k = s.write(out, pos, end - pos)
-                else:
-                    k = s.send(memoryview(out)[pos:end])
-            except OSError as e:
-                if e.args and e.args[0] == errno.EAGAIN:  # try again later
-                    return
+                k = send(s, out, pos, end)
+            except OSError:
                 self.errors += 1
                 self._close(sl)
                 return
@@ -385,24 +286,3 @@ class PrometheusServer:
             else:
                 sl.pos = pos
                 return
-
-    def _drain(self, sl):
-        try:
-            r = _recv_into(sl.sock, sl.buf)
-        except OSError:
-            self._close(sl)
-            return
-        if r == 0:
-            self._close(sl)
-
-    def _expired(self, sl, now):
-        st = sl.state
-        if st == _READ:
-            self.timeouts += 1
-            sl.deadline = ticks_add(now, _DRAIN_MS)
-            self._respond(sl, 408, now)
-        else:
-            if st == _SEND:
-                self.timeouts += 1
-            self._close(sl)
-

@@ -19,28 +19,12 @@ only (``ipoll``, ``socket.write(buf, off, n)`` and ``readinto``: the calls
 that allocate nothing).
 """
 
-import errno
-import socket
-
-from .compat import asyncio, sleep_ms
-
-try:
-    import select
-except ImportError:  # pragma: no cover
-    import uselect as select
+from .listener import PolledListener
 
 REFUSED = b"error: trace already active\n"
-_WOULD_BLOCK = (errno.EAGAIN, getattr(errno, "EWOULDBLOCK", errno.EAGAIN))
 
 
-def _poll_flags(p):
-    # events of the one registered object (ipoll allocates nothing)
-    for ev in p.ipoll(0):
-        return ev[1]
-    return 0
-
-
-class TraceServer:
+class TraceServer(PolledListener):
     """The trace listener on ``host:port``.
 
     ``interval_ms``: time between samples (10 to 60000). ``regions``: a
@@ -62,16 +46,16 @@ class TraceServer:
         if not (type(port) is int and 0 <= port <= 65535 and type(interval_ms) is int
                 and 10 <= interval_ms <= 60000 and type(buffer_size) is int
                 and buffer_size >= 256):
-            raise ValueError("bad trace option: port %r (0 to 65535), interval_ms %r (10 to "
-                             "60000), buffer_size %r (>= 256)" % (port, interval_ms, buffer_size))
-        self.port = port
+            raise ValueError("bad trace option: port %r (0-65535), interval_ms %r (10-60000), "
+                             "buffer_size %r (>=256)" % (port, interval_ms, buffer_size))
+        PolledListener.__init__(self, port, host, accept_poll_ms)
         self.host = host
+        self.accept_poll_ms = accept_poll_ms
         self.interval_ms = interval_ms
         self.device = device
         self.regions = regions
         self.buffer_size = buffer_size
         self.write_timeout_ms = write_timeout_ms
-        self.accept_poll_ms = accept_poll_ms
         self.task_count = task_count
         self.sndbuf = sndbuf
         self.active = False
@@ -81,76 +65,21 @@ class TraceServer:
         self.dropped = 0
         self.timeouts = 0
         self.memory_errors = 0
-        self.last_error = None
-        self._listener = None
-        self._lpoll = None
-        self._task = None
         self.session = None
-
-    # -- lifecycle -------------------------------------------------------
-
-    def start(self):
-        """Open the listener and start the accept task."""
-        if self._task is not None:
-            return self._task
-        addr = socket.getaddrinfo(self.host, self.port, 0, socket.SOCK_STREAM)[0][-1]
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind(addr)
-            s.listen(2)
-            s.setblocking(False)
-        except BaseException:
-            s.close()
-            raise
-        self._listener = s
-        p = select.poll()
-        p.register(s, select.POLLIN)
-        self._lpoll = p
-        self._task = asyncio.create_task(self._serve())
-        return self._task
-
-    def stop(self):
-        """End any session, stop the task, close the listener."""
-        self._end()
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
-        if self._listener is not None:
-            try:
-                self._listener.close()
-            except OSError:
-                pass
-            self._listener = None
-            self._lpoll = None
 
     # -- accepting ---------------------------------------------------------
 
-    async def _serve(self):
-        while True:
-            try:
-                if _poll_flags(self._lpoll):
-                    self._accept()
-            except MemoryError:
-                self.memory_error(b"trace accept")
-            except Exception as e:  # the listener must not die
-                self.last_error = str(e)
-            await sleep_ms(self.accept_poll_ms)
-
-    def _accept(self):
-        conn, _ = self._listener.accept()
+    def step(self):
+        """Accept a waiting client: served by a :class:`tracesession.Session`,
+        or refused while another one is. Idle, allocates nothing."""
+        if not self._polled():
+            return
         s = self.session
         if s is not None and not s.check_input():
             s.end()  # the client left: serve the new one
-        if self.session is not None:
-            try:
-                conn.setblocking(False)
-                conn.send(REFUSED)
-            except OSError:
-                pass
-            conn.close()
-            self.refused += 1
-            return
+        conn = self._accept(None, None if self.session is None else REFUSED)
+        if conn is None or self.session is not None:
+            return  # none, or refused
         try:
             from .tracesession import Session
 
@@ -161,15 +90,18 @@ class TraceServer:
         self.sessions += 1
         self.active = True
 
-    def _ended(self, session):
-        if self.session is session:
-            self.session = None
-            self.active = False
+    def _failed(self, e):
+        if isinstance(e, MemoryError):
+            self.memory_error(b"trace accept")
+        else:
+            self.last_error = str(e)
 
-    def _end(self):
+    def stop(self):
+        """End any session, stop the task, close the listener."""
         s = self.session
         if s is not None:
             s.end()
+        PolledListener.stop(self)
 
     # -- events (called from anywhere, synchronously) ------------------------
 
