@@ -53,7 +53,7 @@ from peers import InfluxDB, Rsyslog, free_port, wait_until  # noqa: E402
 DB = "soak"
 # what the demo firmware loads with every capability on
 FIRMWARE_MODULES = ("influx", "syslog_handler", "syslog", "control_server", "control", "logbackend",
-                    "trace", "tracesession", "regions", "tracefmt", "config", "netsources")
+                    "listener", "trace", "tracesession", "regions", "tracefmt", "netsources")
 REPLY = re.compile(r"^(ok|ok: .*|error: .+)$")
 VALID = ["l", "l*", "m", "m*", "L*:debug", "L*:info", "Lsensor:warning,http:debug", "Mdemo:disable",
          "M*:enable", "Mtag:builtin:enable", "M*:disable,memory:enable", "mmemory,demo", "lapp,http"]

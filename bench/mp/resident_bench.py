@@ -14,10 +14,10 @@ cap = sys.argv[1] if len(sys.argv) > 1 else "influx"
 
 MODULES = {
     "influx": ("influx", "lineproto", "linequeue", "netio", "backoff", "clock"),
-    "control": ("control_server", "control", "logbackend"),
+    "control": ("control_server", "control", "logbackend", "listener"),
     "syslog": ("syslog_handler", "syslog", "linequeue", "netio", "backoff", "clock"),
-    "trace": ("trace", "regions", "tracefmt"),
-    "prometheus": ("prometheus", "promfmt", "netsources"),
+    "trace": ("trace", "regions", "tracefmt", "listener"),
+    "prometheus": ("prometheus", "promfmt", "netsources", "listener"),
 }
 ALL = ("influx", "control", "syslog", "trace")  # the four capabilities of the seed
 
