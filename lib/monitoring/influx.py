@@ -94,7 +94,6 @@ class InfluxReporter:
         self._too_long = 0
         self._task = None
         self._conn = None
-        self._ever_connected = False
         self._request_head = None
         if transport == "http":
             p = PRECISIONS[precision][1] if version == 1 else precision
@@ -216,20 +215,14 @@ class InfluxReporter:
             self._sent(k)
         self.backoff.succeeded()
 
-    async def _connect_tcp(self):
-        conn = self._conn
-        if conn is None:
-            conn = self._conn = TcpClient(self.sink_host, self.port, self.timeout_ms)
-        if not conn.connected:
-            await conn.connect()
-            if self._ever_connected:
-                self.counters.reconnects += 1
-            self._ever_connected = True
-        return conn
-
     async def _send_tcp(self):
         q = self.queue
-        conn = await self._connect_tcp()
+        conn = self._conn
+        if conn is None:
+            conn = self._conn = TcpClient(self.sink_host, self.port, self.timeout_ms,
+                                          self.counters)
+        if not conn.connected:
+            await conn.connect()
         k = q.used
         q.pin(k)
         try:
@@ -237,7 +230,7 @@ class InfluxReporter:
         except OSError:
             # keep the lines not wholly sent; a fragment of one may have
             # gone out on the dead connection and is sent again whole
-            done = q.buf.rfind(b"\n", 0, conn.partial) + 1 if conn.partial else 0
+            done = q.buf.rfind(b"\n", 0, conn.partial) + 1
             q.pin(0)
             if done > 0:
                 self._sent(done)

@@ -10,12 +10,18 @@ host name; it is done once per client and cached. Give IP addresses on
 boards where that matters.
 """
 
+try:
+    from micropython import const
+except ImportError:  # CPython
+    def const(x):
+        return x
+
 import errno
 import socket
 
 from .compat import sleep_ms, ticks_diff, ticks_ms
 
-_POLL_MS = 5
+_POLL_MS = const(5)
 _WOULD_BLOCK = (errno.EAGAIN, getattr(errno, "EWOULDBLOCK", errno.EAGAIN))
 _IN_PROGRESS = (errno.EINPROGRESS, getattr(errno, "EALREADY", 114)) + _WOULD_BLOCK
 ETIMEDOUT = getattr(errno, "ETIMEDOUT", 110)
@@ -35,12 +41,16 @@ class TcpClient:
 
     ``await connect()`` then ``await send(buf)``; ``close()`` any time.
     Errors raise OSError (a timeout as ``OSError(ETIMEDOUT)``).
+    ``counters`` (optional, a :class:`sources.Counters`): its
+    ``reconnects`` is bumped at every successful connect after the first.
     """
 
-    def __init__(self, host, port, timeout_ms=5000):
+    def __init__(self, host, port, timeout_ms=5000, counters=None):
         self.host = host
         self.port = port
         self.timeout_ms = timeout_ms
+        self.counters = counters
+        self.ever_connected = False
         self.sock = None
         self._addr = None
 
@@ -48,12 +58,19 @@ class TcpClient:
     def connected(self):
         return self.sock is not None
 
+    def _late(self, start):
+        # no progress since ``start``: raise once timeout_ms have passed
+        if ticks_diff(ticks_ms(), start) >= self.timeout_ms:
+            raise OSError(ETIMEDOUT)
+
     async def connect(self):
         """Open the connection (no-op if open)."""
         if self.sock is not None:
             return
         if self._addr is None:
             self._addr = resolve(self.host, self.port)
+        import select
+
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         s.setblocking(False)
         try:
@@ -62,32 +79,26 @@ class TcpClient:
             except OSError as e:
                 if _errno(e) not in _IN_PROGRESS:
                     raise
-            await self._wait(s, True)
+            # wait until writable (connected) or failed
+            p = select.poll()
+            p.register(s, select.POLLOUT)
+            start = ticks_ms()
+            while True:
+                ev = p.poll(0)
+                if ev:
+                    if ev[0][1] & (select.POLLERR | select.POLLHUP):
+                        raise OSError(errno.ECONNRESET)
+                    break
+                self._late(start)
+                await sleep_ms(_POLL_MS)
         except BaseException:
             s.close()
             raise
         self.sock = s
-
-    async def _wait(self, s, for_write):
-        """Wait until ``s`` is ready (or failed); raise on error/timeout."""
-        import select
-
-        p = select.poll()
-        p.register(s, select.POLLOUT if for_write else select.POLLIN)
-        start = ticks_ms()
-        bad = select.POLLERR | select.POLLHUP
-        try:
-            while True:
-                for ev in p.poll(0):
-                    flags = ev[1]
-                    if flags & bad and not (flags & select.POLLIN and not for_write):
-                        raise OSError(errno.ECONNRESET)
-                    return
-                if ticks_diff(ticks_ms(), start) >= self.timeout_ms:
-                    raise OSError(ETIMEDOUT)
-                await sleep_ms(_POLL_MS)
-        finally:
-            p.unregister(s)
+        c = self.counters
+        if self.ever_connected and c is not None:
+            c.reconnects += 1
+        self.ever_connected = True
 
     async def send(self, buf):
         """Send all of ``buf`` and return its length.
@@ -96,15 +107,13 @@ class TcpClient:
         closed and OSError raised; ``self.partial`` then holds how many
         bytes were sent before the failure."""
         mv = memoryview(buf)
-        total = len(mv)
-        sent = 0
-        self.partial = 0
+        sent = self.partial = 0
         start = ticks_ms()
         s = self.sock
         if s is None:
             raise OSError(errno.ENOTCONN)
         try:
-            while sent < total:
+            while sent < len(mv):
                 try:
                     n = s.send(mv[sent:])
                 except OSError as e:
@@ -115,10 +124,9 @@ class TcpClient:
                     sent += n
                     self.partial = sent
                     start = ticks_ms()
-                    continue
-                if ticks_diff(ticks_ms(), start) >= self.timeout_ms:
-                    raise OSError(ETIMEDOUT)
-                await sleep_ms(_POLL_MS)
+                else:
+                    self._late(start)
+                    await sleep_ms(_POLL_MS)
         except BaseException:
             self.close()
             raise
@@ -132,19 +140,20 @@ class TcpClient:
             raise OSError(errno.ENOTCONN)
         start = ticks_ms()
         read = getattr(s, "recv_into", None) or s.readinto
-        while True:
-            try:
-                n = read(mv)
-                if n is not None:
-                    return n
-            except OSError as e:
-                if _errno(e) not in _WOULD_BLOCK:
-                    self.close()
-                    raise
-            if ticks_diff(ticks_ms(), start) >= self.timeout_ms:
-                self.close()
-                raise OSError(ETIMEDOUT)
-            await sleep_ms(_POLL_MS)
+        try:
+            while True:
+                try:
+                    n = read(mv)
+                    if n is not None:
+                        return n
+                except OSError as e:
+                    if _errno(e) not in _WOULD_BLOCK:
+                        raise
+                self._late(start)
+                await sleep_ms(_POLL_MS)
+        except OSError:
+            self.close()
+            raise
 
     def close(self):
         """Close the connection (safe to call twice)."""

@@ -129,7 +129,6 @@ class SyslogSender:
         self.attached = []
         self._conn = None
         self._poll = None
-        self._ever_connected = False
         self._task = None
         self._event = asyncio.Event()
         self._idle = False
@@ -271,14 +270,11 @@ class SyslogSender:
     async def _connect(self):
         conn = self._conn
         if conn is None:
-            conn = self._conn = TcpClient(self.host, self.port, self.timeout_ms)
+            conn = self._conn = TcpClient(self.host, self.port, self.timeout_ms, self.counters)
         if conn.connected and self._peer_closed(conn):
             self._close_conn()
         if not conn.connected:
             await conn.connect()
-            if self._ever_connected:
-                self.counters.reconnects += 1
-            self._ever_connected = True
         return conn
 
     async def _send_tcp(self):
@@ -298,7 +294,7 @@ class SyslogSender:
                 try:
                     await conn.send(q.view(k))
                 except OSError:
-                    done = q.buf.rfind(b"\n", 0, conn.partial) + 1 if conn.partial else 0
+                    done = q.buf.rfind(b"\n", 0, conn.partial) + 1
                     q.pin(0)
                     if done > 0:
                         self._sent(done, done)
