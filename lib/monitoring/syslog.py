@@ -90,6 +90,12 @@ _BOM = b"\xef\xbb\xbf"
 _SEQ_OPEN = b' [meta sequenceId="'  # 19 bytes
 
 
+def check_option(ok, what, value):
+    """Raise ``ValueError("bad syslog WHAT: VALUE")`` unless ``ok``."""
+    if not ok:
+        raise ValueError("bad syslog %s: %r" % (what, value))
+
+
 def severity(levelno):
     """Syslog severity of a logging level number: critical (>= 50) 2,
     error (>= 40) 3, warning (>= 30) 4, info (>= 20) 6, else debug 7."""

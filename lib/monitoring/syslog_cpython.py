@@ -35,8 +35,9 @@ def cpython_handler(sender, level=0):
                     s.count(record.levelno)
                     msg = self.format(record)
                     ns = int(record.created * 1000000000)
-                    if s._loop is not None and threading.get_ident() != s._thread:
-                        s._loop.call_soon_threadsafe(s.log, record.levelno, record.name, msg, ns)
+                    loop = s._loop  # (thread id, event loop) of the sending task
+                    if loop is not None and threading.get_ident() != loop[0]:
+                        loop[1].call_soon_threadsafe(s.log, record.levelno, record.name, msg, ns)
                     else:
                         s.log(record.levelno, record.name, msg, ns)
                 except Exception:

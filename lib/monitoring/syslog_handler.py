@@ -44,27 +44,14 @@ from .compat import asyncio, sleep_ms, ticks_diff, ticks_ms
 from .linequeue import LineQueue
 from .metrics import Source
 from .netio import TcpClient, UdpClient
-from .syslog import SyslogFormatter, frame_into, frame_overhead, put_int
+from .syslog import SyslogFormatter, check_option, frame, put_int
 
 DEFAULT_PORT = const(514)
-TRANSPORTS = ("udp", "tcp")
 _ERR_MAX = const(120)
 _TCP_CHUNK = const(1024)
 _BATCH = const(32)
-# level buckets of the ``log`` source, in order
-LEVEL_NAMES = ("debug", "info", "warning", "error", "critical")
-
-
-def _bucket(levelno):
-    if levelno >= 50:
-        return 4
-    if levelno >= 40:
-        return 3
-    if levelno >= 30:
-        return 2
-    if levelno >= 20:
-        return 1
-    return 0
+# fields of the ``log`` source: records per level bucket, in order, then drops
+_LOG_FIELDS = ("debug", "info", "warning", "error", "critical", "dropped")
 
 
 class SyslogSender:
@@ -85,18 +72,13 @@ class SyslogSender:
     def __init__(self, counters, host, port=DEFAULT_PORT, transport="udp", framing="octet",
                  formatter=None, queue_size=4096, timeout_ms=5000, backoff_max_ms=60000,
                  hostname="-", app_name="-"):
-        if transport not in TRANSPORTS:
-            raise ValueError("bad syslog transport: %r" % (transport,))
-        if type(port) is not int or not 0 < port < 65536:
-            raise ValueError("bad syslog port: %r" % (port,))
-        if framing not in ("octet", "lf"):
-            raise ValueError("bad syslog framing: %r" % (framing,))
-        if isinstance(queue_size, LineQueue):
-            queue = queue_size
-        elif type(queue_size) is not int or queue_size < 256:
-            raise ValueError("bad syslog queue size: %r" % (queue_size,))
-        else:
-            queue = LineQueue(queue_size)
+        check_option(transport in ("udp", "tcp"), "transport", transport)
+        check_option(type(port) is int and 0 < port < 65536, "port", port)
+        check_option(framing in ("octet", "lf"), "framing", framing)
+        queue = queue_size
+        if not isinstance(queue, LineQueue):
+            check_option(type(queue) is int and queue >= 256, "queue size", queue)
+            queue = LineQueue(queue)
         if formatter is None:
             formatter = SyslogFormatter(hostname, app_name,
                                         max_len=480 if transport == "udp" else 2048)
@@ -110,13 +92,13 @@ class SyslogSender:
         # a record is formatted straight into the queue's free tail when
         # the longest message fits there, else here first (then the
         # oldest messages are dropped to make room for its actual size)
-        self.scratch = bytearray(formatter.max_len)
-        self._smv = memoryview(self.scratch)
+        self._scratch = memoryview(bytearray(formatter.max_len))
         # octet counting: frames are built here at send time, up to _BATCH
-        # at once; the queue holds each message once, LF-terminated
+        # at once (_ends: where each frame ends in _tx, _srcs: where the
+        # next message starts in the queue); the queue holds each message
+        # once, LF-terminated
         if self.framing == "octet":
-            self.tx = bytearray(_TCP_CHUNK)
-            self._txmv = memoryview(self.tx)
+            self._tx = memoryview(bytearray(_TCP_CHUNK))
             self._ends = [0] * _BATCH
             self._srcs = [0] * _BATCH
         self.timeout_ms = timeout_ms
@@ -132,14 +114,15 @@ class SyslogSender:
         self._task = None
         self._event = asyncio.Event()
         self._idle = False
+        # (thread id, event loop) of the sending task, for the CPython handler
         self._loop = None
-        self._thread = None
 
     # -- producer side (called by handlers; never raises) ---------------
 
     def count(self, levelno):
         """Count a record that passed its logger's level."""
-        self.counts[_bucket(levelno)] += 1
+        # buckets: < 20 debug, < 30 info, < 40 warning, < 50 error, critical
+        self.counts[min(max(levelno // 10 - 1, 0), 4)] += 1
 
     def log(self, levelno, name, msg, ns=None):
         """Format one record into the queue. Never raises, never blocks;
@@ -147,18 +130,25 @@ class SyslogSender:
         c = self.counters
         try:
             q = self.queue
-            f = self.formatter
             used = q.used
-            if q.capacity - used > f.max_len:
-                end = f.format_into(q.mv, used, levelno, name, msg, ns)
-                q.buf[end] = 10
-                q.commit(end + 1 - used)
-                c.log_queued += 1
-            else:
-                n = f.format_into(self.scratch, 0, levelno, name, msg, ns)
-                c.log_queued += 1
-                if not self._append(n):
+            # no room for the longest message: format aside, then make room
+            aside = q.capacity - used <= self.formatter.max_len
+            pos = 0 if aside else used
+            n = self.formatter.format_into(self._scratch if aside else q.mv, pos,
+                                           levelno, name, msg, ns) - pos
+            c.log_queued += 1
+            if aside:
+                if n >= q.capacity - q.pinned:
+                    c.log_dropped += 1
+                    self.lost += 1
                     return False
+                while q.used + n >= q.capacity and q.drop_oldest():
+                    c.log_dropped += 1
+                    self.lost += 1
+                used = q.used
+                q.mv[used:used + n] = self._scratch[0:n]
+            q.buf[used + n] = 10
+            q.commit(n + 1)
         except Exception:
             c.log_errors += 1
             return False
@@ -167,59 +157,22 @@ class SyslogSender:
             self._event.set()
         return True
 
-    def _append(self, n):
-        # the message is in scratch[0:n]; make room, dropping the oldest
-        q = self.queue
-        c = self.counters
-        need = n + 1
-        if need > q.capacity - q.pinned:
-            c.log_dropped += 1
-            self.lost += 1
-            return False
-        while q.used + need > q.capacity:
-            if not q.drop_oldest():
-                break
-            c.log_dropped += 1
-            self.lost += 1
-        used = q.used
-        q.mv[used:used + n] = self._smv[0:n]
-        q.buf[used + n] = 10
-        q.commit(need)
-        return True
-
     # -- sending -----------------------------------------------------------
 
     def _fail(self, err):
         self.counters.send_errors += 1
         self.last_error = str(err)[:_ERR_MAX]
         self.backoff.failed()
-        self._close_conn()
+        self._close()
 
-    def _close_conn(self):
-        conn = self._conn
-        if conn is not None:
-            if self._poll is not None and conn.sock is not None:
-                try:
-                    self._poll.unregister(conn.sock)
-                except Exception:
-                    pass
-            self._poll = None
-            conn.close()
+    def _close(self):
+        self._poll = None
+        if self._conn is not None:
+            self._conn.close()
 
     def _sent(self, nbytes, wire_bytes):
-        lines = self.queue.consume(nbytes)
-        self.counters.log_sent += lines
+        self.counters.log_sent += self.queue.consume(nbytes)
         self.counters.log_bytes_sent += wire_bytes
-        return lines
-
-    def _notice_message(self):
-        # "N messages dropped", framed, without structured data
-        f = self.formatter
-        buf = bytearray(f.max_len)
-        n = f.format_into(buf, 0, 30, "monitoring", "%d messages dropped" % self.lost, None, False)
-        out = bytearray(n + frame_overhead(n, self.framing))
-        frame_into(out, 0, buf, n, self.framing)
-        return out
 
     async def send(self):
         """Try to send what is queued (the drop notice first); returns True
@@ -229,89 +182,69 @@ class SyslogSender:
             return True
         if not self.backoff.ready():
             return False
+        c = self.counters
+        udp = self.transport == "udp"
         try:
-            if self.transport == "udp":
-                self._send_udp()
+            conn = self._conn
+            if conn is None:
+                conn = self._conn = (UdpClient(self.host, self.port) if udp else
+                                     TcpClient(self.host, self.port, self.timeout_ms, c))
+            if not udp:
+                if conn.connected:
+                    # a syslog server never writes: readable means EOF (or junk)
+                    p = self._poll
+                    if p is None:
+                        p = self._poll = select.poll()
+                        p.register(conn.sock, select.POLLIN)
+                    if p.poll(0):
+                        self._close()
+                if not conn.connected:
+                    await conn.connect()
+            if self.lost:
+                # "N messages dropped", framed, without structured data
+                lost = self.lost
+                msg = frame(self.formatter.format(30, "monitoring", "%d messages dropped" % lost,
+                                                  None, False), self.framing)
+                sending = conn.send(msg)
+                if not udp:  # a TCP send is a coroutine
+                    await sending
+                self.lost -= lost
+                c.log_bytes_sent += len(msg)
+            if udp:
+                while q.used:
+                    e = q.buf.find(b"\n", 0, q.used)
+                    conn.send(q.view(e))
+                    self._sent(e + 1, e)
+            elif self.framing == "lf":
+                # whole lines, in chunks
+                while q.used:
+                    k = q.head(_TCP_CHUNK)
+                    q.pin(k)
+                    try:
+                        await conn.send(q.view(k))
+                    except OSError:
+                        k = q.buf.rfind(b"\n", 0, conn.partial) + 1
+                        q.pin(0)
+                        if k:
+                            self._sent(k, k)
+                        raise
+                    q.pin(0)
+                    self._sent(k, k)
             else:
-                await self._send_tcp()
+                while q.used:
+                    await self._send_octet_batch(conn)
+            self.backoff.succeeded()
         except Exception as e:  # never raise into the loop
             self._fail(e)
         finally:
             q.pin(0)
         return q.used == 0
 
-    def _send_udp(self):
-        conn = self._conn
-        if conn is None:
-            conn = self._conn = UdpClient(self.host, self.port)
-        q = self.queue
-        if self.lost:
-            lost = self.lost
-            msg = self._notice_message()
-            conn.send(msg)
-            self.lost -= lost
-            self.counters.log_bytes_sent += len(msg)
-        while q.used:
-            e = q.buf.find(b"\n", 0, q.used) + 1
-            conn.send(q.view(e - 1))
-            self._sent(e, e - 1)
-        self.backoff.succeeded()
-
-    def _peer_closed(self, conn):
-        # a syslog server never writes: readable means EOF (or junk)
-        p = self._poll
-        if p is None:
-            p = self._poll = select.poll()
-            p.register(conn.sock, select.POLLIN)
-        for ev in p.poll(0):
-            return True
-        return False
-
-    async def _connect(self):
-        conn = self._conn
-        if conn is None:
-            conn = self._conn = TcpClient(self.host, self.port, self.timeout_ms, self.counters)
-        if conn.connected and self._peer_closed(conn):
-            self._close_conn()
-        if not conn.connected:
-            await conn.connect()
-        return conn
-
-    async def _send_tcp(self):
-        q = self.queue
-        conn = await self._connect()
-        if self.lost:
-            lost = self.lost
-            msg = self._notice_message()
-            await conn.send(msg)
-            self.lost -= lost
-            self.counters.log_bytes_sent += len(msg)
-        if self.framing == "lf":
-            # whole lines, in chunks
-            while q.used:
-                k = q.head(_TCP_CHUNK)
-                q.pin(k)
-                try:
-                    await conn.send(q.view(k))
-                except OSError:
-                    done = q.buf.rfind(b"\n", 0, conn.partial) + 1
-                    q.pin(0)
-                    if done > 0:
-                        self._sent(done, done)
-                    raise
-                q.pin(0)
-                self._sent(k, k)
-        else:
-            while q.used:
-                await self._send_octet_batch(conn)
-        self.backoff.succeeded()
-
     async def _send_octet_batch(self, conn):
-        # frame up to _BATCH queued messages into tx (LEN SP MSG each)
+        # frame up to _BATCH queued messages into _tx (LEN SP MSG each)
         q = self.queue
         buf = q.buf
-        tx = self.tx
-        cap = len(tx)
+        tx = self._tx
         ends = self._ends
         srcs = self._srcs
         p = src = k = 0
@@ -319,10 +252,18 @@ class SyslogSender:
         while src < used and k < _BATCH:
             e = buf.find(b"\n", src, used)
             n = e - src
-            if p + n + 7 > cap:
+            if p + n + 7 > _TCP_CHUNK:
                 if k:
                     break
-                await self._send_big_frame(conn, n)
+                # the first message is longer than _tx: "LEN SP" from _tx,
+                # then the message from the queue in place
+                p = put_int(tx, 0, n)
+                tx[p] = 32
+                q.pin(e + 1)
+                await conn.send(tx[0:p + 1])
+                await conn.send(q.view(n))
+                q.pin(0)
+                self._sent(e + 1, p + 1 + n)
                 return
             p = put_int(tx, p, n)
             tx[p] = 32
@@ -335,7 +276,7 @@ class SyslogSender:
             k += 1
         q.pin(src)
         try:
-            await conn.send(self._txmv[0:p])
+            await conn.send(tx[0:p])
         except OSError:
             # count the frames wholly sent; the rest goes again, whole
             part = conn.partial
@@ -348,21 +289,6 @@ class SyslogSender:
             raise
         q.pin(0)
         self._sent(src, p)
-
-    async def _send_big_frame(self, conn, n):
-        # the first message is longer than tx: "LEN SP" from tx, then the
-        # message from the queue in place
-        q = self.queue
-        p = put_int(self.tx, 0, n)
-        self.tx[p] = 32
-        p += 1
-        q.pin(n + 1)
-        try:
-            await conn.send(self._txmv[0:p])
-            await conn.send(q.view(n))
-        finally:
-            q.pin(0)
-        self._sent(n + 1, p + n)
 
     # -- task ----------------------------------------------------------------
 
@@ -377,8 +303,7 @@ class SyslogSender:
                 await self._event.wait()
                 continue
             if not self.backoff.ready():
-                wait = ticks_diff(self.backoff._next, ticks_ms())
-                await sleep_ms(wait if wait > 0 else 0)
+                await sleep_ms(max(ticks_diff(self.backoff._next, ticks_ms()), 0))
                 continue
             try:
                 await self.send()
@@ -394,9 +319,8 @@ class SyslogSender:
         try:
             import threading
 
-            self._thread = threading.get_ident()
-            self._loop = asyncio.get_running_loop()
-        except (ImportError, AttributeError, RuntimeError):
+            self._loop = (threading.get_ident(), asyncio.get_running_loop())
+        except Exception:  # not CPython, or no loop running
             pass
 
     def start(self):
@@ -422,7 +346,7 @@ class SyslogSender:
         if self._task is not None:
             self._task.cancel()
             self._task = None
-        self._close_conn()
+        self._close()
         q = self.queue
         q.pin(0)
         self.counters.log_dropped += q.clear()
@@ -473,16 +397,13 @@ class SyslogSender:
 
         def sample(src):
             f = src.fields
-            for i in range(5):
-                n = LEVEL_NAMES[i]
+            for i in range(6):
+                n = _LOG_FIELDS[i]
+                v = counts[i] if i < 5 else counters.log_dropped
                 if n in f:
-                    f[n] = counts[i]
+                    f[n] = v
                 else:
-                    src.incr(n, counts[i])
-            if "dropped" in f:
-                f["dropped"] = counters.log_dropped
-            else:
-                src.incr("dropped", counters.log_dropped)
+                    src.incr(n, v)
 
         return Source("log", tags=("builtin",), sampler=sample, registry=registry)
 
@@ -593,18 +514,14 @@ def start_syslog(mon, addr, transport, framing, fmt_name, facility, app_name, qu
     without syslog never loads this code."""
     import gc
 
-    from .linequeue import LineQueue
-    from .syslog import SyslogFormatter
-
     # what loading the code left behind, collected before the
     # queue asks for its one large block
     gc.collect()
     squeue = LineQueue(queue) if type(queue) is int and queue >= 256 else queue
-
     if max_len is None:
         max_len = 480 if transport == "udp" else 2048
     fmt = SyslogFormatter(mon.registry.host, app_name, facility, fmt_name, max_len, bom)
-    sender = SyslogSender(mon.counters, addr[0], addr[1] if len(addr) > 1 else 514,
+    sender = SyslogSender(mon.counters, addr[0], addr[1] if len(addr) > 1 else DEFAULT_PORT,
                           transport, framing, fmt, squeue, timeout_ms)
     # running before the handlers go on, so stop() takes them off
     mon._add(sender)
