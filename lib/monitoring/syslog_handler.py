@@ -83,8 +83,6 @@ class SyslogSender:
             formatter = SyslogFormatter(hostname, app_name,
                                         max_len=480 if transport == "udp" else 2048)
         self.counters = counters
-        self.host = host
-        self.port = port
         self.transport = transport
         self.framing = framing if transport == "tcp" else "none"
         self.formatter = formatter
@@ -101,7 +99,6 @@ class SyslogSender:
             self._tx = memoryview(bytearray(_TCP_CHUNK))
             self._ends = [0] * _BATCH
             self._srcs = [0] * _BATCH
-        self.timeout_ms = timeout_ms
         self.backoff = Backoff(500, backoff_max_ms)
         # records per level bucket (debug..critical) seen by the handlers
         self.counts = [0, 0, 0, 0, 0]
@@ -109,7 +106,9 @@ class SyslogSender:
         self.lost = 0
         self.last_error = None
         self.attached = []
-        self._conn = None
+        # the connection is opened (TCP) or the socket made (UDP) at the first send
+        self._conn = (UdpClient(host, port) if transport == "udp" else
+                      TcpClient(host, port, timeout_ms, counters))
         self._poll = None
         self._task = None
         self._event = asyncio.Event()
@@ -167,8 +166,7 @@ class SyslogSender:
 
     def _close(self):
         self._poll = None
-        if self._conn is not None:
-            self._conn.close()
+        self._conn.close()
 
     def _sent(self, nbytes, wire_bytes):
         self.counters.log_sent += self.queue.consume(nbytes)
@@ -184,11 +182,8 @@ class SyslogSender:
             return False
         c = self.counters
         udp = self.transport == "udp"
+        conn = self._conn
         try:
-            conn = self._conn
-            if conn is None:
-                conn = self._conn = (UdpClient(self.host, self.port) if udp else
-                                     TcpClient(self.host, self.port, self.timeout_ms, c))
             if not udp:
                 if conn.connected:
                     # a syslog server never writes: readable means EOF (or junk)
@@ -419,18 +414,11 @@ def _root(mod):
 def default_logging_module():
     """micropython-lib (or CPython) ``logging`` if importable, else
     ``adafruit_logging``, else None."""
-    try:
-        import logging
-
-        return logging
-    except ImportError:
-        pass
-    try:
-        import adafruit_logging
-
-        return adafruit_logging
-    except ImportError:
-        return None
+    for name in ("logging", "adafruit_logging"):
+        try:
+            return __import__(name)
+        except ImportError:
+            pass
 
 
 def handler_for(logger, sender, level=0):
@@ -527,13 +515,9 @@ def start_syslog(mon, addr, transport, framing, fmt_name, facility, app_name, qu
     mon._add(sender)
     if loggers is None:
         # the default logging module's root logger, if there is one
-        if default_logging_module() is not None:
-            sender.attach(None)
-    elif isinstance(loggers, (tuple, list)):
-        for lg in loggers:
-            sender.attach(lg)
-    else:
-        sender.attach(loggers)
+        loggers = (None,) if default_logging_module() else ()
+    for lg in loggers if isinstance(loggers, (tuple, list)) else (loggers,):
+        sender.attach(lg)
     if builtin_sources:
         mon.registry.remove("log")  # a previous start's, counting for a stopped sender
         sender.log_source(mon.registry)
