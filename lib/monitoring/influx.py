@@ -29,14 +29,12 @@ except ImportError:  # CPython
         return x
 
 from . import clock
-from .backoff import Backoff
-from .compat import asyncio, sleep_ms, ticks_add, ticks_diff, ticks_ms
+from .compat import sleep_ms, ticks_add, ticks_diff, ticks_ms
 from .lineproto import PRECISIONS, LineEncoder, timestamp_suffix
 from .linequeue import LineQueue
-from .netio import TcpClient, UdpClient
+from .netio import Sender, TcpClient, UdpClient
 
 DEFAULT_PORTS = {"tcp": 8094, "udp": 8089, "http": 8086}
-_ERR_MAX = const(120)
 _RESP_MAX = const(512)
 _SAFE = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~"
 
@@ -49,7 +47,7 @@ def _quote(s):
     return "".join(out)
 
 
-class InfluxReporter:
+class InfluxReporter(Sender):
     """Pushes the registry's active sources to an Influx sink.
 
     ``registry``: a :class:`metrics.Registry`; ``counters``: a
@@ -76,8 +74,8 @@ class InfluxReporter:
             raise ValueError("http version 1 needs db")
         if transport == "http" and version == 2 and not (org and bucket):
             raise ValueError("http version 2 needs org and bucket")
+        Sender.__init__(self, counters, backoff_max_ms)
         self.registry = registry
-        self.counters = counters
         self.sink_host = host
         self.port = port or DEFAULT_PORTS[transport]
         self.transport = transport
@@ -87,13 +85,9 @@ class InfluxReporter:
         self.timeout_ms = timeout_ms
         self.queue = LineQueue(buffer_size)
         self.encoder = LineEncoder(line_max)
-        self.backoff = Backoff(500, backoff_max_ms)
-        self.last_error = None
         self._sending = False
         self._rbuf = None  # HTTP responses are read into it
         self._too_long = 0
-        self._task = None
-        self._conn = None
         self._request_head = None
         if transport == "http":
             p = PRECISIONS[precision][1] if version == 1 else precision
@@ -167,13 +161,6 @@ class InfluxReporter:
             c.points_dropped += 1
 
     # -- sending -------------------------------------------------------
-
-    def _fail(self, err):
-        self.counters.send_errors += 1
-        self.last_error = str(err)[:_ERR_MAX]
-        self.backoff.failed()
-        if self._conn is not None:
-            self._conn.close()
 
     def _sent(self, nbytes):
         lines = self.queue.consume(nbytes)
@@ -256,10 +243,8 @@ class InfluxReporter:
             self.backoff.succeeded()
         elif 400 <= status < 500 and status not in (408, 429):
             q.pin(0)
-            lines = q.consume(k)
-            self.counters.points_dropped += lines
-            self.counters.send_errors += 1
-            self.last_error = ("HTTP %d %s" % (status, body))[:_ERR_MAX]
+            self.counters.points_dropped += q.consume(k)
+            self._error("HTTP %d %s" % (status, body))
             self.backoff.succeeded()
         else:
             raise OSError("HTTP %d %s" % (status, body))
@@ -319,12 +304,7 @@ class InfluxReporter:
             try:
                 await self.flush()
             except Exception as e:  # defensive: the reporter must not die
-                self.counters.send_errors += 1
-                self.last_error = str(e)[:_ERR_MAX]
-                if isinstance(e, MemoryError):
-                    from . import memory_error
-
-                    memory_error(b"influx")
+                self._crashed(e, b"influx")
             nxt = ticks_add(nxt, interval_ms)
             wait = ticks_diff(nxt, ticks_ms())
             if wait < 0:
@@ -332,18 +312,10 @@ class InfluxReporter:
                 wait = 0
             await sleep_ms(wait)
 
-    def start(self):
-        """Start the reporting task."""
-        if self._task is None:
-            self._task = asyncio.create_task(self.run())
-        return self._task
-
     async def aclose(self):
         """Stop the periodic task, make one last attempt to send what is
         queued (bounded by ``timeout_ms``), then :meth:`stop`."""
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
+        self._cancel()
         # a send of the cancelled task ends when it next runs
         t0 = ticks_ms()
         while self._sending and ticks_diff(ticks_ms(), t0) < self.timeout_ms:
@@ -355,10 +327,4 @@ class InfluxReporter:
     def stop(self):
         """Cancel the task and close the connection. Points still queued
         are counted as dropped (``flush()`` first to send them)."""
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
-        if self._conn is not None:
-            self._conn.close()
-        self.queue.pin(0)
-        self.counters.points_dropped += self.queue.clear()
+        self.counters.points_dropped += self._shut()

@@ -19,9 +19,11 @@ except ImportError:  # CPython
 import errno
 import socket
 
-from .compat import sleep_ms, ticks_diff, ticks_ms
+from .backoff import Backoff
+from .compat import asyncio, sleep_ms, ticks_diff, ticks_ms
 
 _POLL_MS = const(5)
+_ERR_MAX = const(120)
 _WOULD_BLOCK = (errno.EAGAIN, getattr(errno, "EWOULDBLOCK", errno.EAGAIN))
 _IN_PROGRESS = (errno.EINPROGRESS, getattr(errno, "EALREADY", 114)) + _WOULD_BLOCK
 ETIMEDOUT = getattr(errno, "ETIMEDOUT", 110)
@@ -192,3 +194,59 @@ class UdpClient:
         self.sock = None
         if s is not None:
             s.close()
+
+
+class Sender:
+    """What the Influx reporter and the syslog sender share: the
+    connection ``_conn``, the sending task, the reconnect backoff (from
+    0.5 s up to ``backoff_max_ms``) and the error bookkeeping
+    (``counters.send_errors``, ``last_error``)."""
+
+    def __init__(self, counters, backoff_max_ms):
+        self.counters = counters
+        self.backoff = Backoff(500, backoff_max_ms)
+        self.last_error = None
+        self._task = None
+        self._conn = None
+
+    def _error(self, err):
+        # count an error and keep its text
+        self.counters.send_errors += 1
+        self.last_error = str(err)[:_ERR_MAX]
+
+    def _fail(self, err):
+        # a failed send: counted, backed off, the connection closed
+        self._error(err)
+        self.backoff.failed()
+        if self._conn is not None:
+            self._conn.close()
+
+    def _crashed(self, err, tag):
+        # the task caught an unexpected error (it must not die): counted;
+        # a MemoryError is reported to the monitoring package
+        self._error(err)
+        if isinstance(err, MemoryError):
+            from . import memory_error
+
+            memory_error(tag)
+
+    def start(self):
+        """Start the sending task."""
+        if self._task is None:
+            self._task = asyncio.create_task(self.run())
+        return self._task
+
+    def _cancel(self):
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+    def _shut(self):
+        # cancel the task, close the connection, empty the queue; returns
+        # the number of messages dropped
+        self._cancel()
+        if self._conn is not None:
+            self._conn.close()
+        q = self.queue
+        q.pin(0)
+        return q.clear()

@@ -39,22 +39,20 @@ except ImportError:  # CPython
 
 import select
 
-from .backoff import Backoff
 from .compat import asyncio, sleep_ms, ticks_diff, ticks_ms
 from .linequeue import LineQueue
 from .metrics import Source
-from .netio import TcpClient, UdpClient
+from .netio import Sender, TcpClient, UdpClient
 from .syslog import SyslogFormatter, check_option, frame, put_int
 
 DEFAULT_PORT = const(514)
-_ERR_MAX = const(120)
 _TCP_CHUNK = const(1024)
 _BATCH = const(32)
 # fields of the ``log`` source: records per level bucket, in order, then drops
 _LOG_FIELDS = ("debug", "info", "warning", "error", "critical", "dropped")
 
 
-class SyslogSender:
+class SyslogSender(Sender):
     """The shared queue and sending task behind every syslog handler.
 
     ``counters``: a :class:`sources.Counters`; ``host``, ``port``: the
@@ -82,7 +80,7 @@ class SyslogSender:
         if formatter is None:
             formatter = SyslogFormatter(hostname, app_name,
                                         max_len=480 if transport == "udp" else 2048)
-        self.counters = counters
+        Sender.__init__(self, counters, backoff_max_ms)
         self.transport = transport
         self.framing = framing if transport == "tcp" else "none"
         self.formatter = formatter
@@ -99,18 +97,15 @@ class SyslogSender:
             self._tx = memoryview(bytearray(_TCP_CHUNK))
             self._ends = [0] * _BATCH
             self._srcs = [0] * _BATCH
-        self.backoff = Backoff(500, backoff_max_ms)
         # records per level bucket (debug..critical) seen by the handlers
         self.counts = [0, 0, 0, 0, 0]
         # messages dropped and not yet announced with a notice
         self.lost = 0
-        self.last_error = None
         self.attached = []
         # the connection is opened (TCP) or the socket made (UDP) at the first send
         self._conn = (UdpClient(host, port) if transport == "udp" else
                       TcpClient(host, port, timeout_ms, counters))
-        self._poll = None
-        self._task = None
+        self._poll = None  # polls the TCP connection for an EOF
         self._event = asyncio.Event()
         self._idle = False
         # (thread id, event loop) of the sending task, for the CPython handler
@@ -158,16 +153,6 @@ class SyslogSender:
 
     # -- sending -----------------------------------------------------------
 
-    def _fail(self, err):
-        self.counters.send_errors += 1
-        self.last_error = str(err)[:_ERR_MAX]
-        self.backoff.failed()
-        self._close()
-
-    def _close(self):
-        self._poll = None
-        self._conn.close()
-
     def _sent(self, nbytes, wire_bytes):
         self.counters.log_sent += self.queue.consume(nbytes)
         self.counters.log_bytes_sent += wire_bytes
@@ -185,16 +170,13 @@ class SyslogSender:
         conn = self._conn
         try:
             if not udp:
-                if conn.connected:
-                    # a syslog server never writes: readable means EOF (or junk)
-                    p = self._poll
-                    if p is None:
-                        p = self._poll = select.poll()
-                        p.register(conn.sock, select.POLLIN)
-                    if p.poll(0):
-                        self._close()
+                # a syslog server never writes: readable means EOF (or junk)
+                if conn.connected and self._poll.poll(0):
+                    conn.close()
                 if not conn.connected:
                     await conn.connect()
+                    self._poll = select.poll()
+                    self._poll.register(conn.sock, select.POLLIN)
             if self.lost:
                 # "N messages dropped", framed, without structured data
                 lost = self.lost
@@ -303,11 +285,7 @@ class SyslogSender:
             try:
                 await self.send()
             except Exception as e:  # defensive: the sender must not die
-                self._fail(e)
-                if isinstance(e, MemoryError):
-                    from . import memory_error
-
-                    memory_error(b"syslog")
+                self._crashed(e, b"syslog")
             await sleep_ms(0)
 
     def _note_loop(self):
@@ -318,18 +296,10 @@ class SyslogSender:
         except Exception:  # not CPython, or no loop running
             pass
 
-    def start(self):
-        """Start the sending task."""
-        if self._task is None:
-            self._task = asyncio.create_task(self.run())
-        return self._task
-
     async def aclose(self):
         """Stop the task, make one last attempt to send what is queued
         (bounded by ``timeout_ms``), then :meth:`stop`."""
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
+        self._cancel()
         self.backoff.succeeded()
         await self.send()
         self.stop()
@@ -338,13 +308,7 @@ class SyslogSender:
         """Detach the handlers, cancel the task, close the connection.
         Messages still queued are counted as dropped."""
         self.detach()
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
-        self._close()
-        q = self.queue
-        q.pin(0)
-        self.counters.log_dropped += q.clear()
+        self.counters.log_dropped += self._shut()
 
     # -- handlers --------------------------------------------------------
 
