@@ -22,12 +22,6 @@ dropped first when it is full, every dropped point counted in
 backoff and jitter. Nothing here raises into the caller or blocks the loop.
 """
 
-try:
-    from micropython import const
-except ImportError:  # CPython
-    def const(x):
-        return x
-
 from . import clock
 from .compat import sleep_ms, ticks_add, ticks_diff, ticks_ms
 from .lineproto import PRECISIONS, LineEncoder, timestamp_suffix
@@ -35,15 +29,15 @@ from .linequeue import LineQueue
 from .netio import Sender, TcpClient, UdpClient
 
 DEFAULT_PORTS = {"tcp": 8094, "udp": 8089, "http": 8086}
-_RESP_MAX = const(512)
-_SAFE = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~"
 
 
 def _quote(s):
+    # percent-encoding of all but the unreserved characters (RFC 3986)
     out = []
     for b in s.encode():
         c = chr(b)
-        out.append(c if c in _SAFE else "%%%02X" % b)
+        out.append(c if b < 128 and (c.isalpha() or c.isdigit() or c in "-_.~")
+                   else "%%%02X" % b)
     return "".join(out)
 
 
@@ -178,76 +172,59 @@ class InfluxReporter(Sender):
             # for the send in progress or the next one
             return False
         self._sending = True
+        t = self.transport
         try:
-            if self.transport == "udp":
-                self._send_udp()
-            elif self.transport == "tcp":
-                await self._send_tcp()
+            # UDP and TCP keep one client; HTTP opens a connection per batch
+            conn = self._conn
+            if conn is None or t == "http":
+                conn = self._conn = (
+                    UdpClient(self.sink_host, self.port) if t == "udp" else
+                    TcpClient(self.sink_host, self.port, self.timeout_ms,
+                              self.counters if t == "tcp" else None))
+            if t == "udp":
+                while q.used:
+                    k = q.head(self.mtu)
+                    conn.send(q.view(k))
+                    self._sent(k)
             else:
-                await self._send_http()
+                if not conn.connected:
+                    await conn.connect()
+                k = q.used
+                q.pin(k)
+                if t == "tcp":
+                    try:
+                        await conn.send(q.view(k))
+                    except OSError:
+                        # keep the lines not wholly sent; a fragment of one may
+                        # have gone out on the dead connection and is sent again
+                        q.pin(0)
+                        self._sent(q.buf.rfind(b"\n", 0, conn.partial) + 1)
+                        raise
+                    self._sent(k)
+                else:
+                    try:
+                        await conn.send(self._request_head)
+                        await conn.send(b"%d\r\n\r\n" % k)
+                        await conn.send(q.view(k))
+                        status, body = await self._read_response(conn)
+                    finally:
+                        conn.close()
+                    if 200 <= status < 300:
+                        self._sent(k)
+                    elif 400 <= status < 500 and status not in (408, 429):
+                        # refused (a bad line): dropped, not retried
+                        q.pin(0)
+                        self.counters.points_dropped += q.consume(k)
+                        self._error("HTTP %d %s" % (status, body))
+                    else:
+                        raise OSError("HTTP %d %s" % (status, body))
+            self.backoff.succeeded()
         except Exception as e:  # never raise into the loop
             self._fail(e)
         finally:
             q.pin(0)
             self._sending = False
         return q.used == 0
-
-    def _send_udp(self):
-        if self._conn is None:
-            self._conn = UdpClient(self.sink_host, self.port)
-        q = self.queue
-        while q.used:
-            k = q.head(self.mtu)
-            self._conn.send(q.view(k))
-            self._sent(k)
-        self.backoff.succeeded()
-
-    async def _send_tcp(self):
-        q = self.queue
-        conn = self._conn
-        if conn is None:
-            conn = self._conn = TcpClient(self.sink_host, self.port, self.timeout_ms,
-                                          self.counters)
-        if not conn.connected:
-            await conn.connect()
-        k = q.used
-        q.pin(k)
-        try:
-            await conn.send(q.view(k))
-        except OSError:
-            # keep the lines not wholly sent; a fragment of one may have
-            # gone out on the dead connection and is sent again whole
-            done = q.buf.rfind(b"\n", 0, conn.partial) + 1
-            q.pin(0)
-            if done > 0:
-                self._sent(done)
-            raise
-        self._sent(k)
-        self.backoff.succeeded()
-
-    async def _send_http(self):
-        q = self.queue
-        conn = self._conn = TcpClient(self.sink_host, self.port, self.timeout_ms)
-        try:
-            await conn.connect()
-            k = q.used
-            q.pin(k)
-            await conn.send(self._request_head)
-            await conn.send(b"%d\r\n\r\n" % k)
-            await conn.send(q.view(k))
-            status, body = await self._read_response(conn)
-        finally:
-            conn.close()
-        if 200 <= status < 300:
-            self._sent(k)
-            self.backoff.succeeded()
-        elif 400 <= status < 500 and status not in (408, 429):
-            q.pin(0)
-            self.counters.points_dropped += q.consume(k)
-            self._error("HTTP %d %s" % (status, body))
-            self.backoff.succeeded()
-        else:
-            raise OSError("HTTP %d %s" % (status, body))
 
     async def _read_response(self, conn):
         """(status, first bytes of the body as text) of an HTTP response,
@@ -256,13 +233,12 @@ class InfluxReporter(Sender):
         Content-Length says (at most 200 bytes kept)."""
         buf = self._rbuf
         if buf is None:
-            buf = self._rbuf = bytearray(_RESP_MAX)
+            buf = self._rbuf = bytearray(512)
         mv = memoryview(buf)
         n = 0
-        status = 0
         end = -1
-        clen = 0
-        while n < _RESP_MAX:
+        want = 0  # bytes of an error's body to read
+        while n < 512:
             got = await conn.recv_into(mv[n:])
             if not got:
                 break
@@ -274,16 +250,15 @@ class InfluxReporter(Sender):
                 try:
                     status = int(bytes(mv[9:12]))
                 except ValueError:
-                    raise OSError("bad HTTP response")
+                    end = -1  # not HTTP
+                    break
                 if 200 <= status < 300:
                     return status, ""
-                i = buf.find(b"\r\n", 0, end)
-                while 0 <= i < end:
-                    j = buf.find(b"\r\n", i + 2, end + 2)
-                    if bytes(buf[i + 2:i + 17]).lower() == b"content-length:":
-                        clen = int(bytes(buf[i + 17:j]))
-                    i = j if j > i else -1
-            if n - end - 4 >= min(clen, 200):
+                head = bytes(buf[:end + 2]).lower()
+                i = head.find(b"\r\ncontent-length:")
+                if i >= 0:
+                    want = min(int(head[i + 17:head.find(b"\r\n", i + 2)]), 200)
+            if n - end - 4 >= want:
                 break
         if end < 0:
             raise OSError("bad HTTP response")
