@@ -187,7 +187,7 @@ class InfluxReporter(Sender):
                     conn.send(q.view(k))
                     self._sent(k)
             else:
-                if not conn.connected:
+                if conn.sock is None:
                     await conn.connect()
                 k = q.used
                 q.pin(k)

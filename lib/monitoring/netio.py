@@ -10,20 +10,12 @@ host name; it is done once per client and cached. Give IP addresses on
 boards where that matters.
 """
 
-try:
-    from micropython import const
-except ImportError:  # CPython
-    def const(x):
-        return x
-
 import errno
 import socket
 
 from .backoff import Backoff
 from .compat import asyncio, sleep_ms, ticks_diff, ticks_ms
 
-_POLL_MS = const(5)
-_ERR_MAX = const(120)
 _WOULD_BLOCK = (errno.EAGAIN, getattr(errno, "EWOULDBLOCK", errno.EAGAIN))
 _IN_PROGRESS = (errno.EINPROGRESS, getattr(errno, "EALREADY", 114)) + _WOULD_BLOCK
 ETIMEDOUT = getattr(errno, "ETIMEDOUT", 110)
@@ -56,14 +48,12 @@ class TcpClient:
         self.sock = None
         self._addr = None
 
-    @property
-    def connected(self):
-        return self.sock is not None
-
-    def _late(self, start):
-        # no progress since ``start``: raise once timeout_ms have passed
+    def _pause(self, start):
+        # no progress since ``start``: raise once timeout_ms have passed,
+        # else a few milliseconds' sleep to await before polling again
         if ticks_diff(ticks_ms(), start) >= self.timeout_ms:
             raise OSError(ETIMEDOUT)
+        return sleep_ms(5)
 
     async def connect(self):
         """Open the connection (no-op if open)."""
@@ -91,8 +81,7 @@ class TcpClient:
                     if ev[0][1] & (select.POLLERR | select.POLLHUP):
                         raise OSError(errno.ECONNRESET)
                     break
-                self._late(start)
-                await sleep_ms(_POLL_MS)
+                await self._pause(start)
         except BaseException:
             s.close()
             raise
@@ -127,8 +116,7 @@ class TcpClient:
                     self.partial = sent
                     start = ticks_ms()
                 else:
-                    self._late(start)
-                    await sleep_ms(_POLL_MS)
+                    await self._pause(start)
         except BaseException:
             self.close()
             raise
@@ -151,8 +139,7 @@ class TcpClient:
                 except OSError as e:
                     if _errno(e) not in _WOULD_BLOCK:
                         raise
-                self._late(start)
-                await sleep_ms(_POLL_MS)
+                await self._pause(start)
         except OSError:
             self.close()
             raise
@@ -212,7 +199,7 @@ class Sender:
     def _error(self, err):
         # count an error and keep its text
         self.counters.send_errors += 1
-        self.last_error = str(err)[:_ERR_MAX]
+        self.last_error = str(err)[:120]
 
     def _fail(self, err):
         # a failed send: counted, backed off, the connection closed

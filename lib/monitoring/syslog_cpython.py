@@ -10,11 +10,8 @@ def cpython_handler(sender, level=0):
     from another thread are handed to the event loop's thread."""
     global _cpython_class
     if _cpython_class is None:
-        try:
-            import logging
-            import threading
-        except ImportError:  # not CPython: use syslog_handler's handlers
-            raise ImportError("cpython_handler needs CPython's logging and threading")
+        import logging  # CPython's (elsewhere: syslog_handler's handlers)
+        import threading
 
         class CPythonHandler(logging.Handler):
             """CPython ``logging`` handler: the message is the record

@@ -171,9 +171,9 @@ class SyslogSender(Sender):
         try:
             if not udp:
                 # a syslog server never writes: readable means EOF (or junk)
-                if conn.connected and self._poll.poll(0):
+                if conn.sock is not None and self._poll.poll(0):
                     conn.close()
-                if not conn.connected:
+                if conn.sock is None:
                     await conn.connect()
                     self._poll = select.poll()
                     self._poll.register(conn.sock, select.POLLIN)
@@ -329,7 +329,15 @@ class SyslogSender(Sender):
             target = _root(target)
         if not hasattr(target, "addHandler"):
             raise ValueError("bad syslog logger: %r" % (target,))
-        h = handler_for(target, self, level)
+        # CPython's loggers have a manager, micropython-lib's a record
+        if hasattr(target, "manager"):
+            from .syslog_cpython import cpython_handler
+
+            h = cpython_handler(self, level)
+        elif hasattr(target, "record"):
+            h = MicroPythonHandler(self, level)
+        else:
+            h = AdafruitHandler(self, level)
         target.addHandler(h)
         self.attached.append((target, h))
         return h
@@ -383,17 +391,6 @@ def default_logging_module():
             return __import__(name)
         except ImportError:
             pass
-
-
-def handler_for(logger, sender, level=0):
-    """A handler of the class that fits ``logger``'s logging module."""
-    if hasattr(logger, "manager"):
-        from .syslog_cpython import cpython_handler
-
-        return cpython_handler(sender, level)
-    if hasattr(logger, "record"):
-        return MicroPythonHandler(sender, level)
-    return AdafruitHandler(sender, level)
 
 
 class _Base:
