@@ -31,12 +31,6 @@ cannot tell whether anyone listens: datagrams to a stopped server are lost
 (and counted as sent).
 """
 
-try:
-    from micropython import const
-except ImportError:  # CPython
-    def const(x):
-        return x
-
 import select
 
 from .compat import asyncio, sleep_ms, ticks_diff, ticks_ms
@@ -45,9 +39,7 @@ from .metrics import Source
 from .netio import Sender, TcpClient, UdpClient
 from .syslog import SyslogFormatter, check_option, frame, put_int
 
-DEFAULT_PORT = const(514)
-_TCP_CHUNK = const(1024)
-_BATCH = const(32)
+DEFAULT_PORT = 514
 # fields of the ``log`` source: records per level bucket, in order, then drops
 _LOG_FIELDS = ("debug", "info", "warning", "error", "critical", "dropped")
 
@@ -89,14 +81,14 @@ class SyslogSender(Sender):
         # the longest message fits there, else here first (then the
         # oldest messages are dropped to make room for its actual size)
         self._scratch = memoryview(bytearray(formatter.max_len))
-        # octet counting: frames are built here at send time, up to _BATCH
-        # at once (_ends: where each frame ends in _tx, _srcs: where the
-        # next message starts in the queue); the queue holds each message
-        # once, LF-terminated
+        # octet counting: frames are built in _tx (1 KB) at send time, up
+        # to 32 at once (_ends: where each frame ends in _tx, _srcs: where
+        # the next message starts in the queue); the queue holds each
+        # message once, LF-terminated
         if self.framing == "octet":
-            self._tx = memoryview(bytearray(_TCP_CHUNK))
-            self._ends = [0] * _BATCH
-            self._srcs = [0] * _BATCH
+            self._tx = memoryview(bytearray(1024))
+            self._ends = [0] * 32
+            self._srcs = [0] * 32
         # records per level bucket (debug..critical) seen by the handlers
         self.counts = [0, 0, 0, 0, 0]
         # messages dropped and not yet announced with a notice
@@ -193,9 +185,9 @@ class SyslogSender(Sender):
                     conn.send(q.view(e))
                     self._sent(e + 1, e)
             elif self.framing == "lf":
-                # whole lines, in chunks
+                # whole lines, in chunks of up to 1 KB
                 while q.used:
-                    k = q.head(_TCP_CHUNK)
+                    k = q.head(1024)
                     q.pin(k)
                     try:
                         await conn.send(q.view(k))
@@ -218,7 +210,8 @@ class SyslogSender(Sender):
         return q.used == 0
 
     async def _send_octet_batch(self, conn):
-        # frame up to _BATCH queued messages into _tx (LEN SP MSG each)
+        # frame the queued messages into _tx (LEN SP MSG each), as many as
+        # fit (and _ends has room for)
         q = self.queue
         buf = q.buf
         tx = self._tx
@@ -226,10 +219,10 @@ class SyslogSender(Sender):
         srcs = self._srcs
         p = src = k = 0
         used = q.used
-        while src < used and k < _BATCH:
+        while src < used and k < len(ends):
             e = buf.find(b"\n", src, used)
             n = e - src
-            if p + n + 7 > _TCP_CHUNK:
+            if p + n + 7 > len(tx):
                 if k:
                     break
                 # the first message is longer than _tx: "LEN SP" from _tx,
@@ -422,7 +415,8 @@ class _Base:
             lv = record.levelno
             s.count(lv)
             if lv >= self.level:
-                msg = self._text(record) if self.formatter is None else self.format(record)
+                msg = (getattr(record, self._text) if self.formatter is None else
+                       self.format(record))
                 s.log(lv, record.name, msg)
         except Exception:
             s.counters.log_errors += 1
@@ -440,9 +434,7 @@ class MicroPythonHandler(_Base):
     ``LogRecord`` whose text is in ``message``; the handler checks its own
     level and formats the record into the queue before returning."""
 
-    @staticmethod
-    def _text(record):
-        return record.message
+    _text = "message"  # the record's attribute holding its text
 
 
 class AdafruitHandler(_Base):
@@ -450,9 +442,7 @@ class AdafruitHandler(_Base):
     both levels and passes a namedtuple record whose ``msg`` is already
     ``msg % args``."""
 
-    @staticmethod
-    def _text(record):
-        return record.msg
+    _text = "msg"
 
 
 def start_syslog(mon, addr, transport, framing, fmt_name, facility, app_name, queue,
