@@ -62,16 +62,28 @@ class InfluxReporter(Sender):
             raise ValueError("bad transport: %s" % transport)
         if precision not in PRECISIONS:
             raise ValueError("bad precision: %s" % precision)
-        if version is None:
-            version = 2 if bucket else 1
-        if transport == "http" and version == 1 and not db:
-            raise ValueError("http version 1 needs db")
-        if transport == "http" and version == 2 and not (org and bucket):
-            raise ValueError("http version 2 needs org and bucket")
+        port = port or DEFAULT_PORTS[transport]
+        self._request_head = None
+        if transport == "http":
+            if (version or (2 if bucket else 1)) == 1:
+                if not db:
+                    raise ValueError("http version 1 needs db")
+                path = "/write?db=%s&precision=%s" % (_quote(db), PRECISIONS[precision][1])
+            else:
+                if not (org and bucket):
+                    raise ValueError("http version 2 needs org and bucket")
+                path = "/api/v2/write?org=%s&bucket=%s&precision=%s" % (
+                    _quote(org), _quote(bucket), precision)
+            self._request_head = (
+                "POST %s HTTP/1.1\r\nHost: %s:%d\r\n%s"
+                "Content-Type: text/plain; charset=utf-8\r\n"
+                "Connection: close\r\nContent-Length: "
+                % (path, host, port, "Authorization: Token %s\r\n" % token if token else "")
+            ).encode()
         Sender.__init__(self, counters, backoff_max_ms)
         self.registry = registry
         self.sink_host = host
-        self.port = port or DEFAULT_PORTS[transport]
+        self.port = port
         self.transport = transport
         self.interval = interval
         self.precision = precision
@@ -82,20 +94,6 @@ class InfluxReporter(Sender):
         self._sending = False
         self._rbuf = None  # HTTP responses are read into it
         self._too_long = 0
-        self._request_head = None
-        if transport == "http":
-            p = PRECISIONS[precision][1] if version == 1 else precision
-            if version == 1:
-                path = "/write?db=%s&precision=%s" % (_quote(db), p)
-            else:
-                path = "/api/v2/write?org=%s&bucket=%s&precision=%s" % (
-                    _quote(org), _quote(bucket), p)
-            auth = "Authorization: Token %s\r\n" % token if token else ""
-            self._request_head = (
-                "POST %s HTTP/1.1\r\nHost: %s:%d\r\n%s"
-                "Content-Type: text/plain; charset=utf-8\r\n"
-                "Connection: close\r\nContent-Length: " % (path, host, self.port, auth)
-            ).encode()
 
     # -- gathering -----------------------------------------------------
 

@@ -66,20 +66,7 @@ _SEQ_MAX = const(2147483647)
 _NAME_CACHE_MAX = const(16)
 _BACKSLASH = const(92)
 
-# facility names by number ("-" where RFC 5424 names none we accept)
-_FAC_NAMES = ("kern user mail daemon auth syslog lpr news uucp cron authpriv ftp "
-              "- - - - local0 local1 local2 local3 local4 local5 local6 local7")
-
 FORMATS = ("rfc5424", "rfc3164")
-
-_MONTHS = b"JanFebMarAprMayJunJulAugSepOctNovDec"
-_HEX = b"0123456789abcdef"
-# the escape letter of a control character below 14 (0: written as \xNN)
-_CTRL_ESC = b"\0\0\0\0\0\0\0\0\0tn\0\0r"
-# timestamp fields (year, month, day, hour, minute, second, ms): their
-# widths and the RFC 5424 separator after each (RFC 3164 uses hh:mm:ss)
-_TS_WIDTH = b"\x04\x02\x02\x02\x02\x02\x03"
-_TS_SEP = b"--T::.Z"
 
 
 def check_option(ok, what, value):
@@ -104,7 +91,9 @@ def facility_code(facility):
     ``"local0"``...); raises ValueError otherwise."""
     if type(facility) is int and 0 <= facility <= 23:
         return facility
-    names = _FAC_NAMES.split()
+    # by number ("-" where RFC 5424 names none we accept)
+    names = ("kern user mail daemon auth syslog lpr news uucp cron authpriv ftp "
+             "- - - - local0 local1 local2 local3 local4 local5 local6 local7").split()
     check_option(isinstance(facility, str) and facility != "-" and facility in names,
                  "facility", facility)
     return names.index(facility)
@@ -191,8 +180,10 @@ def put_msg(buf, pos, end, msg):
     while j < n:
         c = src[j]
         if c < 32 or c == 127 or c == _BACKSLASH:
-            # "\\", "\n", "\r", "\t" or "\xNN"
-            e = _BACKSLASH if c == _BACKSLASH else _CTRL_ESC[c] if c < 14 else 0
+            # "\\", "\n", "\r", "\t" (the letter from the table by byte
+            # value), or "\xNN" (e = 0)
+            e = (_BACKSLASH if c == _BACKSLASH else
+                 b"\0\0\0\0\0\0\0\0\0tn\0\0r"[c] if c < 14 else 0)
             w = 2 if e else 4
             if p + w > end:
                 break
@@ -201,8 +192,8 @@ def put_msg(buf, pos, end, msg):
                 buf[p + 1] = e
             else:
                 buf[p + 1] = 120  # x
-                buf[p + 2] = _HEX[c >> 4]
-                buf[p + 3] = _HEX[c & 15]
+                buf[p + 2] = b"0123456789abcdef"[c >> 4]
+                buf[p + 3] = b"0123456789abcdef"[c & 15]
             p += w
             j += 1
         else:
@@ -327,10 +318,11 @@ class SyslogFormatter:
             j = 0
             if not r:
                 # "Mmm dd " (day space-padded), then hh:mm:ss
+                m = b"JanFebMarAprMayJunJulAugSepOctNovDec"
                 k = (t[1] - 1) * 3
-                buf[p] = _MONTHS[k]
-                buf[p + 1] = _MONTHS[k + 1]
-                buf[p + 2] = _MONTHS[k + 2]
+                buf[p] = m[k]
+                buf[p + 1] = m[k + 1]
+                buf[p + 2] = m[k + 2]
                 buf[p + 3] = 32
                 d = t[2]
                 buf[p + 4] = 48 + d // 10 if d >= 10 else 32
@@ -338,11 +330,13 @@ class SyslogFormatter:
                 buf[p + 6] = 32
                 p += 7
                 j = 3
-            # RFC 5424: YYYY-MM-DDThh:mm:ss.mmmZ, RFC 3164: hh:mm:ss
+            # RFC 5424: YYYY-MM-DDThh:mm:ss.mmmZ, RFC 3164: hh:mm:ss; the
+            # fields (year, month, day, hour, minute, second, ms) with their
+            # widths and the separator after each
             while j < (7 if r else 6):
-                p = put_int(buf, p, t[j] if j < 6 else ms, _TS_WIDTH[j])
+                p = put_int(buf, p, t[j] if j < 6 else ms, b"\4\2\2\2\2\2\3"[j])
                 if r or j < 5:
-                    buf[p] = _TS_SEP[j]
+                    buf[p] = b"--T::.Z"[j]
                     p += 1
                 j += 1
         if r or t is not None:
