@@ -52,19 +52,10 @@ CPython, its UTF-8 encoding), the time tuple when the clock is set, and
 the logger name's header field the first time a name is seen (cached).
 """
 
-try:
-    from micropython import const
-except ImportError:  # CPython
-    def const(x):
-        return x
-
 from . import clock
 from .compat import ticks_diff, ticks_ms
 
-DEFAULT_FACILITY = const(3)  # daemon
-_SEQ_MAX = const(2147483647)
-_NAME_CACHE_MAX = const(16)
-_BACKSLASH = const(92)
+DEFAULT_FACILITY = 3  # daemon
 
 FORMATS = ("rfc5424", "rfc3164")
 
@@ -153,6 +144,7 @@ def put_int(buf, pos, n, width=1):
 def put_msg(buf, pos, end, msg):
     """Write ``msg`` (a str) escaped at ``buf[pos:end]``, cut to fit at a
     UTF-8 character boundary; returns the position after it."""
+    bs = 92  # backslash
     src = _utf8(msg)
     n = len(src)
     room = end - pos
@@ -169,7 +161,7 @@ def put_msg(buf, pos, end, msg):
     stop = pos + k
     while i < stop:
         c = buf[i]
-        if c < 32 or c == 127 or c == _BACKSLASH:
+        if c < 32 or c == 127 or c == bs:
             break
         i += 1
     if i == stop:
@@ -179,15 +171,15 @@ def put_msg(buf, pos, end, msg):
     p = i
     while j < n:
         c = src[j]
-        if c < 32 or c == 127 or c == _BACKSLASH:
+        if c < 32 or c == 127 or c == bs:
             # "\\", "\n", "\r", "\t" (the letter from the table by byte
             # value), or "\xNN" (e = 0)
-            e = (_BACKSLASH if c == _BACKSLASH else
+            e = (bs if c == bs else
                  b"\0\0\0\0\0\0\0\0\0tn\0\0r"[c] if c < 14 else 0)
             w = 2 if e else 4
             if p + w > end:
                 break
-            buf[p] = _BACKSLASH
+            buf[p] = bs
             if e:
                 buf[p + 1] = e
             else:
@@ -253,7 +245,7 @@ class SyslogFormatter:
         f = c.get(name)
         if f is None:
             f = header_token(name, 32, "" if self.rfc5424 else ":[]")
-            if len(c) < _NAME_CACHE_MAX:
+            if len(c) < 16:
                 c[name] = f
         return f
 
@@ -349,7 +341,7 @@ class SyslogFormatter:
         if r:
             if sd:
                 seq = self.seq + 1
-                if seq > _SEQ_MAX:
+                if seq > 2147483647:  # wraps after 2**31 - 1
                     seq = 1
                 self.seq = seq
                 buf[p:p + 19] = b' [meta sequenceId="'

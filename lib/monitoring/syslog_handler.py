@@ -98,8 +98,7 @@ class SyslogSender(Sender):
         self._conn = (UdpClient(host, port) if transport == "udp" else
                       TcpClient(host, port, timeout_ms, counters))
         self._poll = None  # polls the TCP connection for an EOF
-        self._event = asyncio.Event()
-        self._idle = False
+        self._event = asyncio.Event()  # set when a record is queued
         # (thread id, event loop) of the sending task, for the CPython handler
         self._loop = None
 
@@ -138,9 +137,7 @@ class SyslogSender(Sender):
         except Exception:
             c.log_errors += 1
             return False
-        if self._idle:
-            self._idle = False
-            self._event.set()
+        self._event.set()
         return True
 
     # -- sending -----------------------------------------------------------
@@ -269,7 +266,6 @@ class SyslogSender(Sender):
         while True:
             if q.used == 0:
                 self._event.clear()
-                self._idle = True
                 await self._event.wait()
                 continue
             if not self.backoff.ready():
