@@ -21,16 +21,37 @@ _IN_PROGRESS = (errno.EINPROGRESS, getattr(errno, "EALREADY", 114)) + _WOULD_BLO
 ETIMEDOUT = getattr(errno, "ETIMEDOUT", 110)
 
 
-def resolve(host, port, kind=socket.SOCK_STREAM):
-    """Address for ``host:port`` (blocking DNS when ``host`` is a name)."""
-    return socket.getaddrinfo(host, port, 0, kind)[0][-1]
+class _Client:
+    # what both clients keep: the peer, the socket (None while closed) and
+    # the peer's address, resolved once
+
+    def __init__(self, host, port):
+        self.host = host
+        self.port = port
+        self.sock = None
+        self._addr = None
+
+    def _new_sock(self, kind):
+        # a non-blocking socket of ``kind``; the address is resolved (with
+        # a blocking DNS lookup when the host is a name) the first time
+        if self._addr is None:
+            self._addr = socket.getaddrinfo(self.host, self.port, 0, kind)[0][-1]
+        s = socket.socket(socket.AF_INET, kind)
+        s.setblocking(False)
+        return s
+
+    def close(self):
+        """Close the socket (safe to call twice)."""
+        s = self.sock
+        self.sock = None
+        if s is not None:
+            try:
+                s.close()
+            except OSError:
+                pass
 
 
-def _errno(e):
-    return e.args[0] if e.args else 0
-
-
-class TcpClient:
+class TcpClient(_Client):
     """One TCP connection to ``host:port``.
 
     ``await connect()`` then ``await send(buf)``; ``close()`` any time.
@@ -40,13 +61,10 @@ class TcpClient:
     """
 
     def __init__(self, host, port, timeout_ms=5000, counters=None):
-        self.host = host
-        self.port = port
+        _Client.__init__(self, host, port)
         self.timeout_ms = timeout_ms
         self.counters = counters
         self.ever_connected = False
-        self.sock = None
-        self._addr = None
 
     def _pause(self, start):
         # no progress since ``start``: raise once timeout_ms have passed,
@@ -59,17 +77,14 @@ class TcpClient:
         """Open the connection (no-op if open)."""
         if self.sock is not None:
             return
-        if self._addr is None:
-            self._addr = resolve(self.host, self.port)
         import select
 
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.setblocking(False)
+        s = self._new_sock(socket.SOCK_STREAM)
         try:
             try:
                 s.connect(self._addr)
             except OSError as e:
-                if _errno(e) not in _IN_PROGRESS:
+                if e.errno not in _IN_PROGRESS:
                     raise
             # wait until writable (connected) or failed
             p = select.poll()
@@ -108,7 +123,7 @@ class TcpClient:
                 try:
                     n = s.send(mv[sent:])
                 except OSError as e:
-                    if _errno(e) not in _WOULD_BLOCK:
+                    if e.errno not in _WOULD_BLOCK:
                         raise
                     n = 0
                 if n:
@@ -137,50 +152,23 @@ class TcpClient:
                     if n is not None:
                         return n
                 except OSError as e:
-                    if _errno(e) not in _WOULD_BLOCK:
+                    if e.errno not in _WOULD_BLOCK:
                         raise
                 await self._pause(start)
         except OSError:
             self.close()
             raise
 
-    def close(self):
-        """Close the connection (safe to call twice)."""
-        s = self.sock
-        self.sock = None
-        if s is not None:
-            try:
-                s.close()
-            except OSError:
-                pass
 
-
-class UdpClient:
+class UdpClient(_Client):
     """Datagrams to ``host:port``; ``send`` never blocks (a datagram the
     stack cannot take right now raises OSError(EAGAIN))."""
-
-    def __init__(self, host, port):
-        self.host = host
-        self.port = port
-        self.sock = None
-        self._addr = None
 
     def send(self, buf):
         """Send one datagram; returns its size."""
         if self.sock is None:
-            if self._addr is None:
-                self._addr = resolve(self.host, self.port, socket.SOCK_DGRAM)
-            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            s.setblocking(False)
-            self.sock = s
+            self.sock = self._new_sock(socket.SOCK_DGRAM)
         return self.sock.sendto(buf, self._addr)
-
-    def close(self):
-        """Close the socket."""
-        s = self.sock
-        self.sock = None
-        if s is not None:
-            s.close()
 
 
 class Sender:

@@ -116,15 +116,6 @@ def escape_param_value(s):
     return bytes(out)
 
 
-def _utf8(s):
-    # MicroPython: a str exposes its UTF-8 bytes through the buffer
-    # protocol (no copy); CPython needs the encoding
-    try:
-        return memoryview(s)
-    except TypeError:
-        return s.encode()
-
-
 def put_int(buf, pos, n, width=1):
     """Write the decimal digits of ``n >= 0`` at ``buf[pos:]``, zero-padded
     to ``width``; returns the position after them. Allocates nothing."""
@@ -145,7 +136,12 @@ def put_msg(buf, pos, end, msg):
     """Write ``msg`` (a str) escaped at ``buf[pos:end]``, cut to fit at a
     UTF-8 character boundary; returns the position after it."""
     bs = 92  # backslash
-    src = _utf8(msg)
+    # MicroPython: a str exposes its UTF-8 bytes through the buffer
+    # protocol (no copy); CPython needs the encoding
+    try:
+        src = memoryview(msg)
+    except TypeError:
+        src = msg.encode()
     n = len(src)
     room = end - pos
     if room <= 0:
