@@ -195,7 +195,6 @@ class InfluxReporter(Sender):
                     except OSError:
                         # keep the lines not wholly sent; a fragment of one may
                         # have gone out on the dead connection and is sent again
-                        q.pin(0)
                         self._sent(q.buf.rfind(b"\n", 0, conn.partial) + 1)
                         raise
                     self._sent(k)
@@ -211,7 +210,6 @@ class InfluxReporter(Sender):
                         self._sent(k)
                     elif 400 <= status < 500 and status not in (408, 429):
                         # refused (a bad line): dropped, not retried
-                        q.pin(0)
                         self.counters.points_dropped += q.consume(k)
                         self._error("HTTP %d %s" % (status, body))
                     else:

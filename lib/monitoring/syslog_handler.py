@@ -189,12 +189,10 @@ class SyslogSender(Sender):
                     try:
                         await conn.send(q.view(k))
                     except OSError:
+                        # count the lines wholly sent (consume unpins them)
                         k = q.buf.rfind(b"\n", 0, conn.partial) + 1
-                        q.pin(0)
-                        if k:
-                            self._sent(k, k)
+                        self._sent(k, k)
                         raise
-                    q.pin(0)
                     self._sent(k, k)
             else:
                 while q.used:
@@ -229,7 +227,6 @@ class SyslogSender(Sender):
                 q.pin(e + 1)
                 await conn.send(tx[0:p + 1])
                 await conn.send(q.view(n))
-                q.pin(0)
                 self._sent(e + 1, p + 1 + n)
                 return
             p = put_int(tx, p, n)
@@ -247,14 +244,12 @@ class SyslogSender(Sender):
         except OSError:
             # count the frames wholly sent; the rest goes again, whole
             part = conn.partial
-            q.pin(0)
             i = 0
             while i < k and ends[i] <= part:
                 i += 1
             if i:
                 self._sent(srcs[i - 1], ends[i - 1])
             raise
-        q.pin(0)
         self._sent(src, p)
 
     # -- task ----------------------------------------------------------------
@@ -382,9 +377,13 @@ def default_logging_module():
             pass
 
 
-class _Base:
-    """What the micropython-lib and adafruit_logging handlers share: level,
-    formatter, ``emit``; a subclass says where the record's text is."""
+class MicroPythonHandler:
+    """Handler for micropython-lib ``logging``: its logger calls ``emit``
+    for every record at or above the logger's level, reusing one
+    ``LogRecord`` whose text is in ``message``; the handler checks its own
+    level and formats the record into the queue before returning."""
+
+    _text = "message"  # the record's attribute holding its text
 
     def __init__(self, sender, level=0):
         self.sender = sender
@@ -424,19 +423,10 @@ class _Base:
         pass
 
 
-class MicroPythonHandler(_Base):
-    """Handler for micropython-lib ``logging``: its logger calls ``emit``
-    for every record at or above the logger's level, reusing one
-    ``LogRecord`` whose text is in ``message``; the handler checks its own
-    level and formats the record into the queue before returning."""
-
-    _text = "message"  # the record's attribute holding its text
-
-
-class AdafruitHandler(_Base):
+class AdafruitHandler(MicroPythonHandler):
     """Handler for CircuitPython's ``adafruit_logging``: its logger checks
     both levels and passes a namedtuple record whose ``msg`` is already
-    ``msg % args``."""
+    ``msg % args``. The same handler, reading the text from ``msg``."""
 
     _text = "msg"
 
