@@ -103,25 +103,19 @@ class InfluxReporter(Sender):
         The ``monitoring`` source, if active, is encoded last so that its
         counters include this batch's drops. Returns the points queued.
         """
-        reg = self.registry
         ns = clock.unix_ns()
         ts = timestamp_suffix(ns, self.precision) if clock.is_set(ns) else b""
-        enc = self.encoder
-        c = self.counters
         queued = 0
         last = None
-        sources = reg.sources
-        for i in range(len(sources)):
-            src = sources[i]
-            if not src.active:
-                continue
-            if src.name == "monitoring":
-                last = src
-                continue
-            queued += self._encode_one(src, ts)
+        for src in self.registry.sources:
+            if src.active:
+                if src.name == "monitoring":
+                    last = src
+                else:
+                    queued += self._encode_one(src, ts)
         if last is not None:
             queued += self._encode_one(last, ts)
-        c.fields_dropped = enc.fields_dropped
+        self.counters.fields_dropped = self.encoder.fields_dropped
         return queued
 
     def _encode_one(self, src, ts):
@@ -154,11 +148,10 @@ class InfluxReporter(Sender):
 
     # -- sending -------------------------------------------------------
 
-    def _sent(self, nbytes):
-        lines = self.queue.consume(nbytes)
-        self.counters.points_sent += lines
-        self.counters.bytes_sent += nbytes
-        return lines
+    def _sent(self, k):
+        # the first k bytes of the queue went out
+        self.counters.points_sent += self.queue.consume(k)
+        self.counters.bytes_sent += k
 
     async def send(self):
         """Try to send what is queued; returns True when the queue emptied."""

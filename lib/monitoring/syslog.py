@@ -55,9 +55,7 @@ the logger name's header field the first time a name is seen (cached).
 from . import clock
 from .compat import ticks_diff, ticks_ms
 
-DEFAULT_FACILITY = 3  # daemon
 
-FORMATS = ("rfc5424", "rfc3164")
 
 
 def check_option(ok, what, value):
@@ -206,9 +204,9 @@ class SyslogFormatter:
     only). Bad options raise ValueError.
     """
 
-    def __init__(self, hostname="-", app_name="-", facility=DEFAULT_FACILITY,
+    def __init__(self, hostname="-", app_name="-", facility=3,
                  rfc="rfc5424", max_len=480, bom=False):
-        check_option(rfc in FORMATS, "format", rfc)
+        check_option(rfc in ("rfc5424", "rfc3164"), "format", rfc)
         self.facility = facility_code(facility)
         r = self.rfc5424 = rfc == "rfc5424"
         self.max_len = max_len

@@ -29,14 +29,15 @@ def cpython_handler(sender, level=0):
             def emit(self, record):
                 s = self.sender
                 try:
-                    s.count(record.levelno)
-                    msg = self.format(record)
-                    ns = int(record.created * 1000000000)
+                    lv = record.levelno
+                    s.count(lv)
+                    args = (lv, record.name, self.format(record),
+                            int(record.created * 1000000000))
                     loop = s._loop  # (thread id, event loop) of the sending task
-                    if loop is not None and threading.get_ident() != loop[0]:
-                        loop[1].call_soon_threadsafe(s.log, record.levelno, record.name, msg, ns)
+                    if loop is None or threading.get_ident() == loop[0]:
+                        s.log(*args)
                     else:
-                        s.log(record.levelno, record.name, msg, ns)
+                        loop[1].call_soon_threadsafe(s.log, *args)
                 except Exception:
                     s.counters.log_errors += 1
 

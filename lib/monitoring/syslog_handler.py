@@ -39,9 +39,6 @@ from .metrics import Source
 from .netio import Sender, TcpClient, UdpClient
 from .syslog import SyslogFormatter, check_option, frame, put_int
 
-DEFAULT_PORT = 514
-# fields of the ``log`` source: records per level bucket, in order, then drops
-_LOG_FIELDS = ("debug", "info", "warning", "error", "critical", "dropped")
 
 
 class SyslogSender(Sender):
@@ -59,7 +56,7 @@ class SyslogSender(Sender):
     0.5 s up to ``backoff_max_ms``. Bad options raise ValueError.
     """
 
-    def __init__(self, counters, host, port=DEFAULT_PORT, transport="udp", framing="octet",
+    def __init__(self, counters, host, port=514, transport="udp", framing="octet",
                  formatter=None, queue_size=4096, timeout_ms=5000, backoff_max_ms=60000,
                  hostname="-", app_name="-"):
         check_option(transport in ("udp", "tcp"), "transport", transport)
@@ -142,9 +139,10 @@ class SyslogSender(Sender):
 
     # -- sending -----------------------------------------------------------
 
-    def _sent(self, nbytes, wire_bytes):
-        self.counters.log_sent += self.queue.consume(nbytes)
-        self.counters.log_bytes_sent += wire_bytes
+    def _sent(self, k, wire):
+        # the first k bytes of the queue went out as ``wire`` bytes
+        self.counters.log_sent += self.queue.consume(k)
+        self.counters.log_bytes_sent += wire
 
     async def send(self):
         """Try to send what is queued (the drop notice first); returns True
@@ -196,7 +194,7 @@ class SyslogSender(Sender):
                     self._sent(k, k)
             else:
                 while q.used:
-                    await self._send_octet_batch(conn)
+                    await self._send_frames(conn)
             self.backoff.succeeded()
         except Exception as e:  # never raise into the loop
             self._fail(e)
@@ -204,7 +202,7 @@ class SyslogSender(Sender):
             q.pin(0)
         return q.used == 0
 
-    async def _send_octet_batch(self, conn):
+    async def _send_frames(self, conn):
         # frame the queued messages into _tx (LEN SP MSG each), as many as
         # fit (and _ends has room for)
         q = self.queue
@@ -348,8 +346,9 @@ class SyslogSender(Sender):
 
         def sample(src):
             f = src.fields
+            # records per level bucket, in order, then drops
             for i in range(6):
-                n = _LOG_FIELDS[i]
+                n = ("debug", "info", "warning", "error", "critical", "dropped")[i]
                 v = counts[i] if i < 5 else counters.log_dropped
                 if n in f:
                     f[n] = v
@@ -446,7 +445,7 @@ def start_syslog(mon, addr, transport, framing, fmt_name, facility, app_name, qu
     if max_len is None:
         max_len = 480 if transport == "udp" else 2048
     fmt = SyslogFormatter(mon.registry.host, app_name, facility, fmt_name, max_len, bom)
-    sender = SyslogSender(mon.counters, addr[0], addr[1] if len(addr) > 1 else DEFAULT_PORT,
+    sender = SyslogSender(mon.counters, addr[0], addr[1] if len(addr) > 1 else 514,
                           transport, framing, fmt, squeue, timeout_ms)
     # running before the handlers go on, so stop() takes them off
     mon._add(sender)
