@@ -268,7 +268,7 @@ class InfluxReporter(Sender):
             try:
                 await self.flush()
             except Exception as e:  # defensive: the reporter must not die
-                self._crashed(e, b"influx")
+                self._error(e, b"influx")
             nxt = ticks_add(nxt, interval_ms)
             wait = ticks_diff(nxt, ticks_ms())
             if wait < 0:

@@ -184,10 +184,16 @@ class Sender:
         self._task = None
         self._conn = None
 
-    def _error(self, err):
-        # count an error and keep its text
+    def _error(self, err, tag=None):
+        # count an error and keep its text; with ``tag``, an unexpected
+        # error the task caught (it must not die): a MemoryError is
+        # reported to the monitoring package
         self.counters.send_errors += 1
         self.last_error = str(err)[:120]
+        if tag and isinstance(err, MemoryError):
+            from . import memory_error
+
+            memory_error(tag)
 
     def _fail(self, err):
         # a failed send: counted, backed off, the connection closed
@@ -195,15 +201,6 @@ class Sender:
         self.backoff.failed()
         if self._conn is not None:
             self._conn.close()
-
-    def _crashed(self, err, tag):
-        # the task caught an unexpected error (it must not die): counted;
-        # a MemoryError is reported to the monitoring package
-        self._error(err)
-        if isinstance(err, MemoryError):
-            from . import memory_error
-
-            memory_error(tag)
 
     def start(self):
         """Start the sending task."""

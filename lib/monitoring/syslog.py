@@ -225,12 +225,9 @@ class SyslogFormatter:
                      "max_len", max_len)
         self._names = {}
         self.seq = 0
-        # the time tuple of the last formatted second, reused
-        self._sec = -1
-        self._tm = None
-        self._now_tick = -1
-        self._now_ms = 0
-        self._now_tm = None
+        # the second of the time tuple _tm (reused within it), and the tick
+        # of the last clock reading for _now (-1: none yet)
+        self._sec = self._now_tick = -1
 
     def name_field(self, name):
         """The MSGID (RFC 5424) or TAG (RFC 3164) bytes for a logger name,
@@ -248,9 +245,8 @@ class SyslogFormatter:
         # second: within it, milliseconds come from the tick counter.
         # Sets self._now_tm (None while the clock is unset); returns ms.
         el = ticks_diff(ticks_ms(), self._now_tick)
-        ms = self._now_ms + el
-        if 0 <= el and ms < 1000 and self._now_tick >= 0:
-            return ms
+        if self._now_tick >= 0 and 0 <= el < 1000 - self._now_ms:
+            return self._now_ms + el
         ns = clock.unix_ns()
         self._now_tick = ticks_ms()
         if clock.is_set(ns):

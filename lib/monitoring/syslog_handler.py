@@ -267,7 +267,7 @@ class SyslogSender(Sender):
             try:
                 await self.send()
             except Exception as e:  # defensive: the sender must not die
-                self._crashed(e, b"syslog")
+                self._error(e, b"syslog")
             await sleep_ms(0)
 
     def _note_loop(self):
@@ -309,8 +309,7 @@ class SyslogSender(Sender):
             target = mod.getLogger(target) if target else _root(mod)
         elif hasattr(target, "getLogger"):
             target = _root(target)
-        if not hasattr(target, "addHandler"):
-            raise ValueError("bad syslog logger: %r" % (target,))
+        check_option(hasattr(target, "addHandler"), "logger", target)
         # CPython's loggers have a manager, micropython-lib's a record
         if hasattr(target, "manager"):
             from .syslog_cpython import cpython_handler
