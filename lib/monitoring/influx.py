@@ -93,7 +93,6 @@ class InfluxReporter(Sender):
         self.encoder = LineEncoder(line_max)
         self._sending = False
         self._rbuf = None  # HTTP responses are read into it
-        self._too_long = 0
 
     # -- gathering -----------------------------------------------------
 
@@ -127,22 +126,20 @@ class InfluxReporter(Sender):
         q = self.queue
         c = self.counters
         host = self.registry.host
+        too_long = enc.points_too_long
         while True:
             end = enc.encode_into(q.mv, q.used, q.capacity, src, host, ts)
             if end > 0:
                 q.commit(end - q.used)
                 c.points_produced += 1
                 return 1
-            if end == 0:
-                # no valid field (no loss), or longer than line_max (a loss)
-                if enc.points_too_long != self._too_long:
-                    self._too_long = enc.points_too_long
-                    c.points_produced += 1
-                    c.points_dropped += 1
+            # 0: no valid field (no loss), or longer than line_max (a loss)
+            if end == 0 and enc.points_too_long == too_long:
                 return 0
-            if not q.drop_oldest():
+            # a loss: too long, or it cannot fit beside what is in flight
+            if end == 0 or not q.drop_oldest():
                 c.points_produced += 1
-                c.points_dropped += 1  # cannot fit beside what is in flight
+                c.points_dropped += 1
                 return 0
             c.points_dropped += 1
 

@@ -300,11 +300,9 @@ class SyslogFormatter:
             j = 0
             if not r:
                 # "Mmm dd " (day space-padded), then hh:mm:ss
-                m = b"JanFebMarAprMayJunJulAugSepOctNovDec"
-                k = (t[1] - 1) * 3
-                buf[p] = m[k]
-                buf[p + 1] = m[k + 1]
-                buf[p + 2] = m[k + 2]
+                k = t[1] * 3 - 3
+                for i in range(3):
+                    buf[p + i] = b"JanFebMarAprMayJunJulAugSepOctNovDec"[k + i]
                 buf[p + 3] = 32
                 d = t[2]
                 buf[p + 4] = 48 + d // 10 if d >= 10 else 32
