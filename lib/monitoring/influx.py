@@ -82,7 +82,7 @@ class InfluxReporter(Sender):
             ).encode()
         Sender.__init__(self, counters, backoff_max_ms)
         self.registry = registry
-        self.sink_host = host
+        self.host = host
         self.port = port
         self.transport = transport
         self.interval = interval
@@ -166,8 +166,8 @@ class InfluxReporter(Sender):
             conn = self._conn
             if conn is None or t == "http":
                 conn = self._conn = (
-                    UdpClient(self.sink_host, self.port) if t == "udp" else
-                    TcpClient(self.sink_host, self.port, self.timeout_ms,
+                    UdpClient(self.host, self.port) if t == "udp" else
+                    TcpClient(self.host, self.port, self.timeout_ms,
                               self.counters if t == "tcp" else None))
             if t == "udp":
                 while q.used:

@@ -306,9 +306,14 @@ class SyslogSender(Sender):
             mod = default_logging_module()
             if mod is None:
                 raise ValueError("no logging module to attach syslog to")
-            target = mod.getLogger(target) if target else _root(mod)
-        elif hasattr(target, "getLogger"):
-            target = _root(target)
+            target = mod.getLogger(target) if target else mod
+        if hasattr(target, "getLogger"):
+            # a module: its root logger (micropython-lib, CPython:
+            # getLogger(); adafruit_logging: getLogger(""))
+            try:
+                target = target.getLogger()
+            except TypeError:
+                target = target.getLogger("")
         check_option(hasattr(target, "addHandler"), "logger", target)
         # CPython's loggers have a manager, micropython-lib's a record
         if hasattr(target, "manager"):
@@ -355,14 +360,6 @@ class SyslogSender(Sender):
                     src.incr(n, v)
 
         return Source("log", tags=("builtin",), sampler=sample, registry=registry)
-
-
-def _root(mod):
-    # micropython-lib, CPython: getLogger() is the root; adafruit: getLogger("")
-    try:
-        return mod.getLogger()
-    except TypeError:
-        return mod.getLogger("")
 
 
 def default_logging_module():
