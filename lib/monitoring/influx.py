@@ -91,7 +91,6 @@ class InfluxReporter(Sender):
         self.timeout_ms = timeout_ms
         self.queue = LineQueue(buffer_size)
         self.encoder = LineEncoder(line_max)
-        self._sending = False
         self._rbuf = None  # HTTP responses are read into it
 
     # -- gathering -----------------------------------------------------
@@ -272,18 +271,6 @@ class InfluxReporter(Sender):
                 nxt = ticks_ms()
                 wait = 0
             await sleep_ms(wait)
-
-    async def aclose(self):
-        """Stop the periodic task, make one last attempt to send what is
-        queued (bounded by ``timeout_ms``), then :meth:`stop`."""
-        self._cancel()
-        # a send of the cancelled task ends when it next runs
-        t0 = ticks_ms()
-        while self._sending and ticks_diff(ticks_ms(), t0) < self.timeout_ms:
-            await sleep_ms(5)
-        self.backoff.succeeded()
-        await self.send()
-        self.stop()
 
     def stop(self):
         """Cancel the task and close the connection. Points still queued

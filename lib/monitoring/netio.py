@@ -175,7 +175,10 @@ class Sender:
     """What the Influx reporter and the syslog sender share: the
     connection ``_conn``, the sending task, the reconnect backoff (from
     0.5 s up to ``backoff_max_ms``) and the error bookkeeping
-    (``counters.send_errors``, ``last_error``)."""
+    (``counters.send_errors``, ``last_error``). A subclass provides
+    ``queue``, ``run()``, ``send()`` and ``stop()``; one whose sends
+    must not overlap sets ``_sending`` during a send (and keeps
+    ``timeout_ms``)."""
 
     def __init__(self, counters, backoff_max_ms):
         self.counters = counters
@@ -183,6 +186,7 @@ class Sender:
         self.last_error = None
         self._task = None
         self._conn = None
+        self._sending = False
 
     def _error(self, err, tag=None):
         # count an error and keep its text; with ``tag``, an unexpected
@@ -207,6 +211,18 @@ class Sender:
         if self._task is None:
             self._task = asyncio.create_task(self.run())
         return self._task
+
+    async def aclose(self):
+        """Stop the task, make one last attempt to send what is queued
+        (bounded by ``timeout_ms``), then :meth:`stop`."""
+        self._cancel()
+        # a send of the cancelled task ends when it next runs
+        t0 = ticks_ms()
+        while self._sending and ticks_diff(ticks_ms(), t0) < self.timeout_ms:
+            await sleep_ms(5)
+        self.backoff.succeeded()
+        await self.send()
+        self.stop()
 
     def _cancel(self):
         if self._task is not None:

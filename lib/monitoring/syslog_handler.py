@@ -278,14 +278,6 @@ class SyslogSender(Sender):
         except Exception:  # not CPython, or no loop running
             pass
 
-    async def aclose(self):
-        """Stop the task, make one last attempt to send what is queued
-        (bounded by ``timeout_ms``), then :meth:`stop`."""
-        self._cancel()
-        self.backoff.succeeded()
-        await self.send()
-        self.stop()
-
     def stop(self):
         """Detach the handlers, cancel the task, close the connection.
         Messages still queued are counted as dropped."""
