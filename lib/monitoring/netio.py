@@ -235,6 +235,4 @@ class Sender:
         self._cancel()
         if self._conn is not None:
             self._conn.close()
-        q = self.queue
-        q.pin(0)
-        return q.clear()
+        return self.queue.clear()  # (unpins too)
