@@ -192,7 +192,7 @@ class InfluxReporter(Sender):
                         await conn.send(self._request_head)
                         await conn.send(b"%d\r\n\r\n" % k)
                         await conn.send(q.view(k))
-                        status, body = await self._read_response(conn)
+                        status, body = await self._response(conn)
                     finally:
                         conn.close()
                     if 200 <= status < 300:
@@ -211,7 +211,7 @@ class InfluxReporter(Sender):
             self._sending = False
         return q.used == 0
 
-    async def _read_response(self, conn):
+    async def _response(self, conn):
         """(status, first bytes of the body as text) of an HTTP response,
         read into a preallocated buffer: a 2xx costs no allocation beyond
         the status number; an error's body is read as far as

@@ -87,7 +87,7 @@ class SyslogSender(Sender):
             self._ends = [0] * 32
             self._srcs = [0] * 32
         # records per level bucket (debug..critical) seen by the handlers
-        self.counts = [0, 0, 0, 0, 0]
+        self.counts = [0] * 5
         # messages dropped and not yet announced with a notice
         self.lost = 0
         self.attached = []
@@ -324,10 +324,8 @@ class SyslogSender(Sender):
         """Remove every handler :meth:`attach` added."""
         for logger, h in self.attached:
             try:
-                if hasattr(logger, "removeHandler"):
-                    logger.removeHandler(h)
-                else:
-                    logger.handlers.remove(h)
+                # micropython-lib's loggers have no removeHandler
+                (getattr(logger, "removeHandler", None) or logger.handlers.remove)(h)
             except Exception:
                 pass
         self.attached = []
