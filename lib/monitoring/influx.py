@@ -82,8 +82,9 @@ class InfluxReporter(Sender):
             ).encode()
         Sender.__init__(self, counters, backoff_max_ms)
         self.registry = registry
-        self.host = host
-        self.port = port
+        # UDP and TCP keep one client; HTTP connects it for each batch
+        self._conn = (UdpClient(host, port) if transport == "udp" else
+                      TcpClient(host, port, timeout_ms, counters if transport == "tcp" else None))
         self.transport = transport
         self.interval = interval
         self.precision = precision
@@ -160,14 +161,8 @@ class InfluxReporter(Sender):
             return False
         self._sending = True
         t = self.transport
+        conn = self._conn
         try:
-            # UDP and TCP keep one client; HTTP opens a connection per batch
-            conn = self._conn
-            if conn is None or t == "http":
-                conn = self._conn = (
-                    UdpClient(self.host, self.port) if t == "udp" else
-                    TcpClient(self.host, self.port, self.timeout_ms,
-                              self.counters if t == "tcp" else None))
             if t == "udp":
                 while q.used:
                     k = q.head(self.mtu)

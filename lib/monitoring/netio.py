@@ -172,20 +172,18 @@ class UdpClient(_Client):
 
 
 class Sender:
-    """What the Influx reporter and the syslog sender share: the
-    connection ``_conn``, the sending task, the reconnect backoff (from
-    0.5 s up to ``backoff_max_ms``) and the error bookkeeping
-    (``counters.send_errors``, ``last_error``). A subclass provides
-    ``queue``, ``run()``, ``send()`` and ``stop()``; one whose sends
-    must not overlap sets ``_sending`` during a send (and keeps
-    ``timeout_ms``)."""
+    """What the Influx reporter and the syslog sender share: the sending
+    task, the reconnect backoff (from 0.5 s up to ``backoff_max_ms``) and
+    the error bookkeeping (``counters.send_errors``, ``last_error``). A
+    subclass provides ``_conn`` (its client), ``queue``, ``run()``,
+    ``send()`` and ``stop()``; one whose sends must not overlap sets
+    ``_sending`` during a send (and keeps ``timeout_ms``)."""
 
     def __init__(self, counters, backoff_max_ms):
         self.counters = counters
         self.backoff = Backoff(500, backoff_max_ms)
         self.last_error = None
         self._task = None
-        self._conn = None
         self._sending = False
 
     def _error(self, err, tag=None):
@@ -203,8 +201,7 @@ class Sender:
         # a failed send: counted, backed off, the connection closed
         self._error(err)
         self.backoff.failed()
-        if self._conn is not None:
-            self._conn.close()
+        self._conn.close()
 
     def start(self):
         """Start the sending task."""
@@ -233,6 +230,5 @@ class Sender:
         # cancel the task, close the connection, empty the queue; returns
         # the number of messages dropped
         self._cancel()
-        if self._conn is not None:
-            self._conn.close()
+        self._conn.close()
         return self.queue.clear()  # (unpins too)
