@@ -63,7 +63,7 @@ class InfluxReporter(Sender):
         if precision not in PRECISIONS:
             raise ValueError("bad precision: %s" % precision)
         port = port or DEFAULT_PORTS[transport]
-        self._request_head = None
+        self._http_head = None
         if transport == "http":
             if (version or (2 if bucket else 1)) == 1:
                 if not db:
@@ -74,7 +74,7 @@ class InfluxReporter(Sender):
                     raise ValueError("http version 2 needs org and bucket")
                 path = "/api/v2/write?org=%s&bucket=%s&precision=%s" % (
                     _quote(org), _quote(bucket), precision)
-            self._request_head = (
+            self._http_head = (
                 "POST %s HTTP/1.1\r\nHost: %s:%d\r\n%s"
                 "Content-Type: text/plain; charset=utf-8\r\n"
                 "Connection: close\r\nContent-Length: "
@@ -184,7 +184,7 @@ class InfluxReporter(Sender):
                     self._sent(k)
                 else:
                     try:
-                        await conn.send(self._request_head)
+                        await conn.send(self._http_head)
                         await conn.send(b"%d\r\n\r\n" % k)
                         await conn.send(q.view(k))
                         status, body = await self._response(conn)

@@ -216,24 +216,13 @@ class SyslogFormatter:
             m = b" " + host + b" "
             hmax = 54 + len(m)
         self._mid = m
-        check_option(type(max_len) is int and 64 <= max_len <= 65535 and max_len >= hmax,
+        check_option(type(max_len) is int and max(64, hmax) <= max_len <= 65535,
                      "max_len", max_len)
         self._names = {}
         self.seq = 0
         # the second of the time tuple _tm (reused within it), and the tick
         # of the last clock reading for _now (-1: none yet)
         self._sec = self._now_tick = -1
-
-    def name_field(self, name):
-        """The MSGID (RFC 5424) or TAG (RFC 3164) bytes for a logger name,
-        cached for the first 16 names seen."""
-        c = self._names
-        f = c.get(name)
-        if f is None:
-            f = header_token(name, 32, "" if self.rfc5424 else ":[]")
-            if len(c) < 16:
-                c[name] = f
-        return f
 
     def _now(self):
         # the clock is read (allocating big ints on boards) at most once a
@@ -244,12 +233,8 @@ class SyslogFormatter:
             return self._now_ms + el
         ns = clock.unix_ns()
         self._now_tick = ticks_ms()
-        if clock.is_set(ns):
-            self._now_tm = clock.utc_fields(ns)
-            self._now_ms = (ns // 1000000) % 1000
-        else:
-            self._now_tm = None
-            self._now_ms = 0
+        t = self._now_tm = clock.utc_fields(ns) if clock.is_set(ns) else None
+        self._now_ms = t[6] if t else 0  # utc_fields ends with the milliseconds
         return self._now_ms
 
     def format_into(self, buf, pos, levelno, name, msg, ns=None, sd=True):
@@ -318,7 +303,14 @@ class SyslogFormatter:
             m = self._mid
             buf[p:p + len(m)] = m
             p += len(m)
-        f = self.name_field(name)
+        # the MSGID (RFC 5424) or TAG (RFC 3164) of the logger name,
+        # cached for the first 16 names seen
+        c = self._names
+        f = c.get(name)
+        if f is None:
+            f = header_token(name, 32, "" if r else ":[]")
+            if len(c) < 16:
+                c[name] = f
         buf[p:p + len(f)] = f
         p += len(f)
         if r:

@@ -71,7 +71,7 @@ class SyslogSender(Sender):
                                         max_len=480 if transport == "udp" else 2048)
         Sender.__init__(self, counters, backoff_max_ms)
         self.transport = transport
-        self.framing = framing if transport == "tcp" else "none"
+        framing = self.framing = framing if transport == "tcp" else "none"
         self.formatter = formatter
         self.queue = queue
         # a record is formatted straight into the queue's free tail when
@@ -82,7 +82,7 @@ class SyslogSender(Sender):
         # to 32 at once (_ends: where each frame ends in _tx, _srcs: where
         # the next message starts in the queue); the queue holds each
         # message once, LF-terminated
-        if self.framing == "octet":
+        if framing == "octet":
             self._tx = memoryview(bytearray(1024))
             self._ends = [0] * 32
             self._srcs = [0] * 32
@@ -152,7 +152,6 @@ class SyslogSender(Sender):
             return True
         if not self.backoff.ready():
             return False
-        c = self.counters
         udp = self.transport == "udp"
         conn = self._conn
         try:
@@ -173,7 +172,7 @@ class SyslogSender(Sender):
                 if not udp:  # a TCP send is a coroutine
                     await sending
                 self.lost -= lost
-                c.log_bytes_sent += len(msg)
+                self.counters.log_bytes_sent += len(msg)
             if udp:
                 while q.used:
                     e = q.buf.find(b"\n", 0, q.used)
