@@ -28,8 +28,7 @@ class _Client:
     def __init__(self, host, port):
         self.host = host
         self.port = port
-        self.sock = None
-        self._addr = None
+        self.sock = self._addr = None
 
     def _new_sock(self, kind):
         # a non-blocking socket of ``kind``; the address is resolved (with
@@ -182,8 +181,7 @@ class Sender:
     def __init__(self, counters, backoff_max_ms):
         self.counters = counters
         self.backoff = Backoff(500, backoff_max_ms)
-        self.last_error = None
-        self._task = None
+        self.last_error = self._task = None
         self._sending = False
 
     def _error(self, err, tag=None):

@@ -334,21 +334,19 @@ class SyslogSender(Sender):
         records per level since start (``debug`` ... ``critical``, counted
         by the handlers for records that passed their logger's level) and
         ``dropped`` (messages the queue dropped); all counters."""
-        counts = self.counts
-        counters = self.counters
+        return Source("log", tags=("builtin",), sampler=self._sample, registry=registry)
 
-        def sample(src):
-            f = src.fields
-            # records per level bucket, in order, then drops
-            for i in range(6):
-                n = ("debug", "info", "warning", "error", "critical", "dropped")[i]
-                v = counts[i] if i < 5 else counters.log_dropped
-                if n in f:
-                    f[n] = v
-                else:
-                    src.incr(n, v)
-
-        return Source("log", tags=("builtin",), sampler=sample, registry=registry)
+    def _sample(self, src):
+        # the log source's sampler
+        f = src.fields
+        # records per level bucket, in order, then drops
+        for i in range(6):
+            n = ("debug", "info", "warning", "error", "critical", "dropped")[i]
+            v = self.counts[i] if i < 5 else self.counters.log_dropped
+            if n in f:
+                f[n] = v
+            else:
+                src.incr(n, v)
 
 
 def default_logging_module():
@@ -429,7 +427,8 @@ def start_syslog(mon, addr, transport, framing, fmt_name, facility, app_name, qu
     squeue = LineQueue(queue) if type(queue) is int and queue >= 256 else queue
     if max_len is None:
         max_len = 480 if transport == "udp" else 2048
-    fmt = SyslogFormatter(mon.registry.host, app_name, facility, fmt_name, max_len, bom)
+    reg = mon.registry
+    fmt = SyslogFormatter(reg.host, app_name, facility, fmt_name, max_len, bom)
     sender = SyslogSender(mon.counters, addr[0], addr[1] if len(addr) > 1 else 514,
                           transport, framing, fmt, squeue, timeout_ms)
     # running before the handlers go on, so stop() takes them off
@@ -440,6 +439,6 @@ def start_syslog(mon, addr, transport, framing, fmt_name, facility, app_name, qu
     for lg in loggers if isinstance(loggers, (tuple, list)) else (loggers,):
         sender.attach(lg)
     if builtin_sources:
-        mon.registry.remove("log")  # a previous start's, counting for a stopped sender
-        sender.log_source(mon.registry)
+        reg.remove("log")  # a previous start's, counting for a stopped sender
+        sender.log_source(reg)
     return sender
