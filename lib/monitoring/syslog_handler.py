@@ -161,8 +161,8 @@ class SyslogSender(Sender):
                     conn.close()
                 if conn.sock is None:
                     await conn.connect()
-                    self._poll = select.poll()
-                    self._poll.register(conn.sock, select.POLLIN)
+                    p = self._poll = select.poll()
+                    p.register(conn.sock, select.POLLIN)
             if self.lost:
                 # "N messages dropped", framed, without structured data
                 lost = self.lost
@@ -401,8 +401,7 @@ class MicroPythonHandler:
     def flush(self):
         pass
 
-    def close(self):
-        pass
+    close = flush  # nothing to flush or close
 
 
 class AdafruitHandler(MicroPythonHandler):
