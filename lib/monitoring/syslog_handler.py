@@ -114,10 +114,10 @@ class SyslogSender(Sender):
             q = self.queue
             used = q.used
             # no room for the longest message: format aside, then make room
-            aside = q.capacity - used <= self.formatter.max_len
+            f = self.formatter
+            aside = q.capacity - used <= f.max_len
             pos = 0 if aside else used
-            n = self.formatter.format_into(self._scratch if aside else q.mv, pos,
-                                           levelno, name, msg, ns) - pos
+            n = f.format_into(self._scratch if aside else q.mv, pos, levelno, name, msg, ns) - pos
             c.log_queued += 1
             if aside:
                 if n >= q.capacity - q.pinned:
