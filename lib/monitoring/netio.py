@@ -21,9 +21,11 @@ _IN_PROGRESS = (errno.EINPROGRESS, getattr(errno, "EALREADY", 114)) + _WOULD_BLO
 ETIMEDOUT = getattr(errno, "ETIMEDOUT", 110)
 
 
-class _Client:
-    # what both clients keep: the peer, the socket (None while closed) and
-    # the peer's address, resolved once
+class UdpClient:
+    """Datagrams to ``host:port``; ``send`` never blocks (a datagram the
+    stack cannot take right now raises OSError(EAGAIN)). Also what
+    :class:`TcpClient` builds on: the peer, the socket (None while
+    closed) and the peer's address, resolved once."""
 
     def __init__(self, host, port):
         self.host = host
@@ -39,6 +41,12 @@ class _Client:
         s.setblocking(False)
         return s
 
+    def send(self, buf):
+        """Send one datagram; returns its size."""
+        if self.sock is None:
+            self.sock = self._new_sock(socket.SOCK_DGRAM)
+        return self.sock.sendto(buf, self._addr)
+
     def close(self):
         """Close the socket (safe to call twice)."""
         s = self.sock
@@ -50,17 +58,18 @@ class _Client:
                 pass
 
 
-class TcpClient(_Client):
+class TcpClient(UdpClient):
     """One TCP connection to ``host:port``.
 
     ``await connect()`` then ``await send(buf)``; ``close()`` any time.
     Errors raise OSError (a timeout as ``OSError(ETIMEDOUT)``).
     ``counters`` (optional, a :class:`sources.Counters`): its
     ``reconnects`` is bumped at every successful connect after the first.
+    Only the peer, socket and ``close`` come from :class:`UdpClient`.
     """
 
     def __init__(self, host, port, timeout_ms=5000, counters=None):
-        _Client.__init__(self, host, port)
+        UdpClient.__init__(self, host, port)
         self.timeout_ms = timeout_ms
         self.counters = counters
         self.ever_connected = False
@@ -157,17 +166,6 @@ class TcpClient(_Client):
         except OSError:
             self.close()
             raise
-
-
-class UdpClient(_Client):
-    """Datagrams to ``host:port``; ``send`` never blocks (a datagram the
-    stack cannot take right now raises OSError(EAGAIN))."""
-
-    def send(self, buf):
-        """Send one datagram; returns its size."""
-        if self.sock is None:
-            self.sock = self._new_sock(socket.SOCK_DGRAM)
-        return self.sock.sendto(buf, self._addr)
 
 
 class Sender:
