@@ -192,12 +192,13 @@ class InfluxReporter(Sender):
                         conn.close()
                     if 200 <= status < 300:
                         self._sent(k)
-                    elif 400 <= status < 500 and status not in (408, 429):
+                    else:
+                        err = "HTTP %d %s" % (status, body)
+                        if not 400 <= status < 500 or status in (408, 429):
+                            raise OSError(err)  # retried
                         # refused (a bad line): dropped, not retried
                         self.counters.points_dropped += q.consume(k)
-                        self._error("HTTP %d %s" % (status, body))
-                    else:
-                        raise OSError("HTTP %d %s" % (status, body))
+                        self._error(err)
             self.backoff.succeeded()
         except Exception as e:  # never raise into the loop
             self._fail(e)
