@@ -56,8 +56,6 @@ from . import clock
 from .compat import ticks_diff, ticks_ms
 
 
-
-
 def check_option(ok, what, value):
     """Raise ``ValueError("bad syslog WHAT: VALUE")`` unless ``ok``."""
     if not ok:

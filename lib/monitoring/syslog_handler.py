@@ -40,7 +40,6 @@ from .netio import Sender, TcpClient, UdpClient
 from .syslog import SyslogFormatter, check_option, frame, put_int
 
 
-
 class SyslogSender(Sender):
     """The shared queue and sending task behind every syslog handler.
 
