@@ -22,34 +22,26 @@ dropped first when it is full, every dropped point counted in
 backoff and jitter. Nothing here raises into the caller or blocks the loop.
 """
 
-try:
-    from micropython import const
-except ImportError:  # CPython
-    def const(x):
-        return x
-
 from . import clock
-from .backoff import Backoff
-from .compat import asyncio, sleep_ms, ticks_add, ticks_diff, ticks_ms
+from .compat import sleep_ms, ticks_add, ticks_diff, ticks_ms
 from .lineproto import PRECISIONS, LineEncoder, timestamp_suffix
 from .linequeue import LineQueue
-from .netio import TcpClient, UdpClient
+from .netio import Sender, TcpClient, UdpClient
 
 DEFAULT_PORTS = {"tcp": 8094, "udp": 8089, "http": 8086}
-_ERR_MAX = const(120)
-_RESP_MAX = const(512)
-_SAFE = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~"
 
 
 def _quote(s):
+    # percent-encoding of all but the unreserved characters (RFC 3986)
     out = []
     for b in s.encode():
         c = chr(b)
-        out.append(c if c in _SAFE else "%%%02X" % b)
+        out.append(c if b < 128 and (c.isalpha() or c.isdigit() or c in "-_.~")
+                   else "%%%02X" % b)
     return "".join(out)
 
 
-class InfluxReporter:
+class InfluxReporter(Sender):
     """Pushes the registry's active sources to an Influx sink.
 
     ``registry``: a :class:`metrics.Registry`; ``counters``: a
@@ -70,16 +62,29 @@ class InfluxReporter:
             raise ValueError("bad transport: %s" % transport)
         if precision not in PRECISIONS:
             raise ValueError("bad precision: %s" % precision)
-        if version is None:
-            version = 2 if bucket else 1
-        if transport == "http" and version == 1 and not db:
-            raise ValueError("http version 1 needs db")
-        if transport == "http" and version == 2 and not (org and bucket):
-            raise ValueError("http version 2 needs org and bucket")
+        port = port or DEFAULT_PORTS[transport]
+        self._http_head = None
+        if transport == "http":
+            if (version or (2 if bucket else 1)) == 1:
+                if not db:
+                    raise ValueError("http version 1 needs db")
+                path = "/write?db=%s&precision=%s" % (_quote(db), PRECISIONS[precision][1])
+            else:
+                if not (org and bucket):
+                    raise ValueError("http version 2 needs org and bucket")
+                path = "/api/v2/write?org=%s&bucket=%s&precision=%s" % (
+                    _quote(org), _quote(bucket), precision)
+            self._http_head = (
+                "POST %s HTTP/1.1\r\nHost: %s:%d\r\n%s"
+                "Content-Type: text/plain; charset=utf-8\r\n"
+                "Connection: close\r\nContent-Length: "
+                % (path, host, port, "Authorization: Token %s\r\n" % token if token else "")
+            ).encode()
+        Sender.__init__(self, counters, backoff_max_ms)
         self.registry = registry
-        self.counters = counters
-        self.sink_host = host
-        self.port = port or DEFAULT_PORTS[transport]
+        # UDP and TCP keep one client; HTTP connects it for each batch
+        self._conn = (UdpClient(host, port) if transport == "udp" else
+                      TcpClient(host, port, timeout_ms, counters if transport == "tcp" else None))
         self.transport = transport
         self.interval = interval
         self.precision = precision
@@ -87,28 +92,7 @@ class InfluxReporter:
         self.timeout_ms = timeout_ms
         self.queue = LineQueue(buffer_size)
         self.encoder = LineEncoder(line_max)
-        self.backoff = Backoff(500, backoff_max_ms)
-        self.last_error = None
-        self._sending = False
         self._rbuf = None  # HTTP responses are read into it
-        self._too_long = 0
-        self._task = None
-        self._conn = None
-        self._ever_connected = False
-        self._request_head = None
-        if transport == "http":
-            p = PRECISIONS[precision][1] if version == 1 else precision
-            if version == 1:
-                path = "/write?db=%s&precision=%s" % (_quote(db), p)
-            else:
-                path = "/api/v2/write?org=%s&bucket=%s&precision=%s" % (
-                    _quote(org), _quote(bucket), p)
-            auth = "Authorization: Token %s\r\n" % token if token else ""
-            self._request_head = (
-                "POST %s HTTP/1.1\r\nHost: %s:%d\r\n%s"
-                "Content-Type: text/plain; charset=utf-8\r\n"
-                "Connection: close\r\nContent-Length: " % (path, host, self.port, auth)
-            ).encode()
 
     # -- gathering -----------------------------------------------------
 
@@ -118,25 +102,19 @@ class InfluxReporter:
         The ``monitoring`` source, if active, is encoded last so that its
         counters include this batch's drops. Returns the points queued.
         """
-        reg = self.registry
         ns = clock.unix_ns()
         ts = timestamp_suffix(ns, self.precision) if clock.is_set(ns) else b""
-        enc = self.encoder
-        c = self.counters
         queued = 0
         last = None
-        sources = reg.sources
-        for i in range(len(sources)):
-            src = sources[i]
-            if not src.active:
-                continue
-            if src.name == "monitoring":
-                last = src
-                continue
-            queued += self._encode_one(src, ts)
+        for src in self.registry.sources:
+            if src.active:
+                if src.name == "monitoring":
+                    last = src
+                else:
+                    queued += self._encode_one(src, ts)
         if last is not None:
             queued += self._encode_one(last, ts)
-        c.fields_dropped = enc.fields_dropped
+        self.counters.fields_dropped = self.encoder.fields_dropped
         return queued
 
     def _encode_one(self, src, ts):
@@ -148,39 +126,29 @@ class InfluxReporter:
         q = self.queue
         c = self.counters
         host = self.registry.host
+        too_long = enc.points_too_long
         while True:
             end = enc.encode_into(q.mv, q.used, q.capacity, src, host, ts)
             if end > 0:
                 q.commit(end - q.used)
                 c.points_produced += 1
                 return 1
-            if end == 0:
-                # no valid field (no loss), or longer than line_max (a loss)
-                if enc.points_too_long != self._too_long:
-                    self._too_long = enc.points_too_long
-                    c.points_produced += 1
-                    c.points_dropped += 1
+            # 0: no valid field (no loss), or longer than line_max (a loss)
+            if end == 0 and enc.points_too_long == too_long:
                 return 0
-            if not q.drop_oldest():
+            # a loss: too long, or it cannot fit beside what is in flight
+            if end == 0 or not q.drop_oldest():
                 c.points_produced += 1
-                c.points_dropped += 1  # cannot fit beside what is in flight
+                c.points_dropped += 1
                 return 0
             c.points_dropped += 1
 
     # -- sending -------------------------------------------------------
 
-    def _fail(self, err):
-        self.counters.send_errors += 1
-        self.last_error = str(err)[:_ERR_MAX]
-        self.backoff.failed()
-        if self._conn is not None:
-            self._conn.close()
-
-    def _sent(self, nbytes):
-        lines = self.queue.consume(nbytes)
-        self.counters.points_sent += lines
-        self.counters.bytes_sent += nbytes
-        return lines
+    def _sent(self, k):
+        # the first k bytes of the queue went out
+        self.counters.points_sent += self.queue.consume(k)
+        self.counters.bytes_sent += k
 
     async def send(self):
         """Try to send what is queued; returns True when the queue emptied."""
@@ -192,13 +160,46 @@ class InfluxReporter:
             # for the send in progress or the next one
             return False
         self._sending = True
+        t = self.transport
+        conn = self._conn
         try:
-            if self.transport == "udp":
-                self._send_udp()
-            elif self.transport == "tcp":
-                await self._send_tcp()
+            if t == "udp":
+                while q.used:
+                    k = q.head(self.mtu)
+                    conn.send(q.view(k))
+                    self._sent(k)
             else:
-                await self._send_http()
+                if conn.sock is None:
+                    await conn.connect()
+                k = q.used
+                q.pin(k)
+                if t == "tcp":
+                    try:
+                        await conn.send(q.view(k))
+                    except OSError:
+                        # keep the lines not wholly sent; a fragment of one may
+                        # have gone out on the dead connection and is sent again
+                        self._sent(q.buf.rfind(b"\n", 0, conn.partial) + 1)
+                        raise
+                    self._sent(k)
+                else:
+                    try:
+                        await conn.send(self._http_head)
+                        await conn.send(b"%d\r\n\r\n" % k)
+                        await conn.send(q.view(k))
+                        status, body = await self._response(conn)
+                    finally:
+                        conn.close()
+                    if 200 <= status < 300:
+                        self._sent(k)
+                    else:
+                        err = "HTTP %d %s" % (status, body)
+                        if not 400 <= status < 500 or status in (408, 429):
+                            raise OSError(err)  # retried
+                        # refused (a bad line): dropped, not retried
+                        self.counters.points_dropped += q.consume(k)
+                        self._error(err)
+            self.backoff.succeeded()
         except Exception as e:  # never raise into the loop
             self._fail(e)
         finally:
@@ -206,85 +207,19 @@ class InfluxReporter:
             self._sending = False
         return q.used == 0
 
-    def _send_udp(self):
-        if self._conn is None:
-            self._conn = UdpClient(self.sink_host, self.port)
-        q = self.queue
-        while q.used:
-            k = q.head(self.mtu)
-            self._conn.send(q.view(k))
-            self._sent(k)
-        self.backoff.succeeded()
-
-    async def _connect_tcp(self):
-        conn = self._conn
-        if conn is None:
-            conn = self._conn = TcpClient(self.sink_host, self.port, self.timeout_ms)
-        if not conn.connected:
-            await conn.connect()
-            if self._ever_connected:
-                self.counters.reconnects += 1
-            self._ever_connected = True
-        return conn
-
-    async def _send_tcp(self):
-        q = self.queue
-        conn = await self._connect_tcp()
-        k = q.used
-        q.pin(k)
-        try:
-            await conn.send(q.view(k))
-        except OSError:
-            # keep the lines not wholly sent; a fragment of one may have
-            # gone out on the dead connection and is sent again whole
-            done = q.buf.rfind(b"\n", 0, conn.partial) + 1 if conn.partial else 0
-            q.pin(0)
-            if done > 0:
-                self._sent(done)
-            raise
-        self._sent(k)
-        self.backoff.succeeded()
-
-    async def _send_http(self):
-        q = self.queue
-        conn = self._conn = TcpClient(self.sink_host, self.port, self.timeout_ms)
-        try:
-            await conn.connect()
-            k = q.used
-            q.pin(k)
-            await conn.send(self._request_head)
-            await conn.send(b"%d\r\n\r\n" % k)
-            await conn.send(q.view(k))
-            status, body = await self._read_response(conn)
-        finally:
-            conn.close()
-        if 200 <= status < 300:
-            self._sent(k)
-            self.backoff.succeeded()
-        elif 400 <= status < 500 and status not in (408, 429):
-            q.pin(0)
-            lines = q.consume(k)
-            self.counters.points_dropped += lines
-            self.counters.send_errors += 1
-            self.last_error = ("HTTP %d %s" % (status, body))[:_ERR_MAX]
-            self.backoff.succeeded()
-        else:
-            raise OSError("HTTP %d %s" % (status, body))
-
-    async def _read_response(self, conn):
+    async def _response(self, conn):
         """(status, first bytes of the body as text) of an HTTP response,
         read into a preallocated buffer: a 2xx costs no allocation beyond
         the status number; an error's body is read as far as
         Content-Length says (at most 200 bytes kept)."""
         buf = self._rbuf
         if buf is None:
-            buf = self._rbuf = bytearray(_RESP_MAX)
+            buf = self._rbuf = bytearray(512)
         mv = memoryview(buf)
         n = 0
-        status = 0
         end = -1
-        clen = 0
-        while n < _RESP_MAX:
+        want = 0  # bytes of an error's body to read
+        while n < 512:
             got = await conn.recv_into(mv[n:])
             if not got:
                 break
@@ -296,16 +231,15 @@ class InfluxReporter:
                 try:
                     status = int(bytes(mv[9:12]))
                 except ValueError:
-                    raise OSError("bad HTTP response")
+                    end = -1  # not HTTP
+                    break
                 if 200 <= status < 300:
                     return status, ""
-                i = buf.find(b"\r\n", 0, end)
-                while 0 <= i < end:
-                    j = buf.find(b"\r\n", i + 2, end + 2)
-                    if bytes(buf[i + 2:i + 17]).lower() == b"content-length:":
-                        clen = int(bytes(buf[i + 17:j]))
-                    i = j if j > i else -1
-            if n - end - 4 >= min(clen, 200):
+                head = bytes(buf[:end + 2]).lower()
+                i = head.find(b"\r\ncontent-length:")
+                if i >= 0:
+                    want = min(int(head[i + 17:head.find(b"\r\n", i + 2)]), 200)
+            if n - end - 4 >= want:
                 break
         if end < 0:
             raise OSError("bad HTTP response")
@@ -326,12 +260,7 @@ class InfluxReporter:
             try:
                 await self.flush()
             except Exception as e:  # defensive: the reporter must not die
-                self.counters.send_errors += 1
-                self.last_error = str(e)[:_ERR_MAX]
-                if isinstance(e, MemoryError):
-                    from . import memory_error
-
-                    memory_error(b"influx")
+                self._error(e, b"influx")
             nxt = ticks_add(nxt, interval_ms)
             wait = ticks_diff(nxt, ticks_ms())
             if wait < 0:
@@ -339,33 +268,7 @@ class InfluxReporter:
                 wait = 0
             await sleep_ms(wait)
 
-    def start(self):
-        """Start the reporting task."""
-        if self._task is None:
-            self._task = asyncio.create_task(self.run())
-        return self._task
-
-    async def aclose(self):
-        """Stop the periodic task, make one last attempt to send what is
-        queued (bounded by ``timeout_ms``), then :meth:`stop`."""
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
-        # a send of the cancelled task ends when it next runs
-        t0 = ticks_ms()
-        while self._sending and ticks_diff(ticks_ms(), t0) < self.timeout_ms:
-            await sleep_ms(5)
-        self.backoff.succeeded()
-        await self.send()
-        self.stop()
-
     def stop(self):
         """Cancel the task and close the connection. Points still queued
         are counted as dropped (``flush()`` first to send them)."""
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
-        if self._conn is not None:
-            self._conn.close()
-        self.queue.pin(0)
-        self.counters.points_dropped += self.queue.clear()
+        self.counters.points_dropped += self._shut()

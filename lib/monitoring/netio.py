@@ -13,81 +13,106 @@ boards where that matters.
 import errno
 import socket
 
-from .compat import sleep_ms, ticks_diff, ticks_ms
+from .backoff import Backoff
+from .compat import asyncio, sleep_ms, ticks_diff, ticks_ms
 
-_POLL_MS = 5
 _WOULD_BLOCK = (errno.EAGAIN, getattr(errno, "EWOULDBLOCK", errno.EAGAIN))
 _IN_PROGRESS = (errno.EINPROGRESS, getattr(errno, "EALREADY", 114)) + _WOULD_BLOCK
 ETIMEDOUT = getattr(errno, "ETIMEDOUT", 110)
 
 
-def resolve(host, port, kind=socket.SOCK_STREAM):
-    """Address for ``host:port`` (blocking DNS when ``host`` is a name)."""
-    return socket.getaddrinfo(host, port, 0, kind)[0][-1]
+class UdpClient:
+    """Datagrams to ``host:port``; ``send`` never blocks (a datagram the
+    stack cannot take right now raises OSError(EAGAIN)). Also what
+    :class:`TcpClient` builds on: the peer, the socket (None while
+    closed) and the peer's address, resolved once."""
+
+    def __init__(self, host, port):
+        self.host = host
+        self.port = port
+        self.sock = self._addr = None
+
+    def _new_sock(self, kind):
+        # a non-blocking socket of ``kind``; the address is resolved (with
+        # a blocking DNS lookup when the host is a name) the first time
+        if self._addr is None:
+            self._addr = socket.getaddrinfo(self.host, self.port, 0, kind)[0][-1]
+        s = socket.socket(socket.AF_INET, kind)
+        s.setblocking(False)
+        return s
+
+    def send(self, buf):
+        """Send one datagram; returns its size."""
+        if self.sock is None:
+            self.sock = self._new_sock(socket.SOCK_DGRAM)
+        return self.sock.sendto(buf, self._addr)
+
+    def close(self):
+        """Close the socket (safe to call twice)."""
+        s = self.sock
+        self.sock = None
+        if s is not None:
+            try:
+                s.close()
+            except OSError:
+                pass
 
 
-def _errno(e):
-    return e.args[0] if e.args else 0
-
-
-class TcpClient:
+class TcpClient(UdpClient):
     """One TCP connection to ``host:port``.
 
     ``await connect()`` then ``await send(buf)``; ``close()`` any time.
     Errors raise OSError (a timeout as ``OSError(ETIMEDOUT)``).
+    ``counters`` (optional, a :class:`sources.Counters`): its
+    ``reconnects`` is bumped at every successful connect after the first.
+    Only the peer, socket and ``close`` come from :class:`UdpClient`.
     """
 
-    def __init__(self, host, port, timeout_ms=5000):
-        self.host = host
-        self.port = port
+    def __init__(self, host, port, timeout_ms=5000, counters=None):
+        UdpClient.__init__(self, host, port)
         self.timeout_ms = timeout_ms
-        self.sock = None
-        self._addr = None
+        self.counters = counters
+        self.ever_connected = False
 
-    @property
-    def connected(self):
-        return self.sock is not None
+    def _pause(self, start):
+        # no progress since ``start``: raise once timeout_ms have passed,
+        # else a few milliseconds' sleep to await before polling again
+        if ticks_diff(ticks_ms(), start) >= self.timeout_ms:
+            raise OSError(ETIMEDOUT)
+        return sleep_ms(5)
 
     async def connect(self):
         """Open the connection (no-op if open)."""
         if self.sock is not None:
             return
-        if self._addr is None:
-            self._addr = resolve(self.host, self.port)
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.setblocking(False)
+        import select
+
+        s = self._new_sock(socket.SOCK_STREAM)
         try:
             try:
                 s.connect(self._addr)
             except OSError as e:
-                if _errno(e) not in _IN_PROGRESS:
+                if e.errno not in _IN_PROGRESS:
                     raise
-            await self._wait(s, True)
+            # wait until writable (connected) or failed
+            p = select.poll()
+            p.register(s, select.POLLOUT)
+            start = ticks_ms()
+            while True:
+                ev = p.poll(0)
+                if ev:
+                    if ev[0][1] & (select.POLLERR | select.POLLHUP):
+                        raise OSError(errno.ECONNRESET)
+                    break
+                await self._pause(start)
         except BaseException:
             s.close()
             raise
         self.sock = s
-
-    async def _wait(self, s, for_write):
-        """Wait until ``s`` is ready (or failed); raise on error/timeout."""
-        import select
-
-        p = select.poll()
-        p.register(s, select.POLLOUT if for_write else select.POLLIN)
-        start = ticks_ms()
-        bad = select.POLLERR | select.POLLHUP
-        try:
-            while True:
-                for ev in p.poll(0):
-                    flags = ev[1]
-                    if flags & bad and not (flags & select.POLLIN and not for_write):
-                        raise OSError(errno.ECONNRESET)
-                    return
-                if ticks_diff(ticks_ms(), start) >= self.timeout_ms:
-                    raise OSError(ETIMEDOUT)
-                await sleep_ms(_POLL_MS)
-        finally:
-            p.unregister(s)
+        c = self.counters
+        if self.ever_connected and c is not None:
+            c.reconnects += 1
+        self.ever_connected = True
 
     async def send(self, buf):
         """Send all of ``buf`` and return its length.
@@ -96,29 +121,25 @@ class TcpClient:
         closed and OSError raised; ``self.partial`` then holds how many
         bytes were sent before the failure."""
         mv = memoryview(buf)
-        total = len(mv)
-        sent = 0
-        self.partial = 0
+        sent = self.partial = 0
         start = ticks_ms()
         s = self.sock
         if s is None:
             raise OSError(errno.ENOTCONN)
         try:
-            while sent < total:
+            while sent < len(mv):
                 try:
                     n = s.send(mv[sent:])
                 except OSError as e:
-                    if _errno(e) not in _WOULD_BLOCK:
+                    if e.errno not in _WOULD_BLOCK:
                         raise
                     n = 0
                 if n:
                     sent += n
                     self.partial = sent
                     start = ticks_ms()
-                    continue
-                if ticks_diff(ticks_ms(), start) >= self.timeout_ms:
-                    raise OSError(ETIMEDOUT)
-                await sleep_ms(_POLL_MS)
+                else:
+                    await self._pause(start)
         except BaseException:
             self.close()
             raise
@@ -132,54 +153,78 @@ class TcpClient:
             raise OSError(errno.ENOTCONN)
         start = ticks_ms()
         read = getattr(s, "recv_into", None) or s.readinto
-        while True:
-            try:
-                n = read(mv)
-                if n is not None:
-                    return n
-            except OSError as e:
-                if _errno(e) not in _WOULD_BLOCK:
-                    self.close()
-                    raise
-            if ticks_diff(ticks_ms(), start) >= self.timeout_ms:
-                self.close()
-                raise OSError(ETIMEDOUT)
-            await sleep_ms(_POLL_MS)
-
-    def close(self):
-        """Close the connection (safe to call twice)."""
-        s = self.sock
-        self.sock = None
-        if s is not None:
-            try:
-                s.close()
-            except OSError:
-                pass
+        try:
+            while True:
+                try:
+                    n = read(mv)
+                    if n is not None:
+                        return n
+                except OSError as e:
+                    if e.errno not in _WOULD_BLOCK:
+                        raise
+                await self._pause(start)
+        except OSError:
+            self.close()
+            raise
 
 
-class UdpClient:
-    """Datagrams to ``host:port``; ``send`` never blocks (a datagram the
-    stack cannot take right now raises OSError(EAGAIN))."""
+class Sender:
+    """What the Influx reporter and the syslog sender share: the sending
+    task, the reconnect backoff (from 0.5 s up to ``backoff_max_ms``) and
+    the error bookkeeping (``counters.send_errors``, ``last_error``). A
+    subclass provides ``_conn`` (its client), ``queue``, ``run()``,
+    ``send()`` and ``stop()``; one whose sends must not overlap sets
+    ``_sending`` during a send (and keeps ``timeout_ms``)."""
 
-    def __init__(self, host, port):
-        self.host = host
-        self.port = port
-        self.sock = None
-        self._addr = None
+    def __init__(self, counters, backoff_max_ms):
+        self.counters = counters
+        self.backoff = Backoff(500, backoff_max_ms)
+        self.last_error = self._task = None
+        self._sending = False
 
-    def send(self, buf):
-        """Send one datagram; returns its size."""
-        if self.sock is None:
-            if self._addr is None:
-                self._addr = resolve(self.host, self.port, socket.SOCK_DGRAM)
-            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            s.setblocking(False)
-            self.sock = s
-        return self.sock.sendto(buf, self._addr)
+    def _error(self, err, tag=None):
+        # count an error and keep its text; with ``tag``, an unexpected
+        # error the task caught (it must not die): a MemoryError is
+        # reported to the monitoring package
+        self.counters.send_errors += 1
+        self.last_error = str(err)[:120]
+        if tag and isinstance(err, MemoryError):
+            from . import memory_error
 
-    def close(self):
-        """Close the socket."""
-        s = self.sock
-        self.sock = None
-        if s is not None:
-            s.close()
+            memory_error(tag)
+
+    def _fail(self, err):
+        # a failed send: counted, backed off, the connection closed
+        self._error(err)
+        self.backoff.failed()
+        self._conn.close()
+
+    def start(self):
+        """Start the sending task."""
+        if self._task is None:
+            self._task = asyncio.create_task(self.run())
+        return self._task
+
+    async def aclose(self):
+        """Stop the task, make one last attempt to send what is queued
+        (bounded by ``timeout_ms``), then :meth:`stop`."""
+        self._cancel()
+        # a send of the cancelled task ends when it next runs
+        t0 = ticks_ms()
+        while self._sending and ticks_diff(ticks_ms(), t0) < self.timeout_ms:
+            await sleep_ms(5)
+        self.backoff.succeeded()
+        await self.send()
+        self.stop()
+
+    def _cancel(self):
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+    def _shut(self):
+        # cancel the task, close the connection, empty the queue; returns
+        # the number of messages dropped
+        self._cancel()
+        self._conn.close()
+        return self.queue.clear()  # (unpins too)

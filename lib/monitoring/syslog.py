@@ -52,56 +52,20 @@ CPython, its UTF-8 encoding), the time tuple when the clock is set, and
 the logger name's header field the first time a name is seen (cached).
 """
 
-try:
-    from micropython import const
-except ImportError:  # CPython
-    def const(x):
-        return x
-
-import time
-
 from . import clock
+from .compat import ticks_diff, ticks_ms
 
-if hasattr(time, "ticks_ms"):
-    _ticks_ms = time.ticks_ms
-    _ticks_diff = time.ticks_diff
-else:  # CPython
-    def _ticks_ms():
-        return time.monotonic_ns() // 1000000
 
-    def _ticks_diff(a, b):
-        return a - b
-
-DEFAULT_FACILITY = const(3)  # daemon
-_SEQ_MAX = const(2147483647)
-_NAME_CACHE_MAX = const(16)
-_BACKSLASH = const(92)
-
-# facility names by number ("" where RFC 5424 names none we accept)
-_FAC_NAMES = ("kern user mail daemon auth syslog lpr news uucp cron authpriv ftp "
-              "- - - - local0 local1 local2 local3 local4 local5 local6 local7")
-
-FORMATS = ("rfc5424", "rfc3164")
-FRAMINGS = ("octet", "lf", "none")
-
-_MONTHS = b"JanFebMarAprMayJunJulAugSepOctNovDec"
-_HEX = b"0123456789abcdef"
-_BOM = b"\xef\xbb\xbf"
-_SEQ_OPEN = b' [meta sequenceId="'  # 19 bytes
+def check_option(ok, what, value):
+    """Raise ``ValueError("bad syslog WHAT: VALUE")`` unless ``ok``."""
+    if not ok:
+        raise ValueError("bad syslog %s: %r" % (what, value))
 
 
 def severity(levelno):
     """Syslog severity of a logging level number: critical (>= 50) 2,
     error (>= 40) 3, warning (>= 30) 4, info (>= 20) 6, else debug 7."""
-    if levelno >= 50:
-        return 2
-    if levelno >= 40:
-        return 3
-    if levelno >= 30:
-        return 4
-    if levelno >= 20:
-        return 6
-    return 7
+    return b"\x07\x06\x04\x03\x02"[min(max(levelno // 10 - 1, 0), 4)]
 
 
 def pri(facility, sev):
@@ -114,11 +78,12 @@ def facility_code(facility):
     ``"local0"``...); raises ValueError otherwise."""
     if type(facility) is int and 0 <= facility <= 23:
         return facility
-    if isinstance(facility, str) and facility != "-":
-        names = _FAC_NAMES.split()
-        if facility in names:
-            return names.index(facility)
-    raise ValueError("bad syslog facility: %r" % (facility,))
+    # by number ("-" where RFC 5424 names none we accept)
+    names = ("kern user mail daemon auth syslog lpr news uucp cron authpriv ftp "
+             "- - - - local0 local1 local2 local3 local4 local5 local6 local7").split()
+    check_option(isinstance(facility, str) and facility != "-" and facility in names,
+                 "facility", facility)
+    return names.index(facility)
 
 
 def header_token(s, maxlen, extra_bad=""):
@@ -132,44 +97,24 @@ def header_token(s, maxlen, extra_bad=""):
         if len(out) >= maxlen:
             break
         o = ord(ch)
-        if 33 <= o <= 126 and ch not in extra_bad:
-            out.append(o)
-        else:
-            out.append(95)
+        out.append(o if 33 <= o <= 126 and ch not in extra_bad else 95)
     return bytes(out) if out else b"-"
 
 
 def escape_param_value(s):
     """An RFC 5424 SD-PARAM value: ``"``, ``\\`` and ``]`` get a backslash
     before them; returns UTF-8 bytes (without the surrounding quotes)."""
-    out = bytearray()
-    for b in s.encode():
-        if b == 34 or b == 92 or b == 93:
-            out.append(92)
-        out.append(b)
-    return bytes(out)
-
-
-def _utf8(s):
-    # MicroPython: a str exposes its UTF-8 bytes through the buffer
-    # protocol (no copy); CPython needs the encoding
-    try:
-        return memoryview(s)
-    except TypeError:
-        return s.encode()
+    return s.encode().replace(b"\\", b"\\\\").replace(b'"', b'\\"').replace(b"]", b"\\]")
 
 
 def put_int(buf, pos, n, width=1):
     """Write the decimal digits of ``n >= 0`` at ``buf[pos:]``, zero-padded
     to ``width``; returns the position after them. Allocates nothing."""
-    d = 1
-    k = 10
+    end = pos + width
+    k = 10 ** width
     while k <= n:
-        d += 1
+        end += 1
         k *= 10
-    if d < width:
-        d = width
-    end = pos + d
     i = end - 1
     while i >= pos:
         buf[i] = 48 + n % 10
@@ -178,20 +123,16 @@ def put_int(buf, pos, n, width=1):
     return end
 
 
-def int_width(n):
-    """Number of decimal digits of ``n >= 0``."""
-    d = 1
-    k = 10
-    while k <= n:
-        d += 1
-        k *= 10
-    return d
-
-
 def put_msg(buf, pos, end, msg):
     """Write ``msg`` (a str) escaped at ``buf[pos:end]``, cut to fit at a
     UTF-8 character boundary; returns the position after it."""
-    src = _utf8(msg)
+    bs = 92  # backslash
+    # MicroPython: a str exposes its UTF-8 bytes through the buffer
+    # protocol (no copy); CPython needs the encoding
+    try:
+        src = memoryview(msg)
+    except TypeError:
+        src = msg.encode()
     n = len(src)
     room = end - pos
     if room <= 0:
@@ -207,7 +148,7 @@ def put_msg(buf, pos, end, msg):
     stop = pos + k
     while i < stop:
         c = buf[i]
-        if c < 32 or c == 127 or c == _BACKSLASH:
+        if c < 32 or c == 127 or c == bs:
             break
         i += 1
     if i == stop:
@@ -217,46 +158,26 @@ def put_msg(buf, pos, end, msg):
     p = i
     while j < n:
         c = src[j]
-        if c < 32 or c == 127:
-            if c == 10:
-                e = 110  # n
-            elif c == 13:
-                e = 114  # r
-            elif c == 9:
-                e = 116  # t
-            else:
-                e = 0
-            if e:
-                if p + 2 > end:
-                    break
-                buf[p] = _BACKSLASH
-                buf[p + 1] = e
-                p += 2
-            else:
-                if p + 4 > end:
-                    break
-                buf[p] = _BACKSLASH
-                buf[p + 1] = 120  # x
-                buf[p + 2] = _HEX[c >> 4]
-                buf[p + 3] = _HEX[c & 15]
-                p += 4
-            j += 1
-        elif c == _BACKSLASH:
-            if p + 2 > end:
+        if c < 32 or c == 127 or c == bs:
+            # "\\", "\n", "\r", "\t" (the letter from the table by byte
+            # value), or "\xNN" (e = 0)
+            e = (bs if c == bs else
+                 b"\0\0\0\0\0\0\0\0\0tn\0\0r"[c] if c < 14 else 0)
+            w = 2 if e else 4
+            if p + w > end:
                 break
-            buf[p] = _BACKSLASH
-            buf[p + 1] = _BACKSLASH
-            p += 2
+            buf[p] = bs
+            if e:
+                buf[p + 1] = e
+            else:
+                buf[p + 1] = 120  # x
+                buf[p + 2] = b"0123456789abcdef"[c >> 4]
+                buf[p + 3] = b"0123456789abcdef"[c & 15]
+            p += w
             j += 1
         else:
             # one whole UTF-8 character
-            w = 1
-            if c >= 0xF0:
-                w = 4
-            elif c >= 0xE0:
-                w = 3
-            elif c >= 0xC0:
-                w = 2
+            w = 1 + (c >= 0xC0) + (c >= 0xE0) + (c >= 0xF0)
             if p + w > end:
                 break
             buf[p:p + w] = src[j:j + w]
@@ -271,80 +192,47 @@ class SyslogFormatter:
     ``hostname``: the device name; ``app_name``: APP-NAME (RFC 5424,
     cut to 48 characters); ``facility``: a number 0-23 or a name
     (default 3, daemon); ``rfc``: ``"rfc5424"`` or ``"rfc3164"``;
-    ``max_len``: the longest message in bytes (at least 64); ``bom``: put
-    a UTF-8 BOM before MSG (RFC 5424 only). Bad options raise ValueError.
+    ``max_len``: the longest message in bytes (at least 64, and at least
+    the longest header); ``bom``: put a UTF-8 BOM before MSG (RFC 5424
+    only). Bad options raise ValueError.
     """
 
-    def __init__(self, hostname="-", app_name="-", facility=DEFAULT_FACILITY,
+    def __init__(self, hostname="-", app_name="-", facility=3,
                  rfc="rfc5424", max_len=480, bom=False):
-        if rfc not in FORMATS:
-            raise ValueError("bad syslog format: %r" % (rfc,))
-        if type(max_len) is not int or not 64 <= max_len <= 65535:
-            raise ValueError("bad syslog max_len: %r" % (max_len,))
+        check_option(rfc in ("rfc5424", "rfc3164"), "format", rfc)
         self.facility = facility_code(facility)
-        self.rfc5424 = rfc == "rfc5424"
+        r = self.rfc5424 = rfc == "rfc5424"
         self.max_len = max_len
-        self.bom = bool(bom) and self.rfc5424
-        self.host = header_token(hostname, 255)
-        self.app = header_token(app_name, 48)
-        # " HOST APP - " (RFC 5424) or " HOST " (RFC 3164)
-        if self.rfc5424:
-            self._mid = b" " + self.host + b" " + self.app + b" - "
+        self.bom = bool(bom) and r
+        # " HOST APP - " (RFC 5424) or " HOST " (RFC 3164), and the longest
+        # header: PRI, version, timestamp, MSGID/TAG, structured data, BOM
+        host = header_token(hostname, 255)
+        if r:
+            m = b" " + host + b" " + header_token(app_name, 48) + b" - "
+            hmax = 95 + len(m) + 3 * self.bom
         else:
-            self._mid = b" " + self.host + b" "
-        if self.rfc5424:
-            hmax = 5 + 2 + 24 + len(self._mid) + 32 + 19 + 10 + 3 + (3 if self.bom else 0)
-        else:
-            hmax = 5 + 15 + len(self._mid) + 32 + 2
-        if max_len < hmax:
-            raise ValueError("syslog max_len %d is less than the longest header (%d)"
-                             % (max_len, hmax))
+            m = b" " + host + b" "
+            hmax = 54 + len(m)
+        self._mid = m
+        check_option(type(max_len) is int and max(64, hmax) <= max_len <= 65535,
+                     "max_len", max_len)
         self._names = {}
         self.seq = 0
-        # the time tuple of the last formatted second, reused
-        self._sec = -1
-        self._tm = None
-        self._now_tick = -1
-        self._now_ms = 0
-        self._now_tm = None
-
-    def name_field(self, name):
-        """The MSGID (RFC 5424) or TAG (RFC 3164) bytes for a logger name,
-        cached for the first 16 names seen."""
-        c = self._names
-        f = c.get(name)
-        if f is None:
-            if self.rfc5424:
-                f = header_token(name, 32)
-            else:
-                f = header_token(name, 32, ":[]")
-            if len(c) < _NAME_CACHE_MAX:
-                c[name] = f
-        return f
-
-    def _time(self, ns):
-        s = ns // 1000000000
-        if s != self._sec:
-            self._sec = s
-            self._tm = clock.utc_fields(ns)
-        return self._tm
+        # the second of the time tuple _tm (reused within it), and the tick
+        # of the last clock reading for _now (-1: none yet)
+        self._sec = self._now_tick = -1
 
     def _now(self):
         # the clock is read (allocating big ints on boards) at most once a
         # second: within it, milliseconds come from the tick counter.
         # Sets self._now_tm (None while the clock is unset); returns ms.
-        el = _ticks_diff(_ticks_ms(), self._now_tick)
-        ms = self._now_ms + el
-        if 0 <= el and ms < 1000 and self._now_tick >= 0:
-            return ms
+        el = ticks_diff(ticks_ms(), self._now_tick)
+        if self._now_tick >= 0 and 0 <= el < 1000 - self._now_ms:
+            return self._now_ms + el
         ns = clock.unix_ns()
-        self._now_tick = _ticks_ms()
-        if clock.is_set(ns):
-            self._now_tm = clock.utc_fields(ns)
-            self._now_ms = (ns // 1000000) % 1000
-        else:
-            self._now_tm = None
-            self._now_ms = 0
+        self._now_tick = ticks_ms()
+        t = self._now_tm = clock.utc_fields(ns) if clock.is_set(ns) else None
+        self._now_ms = t[6] if t else 0  # utc_fields ends with the milliseconds
         return self._now_ms
 
     def format_into(self, buf, pos, levelno, name, msg, ns=None, sd=True):
@@ -366,92 +254,88 @@ class SyslogFormatter:
             t = self._now_tm
         elif clock.is_set(ns):
             ms = (ns // 1000000) % 1000
-            t = self._time(ns)
+            # the time tuple of the last second formatted, reused
+            s = ns // 1000000000
+            if s != self._sec:
+                self._sec = s
+                self._tm = clock.utc_fields(ns)
+            t = self._tm
         else:
-            ms = 0
             t = None
-        end = pos + self.max_len
-        p = pos
-        buf[p] = 60  # <
-        p = put_int(buf, p + 1, self.facility * 8 + severity(levelno))
+        r = self.rfc5424
+        buf[pos] = 60  # <
+        p = put_int(buf, pos + 1, self.facility * 8 + severity(levelno))
         buf[p] = 62  # >
         p += 1
-        if self.rfc5424:
-            buf[p] = 49  # 1
+        if r:
+            buf[p] = 49  # version 1
             buf[p + 1] = 32
             p += 2
-            if t is not None:
-                p = put_int(buf, p, t[0], 4)
-                buf[p] = 45
-                p = put_int(buf, p + 1, t[1], 2)
-                buf[p] = 45
-                p = put_int(buf, p + 1, t[2], 2)
-                buf[p] = 84  # T
-                p = put_int(buf, p + 1, t[3], 2)
-                buf[p] = 58
-                p = put_int(buf, p + 1, t[4], 2)
-                buf[p] = 58
-                p = put_int(buf, p + 1, t[5], 2)
-                buf[p] = 46
-                p = put_int(buf, p + 1, ms, 3)
-                buf[p] = 90  # Z
+            if t is None:
+                buf[p] = 45  # NILVALUE
                 p += 1
-            else:
-                buf[p] = 45  # -
-                p += 1
-            m = self._mid
-            buf[p:p + len(m)] = m
-            p += len(m)
-            f = self.name_field(name)
-            buf[p:p + len(f)] = f
-            p += len(f)
-            if sd:
-                seq = self.seq + 1
-                if seq > _SEQ_MAX:
-                    seq = 1
-                self.seq = seq
-                buf[p:p + 19] = _SEQ_OPEN
-                p = put_int(buf, p + 19, seq)
-                buf[p:p + 3] = b'"] '
-                p += 3
-            else:
-                buf[p:p + 3] = b" - "
-                p += 3
-            if self.bom:
-                buf[p:p + 3] = _BOM
-                p += 3
-        else:
-            if t is not None:
-                k = (t[1] - 1) * 3
-                buf[p] = _MONTHS[k]
-                buf[p + 1] = _MONTHS[k + 1]
-                buf[p + 2] = _MONTHS[k + 2]
+        if t is not None:
+            j = 0
+            if not r:
+                # "Mmm dd " (day space-padded), then hh:mm:ss
+                k = t[1] * 3 - 3
+                for i in range(3):
+                    buf[p + i] = b"JanFebMarAprMayJunJulAugSepOctNovDec"[k + i]
                 buf[p + 3] = 32
                 d = t[2]
                 buf[p + 4] = 48 + d // 10 if d >= 10 else 32
                 buf[p + 5] = 48 + d % 10
                 buf[p + 6] = 32
-                p = put_int(buf, p + 7, t[3], 2)
-                buf[p] = 58
-                p = put_int(buf, p + 1, t[4], 2)
-                buf[p] = 58
-                p = put_int(buf, p + 1, t[5], 2)
-                m = self._mid
-                buf[p:p + len(m)] = m
-                p += len(m)
-            f = self.name_field(name)
-            buf[p:p + len(f)] = f
-            p += len(f)
+                p += 7
+                j = 3
+            # RFC 5424: YYYY-MM-DDThh:mm:ss.mmmZ, RFC 3164: hh:mm:ss; the
+            # fields (year, month, day, hour, minute, second, ms) with their
+            # widths and the separator after each
+            while j < (7 if r else 6):
+                p = put_int(buf, p, t[j] if j < 6 else ms, b"\4\2\2\2\2\2\3"[j])
+                if r or j < 5:
+                    buf[p] = b"--T::.Z"[j]
+                    p += 1
+                j += 1
+        if r or t is not None:
+            m = self._mid
+            buf[p:p + len(m)] = m
+            p += len(m)
+        # the MSGID (RFC 5424) or TAG (RFC 3164) of the logger name,
+        # cached for the first 16 names seen
+        c = self._names
+        f = c.get(name)
+        if f is None:
+            f = header_token(name, 32, "" if r else ":[]")
+            if len(c) < 16:
+                c[name] = f
+        buf[p:p + len(f)] = f
+        p += len(f)
+        if r:
+            if sd:
+                seq = self.seq + 1
+                if seq > 2147483647:  # wraps after 2**31 - 1
+                    seq = 1
+                self.seq = seq
+                buf[p:p + 19] = b' [meta sequenceId="'
+                p = put_int(buf, p + 19, seq)
+                buf[p:p + 3] = b'"] '
+            else:
+                buf[p:p + 3] = b" - "
+            p += 3
+            if self.bom:
+                buf[p:p + 3] = b"\xef\xbb\xbf"
+                p += 3
+        else:
             buf[p] = 58  # :
             buf[p + 1] = 32
             p += 2
-        return put_msg(buf, p, end, msg)
+        return put_msg(buf, p, pos + self.max_len, msg)
 
     def format(self, levelno, name, msg, ns=None, sd=True):
         """The message as bytes (allocates; for tests and tools)."""
         b = bytearray(self.max_len)
-        n = self.format_into(b, 0, levelno, name, msg, ns, sd)
-        return bytes(b[:n])
+        return bytes(b[:self.format_into(b, 0, levelno, name, msg, ns, sd)])
 
 
 def frame_into(dst, pos, msg, n, framing):
@@ -470,18 +354,7 @@ def frame_into(dst, pos, msg, n, framing):
     return pos
 
 
-def frame_overhead(n, framing):
-    """Bytes the framing adds to a message of ``n`` bytes."""
-    if framing == "octet":
-        return int_width(n) + 1
-    if framing == "lf":
-        return 1
-    return 0
-
-
 def frame(msg, framing):
-    """``msg`` (bytes) framed, as bytes (allocates; for tests)."""
-    n = len(msg)
-    b = bytearray(n + frame_overhead(n, framing))
-    frame_into(b, 0, msg, n, framing)
-    return bytes(b)
+    """``msg`` (bytes) framed, as bytes (allocates)."""
+    b = bytearray(len(msg) + 12)  # room for "LEN SP" or LF
+    return bytes(b[:frame_into(b, 0, msg, len(msg), framing)])

@@ -2,45 +2,42 @@
 ``logging.Handler`` subclass feeding a :class:`syslog_handler.SyslogSender`.
 Kept apart so boards never load it."""
 
-_cpython_class = None
-
 
 def cpython_handler(sender, level=0):
     """A ``logging.Handler`` (CPython) feeding ``sender``. Records logged
     from another thread are handed to the event loop's thread."""
-    global _cpython_class
-    if _cpython_class is None:
-        try:
-            import logging
-            import threading
-        except ImportError:  # not CPython: use syslog_handler's handlers
-            raise ImportError("cpython_handler needs CPython's logging and threading")
+    global cpython_handler
+    import logging  # CPython's (elsewhere: syslog_handler's handlers)
+    import threading
 
-        class CPythonHandler(logging.Handler):
-            """CPython ``logging`` handler: the message is the record
-            formatted by the handler's formatter (default ``%(message)s``
-            plus any traceback); the record's ``created`` time is used.
-            CPython does not pass records below the handler's own level,
-            so only those reaching it are counted."""
+    class CPythonHandler(logging.Handler):
+        """CPython ``logging`` handler: the message is the record
+        formatted by the handler's formatter (default ``%(message)s``
+        plus any traceback); the record's ``created`` time is used.
+        CPython does not pass records below the handler's own level,
+        so only those reaching it are counted."""
 
-            def __init__(self, sender, level=0):
-                logging.Handler.__init__(self, level)
-                self.sender = sender
-                if sender._loop is None:
-                    sender._note_loop()  # created inside the loop: remember it
+        def __init__(self, sender, level=0):
+            logging.Handler.__init__(self, level)
+            self.sender = sender
+            if sender._loop is None:
+                sender._note_loop()  # created inside the loop: remember it
 
-            def emit(self, record):
-                s = self.sender
-                try:
-                    s.count(record.levelno)
-                    msg = self.format(record)
-                    ns = int(record.created * 1000000000)
-                    if s._loop is not None and threading.get_ident() != s._thread:
-                        s._loop.call_soon_threadsafe(s.log, record.levelno, record.name, msg, ns)
-                    else:
-                        s.log(record.levelno, record.name, msg, ns)
-                except Exception:
-                    s.counters.log_errors += 1
+        def emit(self, record):
+            s = self.sender
+            try:
+                lv = record.levelno
+                s.count(lv)
+                args = (lv, record.name, self.format(record),
+                        int(record.created * 1000000000))
+                loop = s._loop  # (thread id, event loop) of the sending task
+                if loop is None or threading.get_ident() == loop[0]:
+                    s.log(*args)
+                else:
+                    loop[1].call_soon_threadsafe(s.log, *args)
+            except Exception:
+                s.counters.log_errors += 1
 
-        _cpython_class = CPythonHandler
-    return _cpython_class(sender, level)
+    # the class is made once: from now on this name is the class itself
+    cpython_handler = CPythonHandler
+    return CPythonHandler(sender, level)

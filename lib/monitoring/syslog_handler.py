@@ -31,43 +31,16 @@ cannot tell whether anyone listens: datagrams to a stopped server are lost
 (and counted as sent).
 """
 
-try:
-    from micropython import const
-except ImportError:  # CPython
-    def const(x):
-        return x
-
 import select
 
-from .backoff import Backoff
 from .compat import asyncio, sleep_ms, ticks_diff, ticks_ms
 from .linequeue import LineQueue
 from .metrics import Source
-from .netio import TcpClient, UdpClient
-from .syslog import SyslogFormatter, frame_into, frame_overhead, put_int
-
-DEFAULT_PORT = const(514)
-TRANSPORTS = ("udp", "tcp")
-_ERR_MAX = const(120)
-_TCP_CHUNK = const(1024)
-_BATCH = const(32)
-# level buckets of the ``log`` source, in order
-LEVEL_NAMES = ("debug", "info", "warning", "error", "critical")
+from .netio import Sender, TcpClient, UdpClient
+from .syslog import SyslogFormatter, check_option, frame, put_int
 
 
-def _bucket(levelno):
-    if levelno >= 50:
-        return 4
-    if levelno >= 40:
-        return 3
-    if levelno >= 30:
-        return 2
-    if levelno >= 20:
-        return 1
-    return 0
-
-
-class SyslogSender:
+class SyslogSender(Sender):
     """The shared queue and sending task behind every syslog handler.
 
     ``counters``: a :class:`sources.Counters`; ``host``, ``port``: the
@@ -82,65 +55,55 @@ class SyslogSender:
     0.5 s up to ``backoff_max_ms``. Bad options raise ValueError.
     """
 
-    def __init__(self, counters, host, port=DEFAULT_PORT, transport="udp", framing="octet",
+    def __init__(self, counters, host, port=514, transport="udp", framing="octet",
                  formatter=None, queue_size=4096, timeout_ms=5000, backoff_max_ms=60000,
                  hostname="-", app_name="-"):
-        if transport not in TRANSPORTS:
-            raise ValueError("bad syslog transport: %r" % (transport,))
-        if type(port) is not int or not 0 < port < 65536:
-            raise ValueError("bad syslog port: %r" % (port,))
-        if framing not in ("octet", "lf"):
-            raise ValueError("bad syslog framing: %r" % (framing,))
-        if isinstance(queue_size, LineQueue):
-            queue = queue_size
-        elif type(queue_size) is not int or queue_size < 256:
-            raise ValueError("bad syslog queue size: %r" % (queue_size,))
-        else:
-            queue = LineQueue(queue_size)
+        check_option(transport in ("udp", "tcp"), "transport", transport)
+        check_option(type(port) is int and 0 < port < 65536, "port", port)
+        check_option(framing in ("octet", "lf"), "framing", framing)
+        queue = queue_size
+        if not isinstance(queue, LineQueue):
+            check_option(type(queue) is int and queue >= 256, "queue size", queue)
+            queue = LineQueue(queue)
         if formatter is None:
             formatter = SyslogFormatter(hostname, app_name,
                                         max_len=480 if transport == "udp" else 2048)
-        self.counters = counters
-        self.host = host
-        self.port = port
+        Sender.__init__(self, counters, backoff_max_ms)
         self.transport = transport
-        self.framing = framing if transport == "tcp" else "none"
+        framing = self.framing = framing if transport == "tcp" else "none"
         self.formatter = formatter
         self.queue = queue
         # a record is formatted straight into the queue's free tail when
         # the longest message fits there, else here first (then the
         # oldest messages are dropped to make room for its actual size)
-        self.scratch = bytearray(formatter.max_len)
-        self._smv = memoryview(self.scratch)
-        # octet counting: frames are built here at send time, up to _BATCH
-        # at once; the queue holds each message once, LF-terminated
-        if self.framing == "octet":
-            self.tx = bytearray(_TCP_CHUNK)
-            self._txmv = memoryview(self.tx)
-            self._ends = [0] * _BATCH
-            self._srcs = [0] * _BATCH
-        self.timeout_ms = timeout_ms
-        self.backoff = Backoff(500, backoff_max_ms)
+        self._scratch = memoryview(bytearray(formatter.max_len))
+        # octet counting: frames are built in _tx (1 KB) at send time, up
+        # to 32 at once (_ends: where each frame ends in _tx, _srcs: where
+        # the next message starts in the queue); the queue holds each
+        # message once, LF-terminated
+        if framing == "octet":
+            self._tx = memoryview(bytearray(1024))
+            self._ends = [0] * 32
+            self._srcs = [0] * 32
         # records per level bucket (debug..critical) seen by the handlers
-        self.counts = [0, 0, 0, 0, 0]
+        self.counts = [0] * 5
         # messages dropped and not yet announced with a notice
         self.lost = 0
-        self.last_error = None
         self.attached = []
-        self._conn = None
-        self._poll = None
-        self._ever_connected = False
-        self._task = None
-        self._event = asyncio.Event()
-        self._idle = False
+        # the connection is opened (TCP) or the socket made (UDP) at the first send
+        self._conn = (UdpClient(host, port) if transport == "udp" else
+                      TcpClient(host, port, timeout_ms, counters))
+        self._poll = None  # polls the TCP connection for an EOF
+        self._event = asyncio.Event()  # set when a record is queued
+        # (thread id, event loop) of the sending task, for the CPython handler
         self._loop = None
-        self._thread = None
 
     # -- producer side (called by handlers; never raises) ---------------
 
     def count(self, levelno):
         """Count a record that passed its logger's level."""
-        self.counts[_bucket(levelno)] += 1
+        # buckets: < 20 debug, < 30 info, < 40 warning, < 50 error, critical
+        self.counts[min(max(levelno // 10 - 1, 0), 4)] += 1
 
     def log(self, levelno, name, msg, ns=None):
         """Format one record into the queue. Never raises, never blocks;
@@ -148,79 +111,37 @@ class SyslogSender:
         c = self.counters
         try:
             q = self.queue
-            f = self.formatter
             used = q.used
-            if q.capacity - used > f.max_len:
-                end = f.format_into(q.mv, used, levelno, name, msg, ns)
-                q.buf[end] = 10
-                q.commit(end + 1 - used)
-                c.log_queued += 1
-            else:
-                n = f.format_into(self.scratch, 0, levelno, name, msg, ns)
-                c.log_queued += 1
-                if not self._append(n):
+            # no room for the longest message: format aside, then make room
+            f = self.formatter
+            aside = q.capacity - used <= f.max_len
+            pos = 0 if aside else used
+            n = f.format_into(self._scratch if aside else q.mv, pos, levelno, name, msg, ns) - pos
+            c.log_queued += 1
+            if aside:
+                if n >= q.capacity - q.pinned:
+                    c.log_dropped += 1
+                    self.lost += 1
                     return False
+                while q.used + n >= q.capacity and q.drop_oldest():
+                    c.log_dropped += 1
+                    self.lost += 1
+                used = q.used
+                q.mv[used:used + n] = self._scratch[0:n]
+            q.buf[used + n] = 10
+            q.commit(n + 1)
         except Exception:
             c.log_errors += 1
             return False
-        if self._idle:
-            self._idle = False
-            self._event.set()
-        return True
-
-    def _append(self, n):
-        # the message is in scratch[0:n]; make room, dropping the oldest
-        q = self.queue
-        c = self.counters
-        need = n + 1
-        if need > q.capacity - q.pinned:
-            c.log_dropped += 1
-            self.lost += 1
-            return False
-        while q.used + need > q.capacity:
-            if not q.drop_oldest():
-                break
-            c.log_dropped += 1
-            self.lost += 1
-        used = q.used
-        q.mv[used:used + n] = self._smv[0:n]
-        q.buf[used + n] = 10
-        q.commit(need)
+        self._event.set()
         return True
 
     # -- sending -----------------------------------------------------------
 
-    def _fail(self, err):
-        self.counters.send_errors += 1
-        self.last_error = str(err)[:_ERR_MAX]
-        self.backoff.failed()
-        self._close_conn()
-
-    def _close_conn(self):
-        conn = self._conn
-        if conn is not None:
-            if self._poll is not None and conn.sock is not None:
-                try:
-                    self._poll.unregister(conn.sock)
-                except Exception:
-                    pass
-            self._poll = None
-            conn.close()
-
-    def _sent(self, nbytes, wire_bytes):
-        lines = self.queue.consume(nbytes)
-        self.counters.log_sent += lines
-        self.counters.log_bytes_sent += wire_bytes
-        return lines
-
-    def _notice_message(self):
-        # "N messages dropped", framed, without structured data
-        f = self.formatter
-        buf = bytearray(f.max_len)
-        n = f.format_into(buf, 0, 30, "monitoring", "%d messages dropped" % self.lost, None, False)
-        out = bytearray(n + frame_overhead(n, self.framing))
-        frame_into(out, 0, buf, n, self.framing)
-        return out
+    def _sent(self, k, wire):
+        # the first k bytes of the queue went out as ``wire`` bytes
+        self.counters.log_sent += self.queue.consume(k)
+        self.counters.log_bytes_sent += wire
 
     async def send(self):
         """Try to send what is queued (the drop notice first); returns True
@@ -230,103 +151,79 @@ class SyslogSender:
             return True
         if not self.backoff.ready():
             return False
+        udp = self.transport == "udp"
+        conn = self._conn
         try:
-            if self.transport == "udp":
-                self._send_udp()
+            if not udp:
+                # a syslog server never writes: readable means EOF (or junk)
+                if conn.sock is not None and self._poll.poll(0):
+                    conn.close()
+                if conn.sock is None:
+                    await conn.connect()
+                    p = self._poll = select.poll()
+                    p.register(conn.sock, select.POLLIN)
+            if self.lost:
+                # "N messages dropped", framed, without structured data
+                lost = self.lost
+                msg = frame(self.formatter.format(30, "monitoring", "%d messages dropped" % lost,
+                                                  None, False), self.framing)
+                sending = conn.send(msg)
+                if not udp:  # a TCP send is a coroutine
+                    await sending
+                self.lost -= lost
+                self.counters.log_bytes_sent += len(msg)
+            if udp:
+                while q.used:
+                    e = q.buf.find(b"\n", 0, q.used)
+                    conn.send(q.view(e))
+                    self._sent(e + 1, e)
+            elif self.framing == "lf":
+                # whole lines, in chunks of up to 1 KB
+                while q.used:
+                    k = q.head(1024)
+                    q.pin(k)
+                    try:
+                        await conn.send(q.view(k))
+                    except OSError:
+                        # count the lines wholly sent (consume unpins them)
+                        k = q.buf.rfind(b"\n", 0, conn.partial) + 1
+                        self._sent(k, k)
+                        raise
+                    self._sent(k, k)
             else:
-                await self._send_tcp()
+                while q.used:
+                    await self._send_frames(conn)
+            self.backoff.succeeded()
         except Exception as e:  # never raise into the loop
             self._fail(e)
         finally:
             q.pin(0)
         return q.used == 0
 
-    def _send_udp(self):
-        conn = self._conn
-        if conn is None:
-            conn = self._conn = UdpClient(self.host, self.port)
-        q = self.queue
-        if self.lost:
-            lost = self.lost
-            msg = self._notice_message()
-            conn.send(msg)
-            self.lost -= lost
-            self.counters.log_bytes_sent += len(msg)
-        while q.used:
-            e = q.buf.find(b"\n", 0, q.used) + 1
-            conn.send(q.view(e - 1))
-            self._sent(e, e - 1)
-        self.backoff.succeeded()
-
-    def _peer_closed(self, conn):
-        # a syslog server never writes: readable means EOF (or junk)
-        p = self._poll
-        if p is None:
-            p = self._poll = select.poll()
-            p.register(conn.sock, select.POLLIN)
-        for ev in p.poll(0):
-            return True
-        return False
-
-    async def _connect(self):
-        conn = self._conn
-        if conn is None:
-            conn = self._conn = TcpClient(self.host, self.port, self.timeout_ms)
-        if conn.connected and self._peer_closed(conn):
-            self._close_conn()
-        if not conn.connected:
-            await conn.connect()
-            if self._ever_connected:
-                self.counters.reconnects += 1
-            self._ever_connected = True
-        return conn
-
-    async def _send_tcp(self):
-        q = self.queue
-        conn = await self._connect()
-        if self.lost:
-            lost = self.lost
-            msg = self._notice_message()
-            await conn.send(msg)
-            self.lost -= lost
-            self.counters.log_bytes_sent += len(msg)
-        if self.framing == "lf":
-            # whole lines, in chunks
-            while q.used:
-                k = q.head(_TCP_CHUNK)
-                q.pin(k)
-                try:
-                    await conn.send(q.view(k))
-                except OSError:
-                    done = q.buf.rfind(b"\n", 0, conn.partial) + 1 if conn.partial else 0
-                    q.pin(0)
-                    if done > 0:
-                        self._sent(done, done)
-                    raise
-                q.pin(0)
-                self._sent(k, k)
-        else:
-            while q.used:
-                await self._send_octet_batch(conn)
-        self.backoff.succeeded()
-
-    async def _send_octet_batch(self, conn):
-        # frame up to _BATCH queued messages into tx (LEN SP MSG each)
+    async def _send_frames(self, conn):
+        # frame the queued messages into _tx (LEN SP MSG each), as many as
+        # fit (and _ends has room for)
         q = self.queue
         buf = q.buf
-        tx = self.tx
-        cap = len(tx)
+        tx = self._tx
         ends = self._ends
         srcs = self._srcs
         p = src = k = 0
         used = q.used
-        while src < used and k < _BATCH:
+        while src < used and k < len(ends):
             e = buf.find(b"\n", src, used)
             n = e - src
-            if p + n + 7 > cap:
+            if p + n + 7 > len(tx):
                 if k:
                     break
-                await self._send_big_frame(conn, n)
+                # the first message is longer than _tx: "LEN SP" from _tx,
+                # then the message from the queue in place
+                p = put_int(tx, 0, n)
+                tx[p] = 32
+                q.pin(e + 1)
+                await conn.send(tx[0:p + 1])
+                await conn.send(q.view(n))
+                self._sent(e + 1, p + 1 + n)
                 return
             p = put_int(tx, p, n)
             tx[p] = 32
@@ -339,34 +236,17 @@ class SyslogSender:
             k += 1
         q.pin(src)
         try:
-            await conn.send(self._txmv[0:p])
+            await conn.send(tx[0:p])
         except OSError:
             # count the frames wholly sent; the rest goes again, whole
             part = conn.partial
-            q.pin(0)
             i = 0
             while i < k and ends[i] <= part:
                 i += 1
             if i:
                 self._sent(srcs[i - 1], ends[i - 1])
             raise
-        q.pin(0)
         self._sent(src, p)
-
-    async def _send_big_frame(self, conn, n):
-        # the first message is longer than tx: "LEN SP" from tx, then the
-        # message from the queue in place
-        q = self.queue
-        p = put_int(self.tx, 0, n)
-        self.tx[p] = 32
-        p += 1
-        q.pin(n + 1)
-        try:
-            await conn.send(self._txmv[0:p])
-            await conn.send(q.view(n))
-        finally:
-            q.pin(0)
-        self._sent(n + 1, p + n)
 
     # -- task ----------------------------------------------------------------
 
@@ -377,59 +257,30 @@ class SyslogSender:
         while True:
             if q.used == 0:
                 self._event.clear()
-                self._idle = True
                 await self._event.wait()
                 continue
             if not self.backoff.ready():
-                wait = ticks_diff(self.backoff._next, ticks_ms())
-                await sleep_ms(wait if wait > 0 else 0)
+                await sleep_ms(max(ticks_diff(self.backoff._next, ticks_ms()), 0))
                 continue
             try:
                 await self.send()
             except Exception as e:  # defensive: the sender must not die
-                self._fail(e)
-                if isinstance(e, MemoryError):
-                    from . import memory_error
-
-                    memory_error(b"syslog")
+                self._error(e, b"syslog")
             await sleep_ms(0)
 
     def _note_loop(self):
         try:
             import threading
 
-            self._thread = threading.get_ident()
-            self._loop = asyncio.get_running_loop()
-        except (ImportError, AttributeError, RuntimeError):
+            self._loop = (threading.get_ident(), asyncio.get_running_loop())
+        except Exception:  # not CPython, or no loop running
             pass
-
-    def start(self):
-        """Start the sending task."""
-        if self._task is None:
-            self._task = asyncio.create_task(self.run())
-        return self._task
-
-    async def aclose(self):
-        """Stop the task, make one last attempt to send what is queued
-        (bounded by ``timeout_ms``), then :meth:`stop`."""
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
-        self.backoff.succeeded()
-        await self.send()
-        self.stop()
 
     def stop(self):
         """Detach the handlers, cancel the task, close the connection.
         Messages still queued are counted as dropped."""
         self.detach()
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
-        self._close_conn()
-        q = self.queue
-        q.pin(0)
-        self.counters.log_dropped += q.clear()
+        self.counters.log_dropped += self._shut()
 
     # -- handlers --------------------------------------------------------
 
@@ -445,12 +296,24 @@ class SyslogSender:
             mod = default_logging_module()
             if mod is None:
                 raise ValueError("no logging module to attach syslog to")
-            target = mod.getLogger(target) if target else _root(mod)
-        elif hasattr(target, "getLogger"):
-            target = _root(target)
-        if not hasattr(target, "addHandler"):
-            raise ValueError("bad syslog logger: %r" % (target,))
-        h = handler_for(target, self, level)
+            target = mod.getLogger(target) if target else mod
+        if hasattr(target, "getLogger"):
+            # a module: its root logger (micropython-lib, CPython:
+            # getLogger(); adafruit_logging: getLogger(""))
+            try:
+                target = target.getLogger()
+            except TypeError:
+                target = target.getLogger("")
+        check_option(hasattr(target, "addHandler"), "logger", target)
+        # CPython's loggers have a manager, micropython-lib's a record
+        if hasattr(target, "manager"):
+            from .syslog_cpython import cpython_handler
+
+            h = cpython_handler(self, level)
+        elif hasattr(target, "record"):
+            h = MicroPythonHandler(self, level)
+        else:
+            h = AdafruitHandler(self, level)
         target.addHandler(h)
         self.attached.append((target, h))
         return h
@@ -459,10 +322,8 @@ class SyslogSender:
         """Remove every handler :meth:`attach` added."""
         for logger, h in self.attached:
             try:
-                if hasattr(logger, "removeHandler"):
-                    logger.removeHandler(h)
-                else:
-                    logger.handlers.remove(h)
+                # micropython-lib's loggers have no removeHandler
+                (getattr(logger, "removeHandler", None) or logger.handlers.remove)(h)
             except Exception:
                 pass
         self.attached = []
@@ -472,64 +333,38 @@ class SyslogSender:
         records per level since start (``debug`` ... ``critical``, counted
         by the handlers for records that passed their logger's level) and
         ``dropped`` (messages the queue dropped); all counters."""
-        counts = self.counts
-        counters = self.counters
+        return Source("log", tags=("builtin",), sampler=self._sample, registry=registry)
 
-        def sample(src):
-            f = src.fields
-            for i in range(5):
-                n = LEVEL_NAMES[i]
-                if n in f:
-                    f[n] = counts[i]
-                else:
-                    src.incr(n, counts[i])
-            if "dropped" in f:
-                f["dropped"] = counters.log_dropped
+    def _sample(self, src):
+        # the log source's sampler
+        f = src.fields
+        # records per level bucket, in order, then drops
+        for i in range(6):
+            n = ("debug", "info", "warning", "error", "critical", "dropped")[i]
+            v = self.counts[i] if i < 5 else self.counters.log_dropped
+            if n in f:
+                f[n] = v
             else:
-                src.incr("dropped", counters.log_dropped)
-
-        return Source("log", tags=("builtin",), sampler=sample, registry=registry)
-
-
-def _root(mod):
-    # micropython-lib, CPython: getLogger() is the root; adafruit: getLogger("")
-    try:
-        return mod.getLogger()
-    except TypeError:
-        return mod.getLogger("")
+                src.incr(n, v)
 
 
 def default_logging_module():
     """micropython-lib (or CPython) ``logging`` if importable, else
     ``adafruit_logging``, else None."""
-    try:
-        import logging
-
-        return logging
-    except ImportError:
-        pass
-    try:
-        import adafruit_logging
-
-        return adafruit_logging
-    except ImportError:
-        return None
+    for name in ("logging", "adafruit_logging"):
+        try:
+            return __import__(name)
+        except ImportError:
+            pass
 
 
-def handler_for(logger, sender, level=0):
-    """A handler of the class that fits ``logger``'s logging module."""
-    if hasattr(logger, "manager"):
-        from .syslog_cpython import cpython_handler
+class MicroPythonHandler:
+    """Handler for micropython-lib ``logging``: its logger calls ``emit``
+    for every record at or above the logger's level, reusing one
+    ``LogRecord`` whose text is in ``message``; the handler checks its own
+    level and formats the record into the queue before returning."""
 
-        return cpython_handler(sender, level)
-    if hasattr(logger, "record"):
-        return MicroPythonHandler(sender, level)
-    return AdafruitHandler(sender, level)
-
-
-class _Base:
-    """What the micropython-lib and adafruit_logging handlers share: level,
-    formatter, ``emit``; a subclass says where the record's text is."""
+    _text = "message"  # the record's attribute holding its text
 
     def __init__(self, sender, level=0):
         self.sender = sender
@@ -556,7 +391,8 @@ class _Base:
             lv = record.levelno
             s.count(lv)
             if lv >= self.level:
-                msg = self._text(record) if self.formatter is None else self.format(record)
+                msg = (getattr(record, self._text) if self.formatter is None else
+                       self.format(record))
                 s.log(lv, record.name, msg)
         except Exception:
             s.counters.log_errors += 1
@@ -564,29 +400,15 @@ class _Base:
     def flush(self):
         pass
 
-    def close(self):
-        pass
+    close = flush  # nothing to flush or close
 
 
-class MicroPythonHandler(_Base):
-    """Handler for micropython-lib ``logging``: its logger calls ``emit``
-    for every record at or above the logger's level, reusing one
-    ``LogRecord`` whose text is in ``message``; the handler checks its own
-    level and formats the record into the queue before returning."""
-
-    @staticmethod
-    def _text(record):
-        return record.message
-
-
-class AdafruitHandler(_Base):
+class AdafruitHandler(MicroPythonHandler):
     """Handler for CircuitPython's ``adafruit_logging``: its logger checks
     both levels and passes a namedtuple record whose ``msg`` is already
-    ``msg % args``."""
+    ``msg % args``. The same handler, reading the text from ``msg``."""
 
-    @staticmethod
-    def _text(record):
-        return record.msg
+    _text = "msg"
 
 
 def start_syslog(mon, addr, transport, framing, fmt_name, facility, app_name, queue,
@@ -597,31 +419,24 @@ def start_syslog(mon, addr, transport, framing, fmt_name, facility, app_name, qu
     without syslog never loads this code."""
     import gc
 
-    from .linequeue import LineQueue
-    from .syslog import SyslogFormatter
-
     # what loading the code left behind, collected before the
     # queue asks for its one large block
     gc.collect()
     squeue = LineQueue(queue) if type(queue) is int and queue >= 256 else queue
-
     if max_len is None:
         max_len = 480 if transport == "udp" else 2048
-    fmt = SyslogFormatter(mon.registry.host, app_name, facility, fmt_name, max_len, bom)
+    reg = mon.registry
+    fmt = SyslogFormatter(reg.host, app_name, facility, fmt_name, max_len, bom)
     sender = SyslogSender(mon.counters, addr[0], addr[1] if len(addr) > 1 else 514,
                           transport, framing, fmt, squeue, timeout_ms)
     # running before the handlers go on, so stop() takes them off
     mon._add(sender)
     if loggers is None:
         # the default logging module's root logger, if there is one
-        if default_logging_module() is not None:
-            sender.attach(None)
-    elif isinstance(loggers, (tuple, list)):
-        for lg in loggers:
-            sender.attach(lg)
-    else:
-        sender.attach(loggers)
+        loggers = (None,) if default_logging_module() else ()
+    for lg in loggers if isinstance(loggers, (tuple, list)) else (loggers,):
+        sender.attach(lg)
     if builtin_sources:
-        mon.registry.remove("log")  # a previous start's, counting for a stopped sender
-        sender.log_source(mon.registry)
+        reg.remove("log")  # a previous start's, counting for a stopped sender
+        sender.log_source(reg)
     return sender
