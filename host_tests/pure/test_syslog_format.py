@@ -235,3 +235,28 @@ def test_config_syslog_facility_and_app_name():
         assert "syslog" not in kw
         assert errors[0].startswith("config: syslog.facility: expected a number from 0 to 23")
         assert errors[0].endswith("(syslog off)")
+
+
+def test_bounded_room_writes_whole_messages_or_nothing():
+    f = SyslogFormatter("h", "a", max_len=128)
+    full = f.format(20, "n", "x" * 40, UNSET)  # seq 1
+    b = bytearray(200)
+    # room for the whole message: the same bytes, the next sequence number
+    end = f.format_into(b, 0, 20, "n", "x" * 40, UNSET, True, len(full) + 5)
+    assert bytes(b[:end]) == full.replace(b'Id="1"', b'Id="2"')
+    # one byte short: -1, and the sequence number is not used up
+    assert f.format_into(b, 0, 20, "n", "x" * 40, UNSET, True, len(full) - 1) == -1
+    # less than the longest header, or nothing: -1 too
+    assert f.format_into(b, 0, 20, "n", "x", UNSET, True, 10) == -1
+    assert f.format_into(b, 0, 20, "n", "x", UNSET, True, -1) == -1
+    end = f.format_into(b, 0, 20, "n", "x" * 40, UNSET, True, len(full))
+    assert bytes(b[:end]) == full.replace(b'Id="1"', b'Id="3"')
+    # room of max_len or more: cut at max_len as usual
+    end = f.format_into(b, 0, 20, "n", "y" * 300, UNSET, True, 128)
+    assert end == 128 and b[end - 1] == ord("y")
+    # escapes count: "\n" takes two bytes
+    msg = "\n" * 10
+    two = f.format(20, "n", msg, UNSET)
+    assert f.format_into(b, 0, 20, "n", msg, UNSET, True, len(two) - 1) == -1
+    assert put_msg(b, 0, 3, "ab\n", True) == -1 and put_msg(b, 0, 4, "ab\n", True) == 4
+    assert put_msg(b, 0, 0, "a", True) == -1 and put_msg(b, 0, 0, "", True) == 0

@@ -123,9 +123,11 @@ def put_int(buf, pos, n, width=1):
     return end
 
 
-def put_msg(buf, pos, end, msg):
+def put_msg(buf, pos, end, msg, whole=False):
     """Write ``msg`` (a str) escaped at ``buf[pos:end]``, cut to fit at a
-    UTF-8 character boundary; returns the position after it."""
+    UTF-8 character boundary; returns the position after it. With
+    ``whole``, a message that does not fit is not cut: -1 is returned
+    (``buf[pos:end]`` then holds a part of it)."""
     bs = 92  # backslash
     # MicroPython: a str exposes its UTF-8 bytes through the buffer
     # protocol (no copy); CPython needs the encoding
@@ -136,9 +138,11 @@ def put_msg(buf, pos, end, msg):
     n = len(src)
     room = end - pos
     if room <= 0:
-        return pos
+        return -1 if whole and n else pos
     k = n
     if k > room:
+        if whole:
+            return -1
         k = room
         while k > 0 and (src[k] & 0xC0) == 0x80:
             k -= 1
@@ -183,7 +187,7 @@ def put_msg(buf, pos, end, msg):
             buf[p:p + w] = src[j:j + w]
             p += w
             j += w
-    return p
+    return -1 if whole and j < n else p
 
 
 class SyslogFormatter:
@@ -214,6 +218,9 @@ class SyslogFormatter:
             m = b" " + host + b" "
             hmax = 54 + len(m)
         self._mid = m
+        # the header is written here when a caller's room may be shorter
+        self._hmax = hmax
+        self._hbuf = bytearray(hmax)
         check_option(type(max_len) is int and max(64, hmax) <= max_len <= 65535,
                      "max_len", max_len)
         self._names = {}
@@ -235,9 +242,13 @@ class SyslogFormatter:
         self._now_ms = t[6] if t else 0  # utc_fields ends with the milliseconds
         return self._now_ms
 
-    def format_into(self, buf, pos, levelno, name, msg, ns=None, sd=True):
+    def format_into(self, buf, pos, levelno, name, msg, ns=None, sd=True, room=None):
         """Write one message for a record at ``buf[pos:]`` (which must
         have ``max_len`` bytes of room); returns the position after it.
+        With ``room`` (a number) less than ``max_len``, only ``room`` bytes are there:
+        a message that does not fit whole is not written and -1 returned
+        (the sequence counter then unchanged), so the caller can make room
+        and call again.
 
         ``levelno``: the logging level number; ``name``: the logger name;
         ``msg``: the message text (a str); ``ns``: the record's time in
@@ -262,6 +273,18 @@ class SyslogFormatter:
             t = self._tm
         else:
             t = None
+        end = pos + self.max_len
+        whole = room is not None and room < self.max_len
+        out = buf
+        start = pos
+        if whole:
+            if room <= 0:
+                return -1
+            end = pos + room
+            if room < self._hmax:
+                # the header might not fit: written aside first
+                buf = self._hbuf
+                pos = 0
         r = self.rfc5424
         buf[pos] = 60  # <
         p = put_int(buf, pos + 1, self.facility * 8 + severity(levelno))
@@ -316,7 +339,6 @@ class SyslogFormatter:
                 seq = self.seq + 1
                 if seq > 2147483647:  # wraps after 2**31 - 1
                     seq = 1
-                self.seq = seq
                 buf[p:p + 19] = b' [meta sequenceId="'
                 p = put_int(buf, p + 19, seq)
                 buf[p:p + 3] = b'"] '
@@ -330,7 +352,15 @@ class SyslogFormatter:
             buf[p] = 58  # :
             buf[p + 1] = 32
             p += 2
-        return put_msg(buf, p, pos + self.max_len, msg)
+        if buf is not out:
+            if p > room:
+                return -1
+            out[start:start + p] = memoryview(buf)[0:p]
+            p += start
+        p = put_msg(out, p, end, msg, whole)
+        if r and sd and p >= 0:
+            self.seq = seq
+        return p
 
     def format(self, levelno, name, msg, ns=None, sd=True):
         """The message as bytes (allocates; for tests and tools)."""

@@ -73,10 +73,6 @@ class SyslogSender(Sender):
         framing = self.framing = framing if transport == "tcp" else "none"
         self.formatter = formatter
         self.queue = queue
-        # a record is formatted straight into the queue's free tail when
-        # the longest message fits there, else here first (then the
-        # oldest messages are dropped to make room for its actual size)
-        self._scratch = memoryview(bytearray(formatter.max_len))
         # octet counting: frames are built in _tx (1 KB) at send time, up
         # to 32 at once (_ends: where each frame ends in _tx, _srcs: where
         # the next message starts in the queue); the queue holds each
@@ -111,25 +107,27 @@ class SyslogSender(Sender):
         c = self.counters
         try:
             q = self.queue
-            used = q.used
-            # no room for the longest message: format aside, then make room
             f = self.formatter
-            aside = q.capacity - used <= f.max_len
-            pos = 0 if aside else used
-            n = f.format_into(self._scratch if aside else q.mv, pos, levelno, name, msg, ns) - pos
-            c.log_queued += 1
-            if aside:
-                if n >= q.capacity - q.pinned:
+            # formatted straight into the queue's free tail (one byte kept
+            # for the LF); when it does not fit there whole, the oldest
+            # messages are dropped one by one until it does
+            while True:
+                used = q.used
+                end = f.format_into(q.mv, used, levelno, name, msg, ns, True,
+                                    q.capacity - used - 1)
+                if end >= 0:
+                    break
+                if not q.drop_oldest():
+                    # longer than the queue beside what is being sent
+                    c.log_queued += 1
                     c.log_dropped += 1
                     self.lost += 1
                     return False
-                while q.used + n >= q.capacity and q.drop_oldest():
-                    c.log_dropped += 1
-                    self.lost += 1
-                used = q.used
-                q.mv[used:used + n] = self._scratch[0:n]
-            q.buf[used + n] = 10
-            q.commit(n + 1)
+                c.log_dropped += 1
+                self.lost += 1
+            c.log_queued += 1
+            q.buf[end] = 10
+            q.commit(end + 1 - used)
         except Exception:
             c.log_errors += 1
             return False
