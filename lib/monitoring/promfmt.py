@@ -52,34 +52,30 @@ except ImportError:  # CPython
         return x
 
 _INF = float("inf")
-_NINF = -_INF
-_LF = const(10)
 _NAME_OK = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_"
-_DIGITS = b"0123456789"
 # ints within these bounds have at most 19 digits and a sign
 _BIG = 10 ** 18
 _NBIG = -_BIG
 
-# kinds of field, decided when a source's cache is built
+# kinds of field, decided when a source's cache is built; _OUT: left out
 _GAUGE = const(0)
 _COUNTER = const(1)
 _INFO = const(2)
+_OUT = const(255)
+_TYPES = (b" gauge\n", b" counter\n", b" gauge\n")  # by kind
 
 CONTENT_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
-_T_COUNTER = b" counter\n"
-_T_GAUGE = b" gauge\n"
+_CLOSE = b"Connection: close\r\n\r\n"
 
 
 def sanitize_name(name, colon=True):
     """``name`` as a metric name (``colon``) or label name: characters
     outside the allowed alphabet become ``_``, a leading digit gets ``_``
     put before it. Returns a str."""
+    ok = _NAME_OK + ":" if colon else _NAME_OK
     out = []
     for ch in name:
-        if ch in _NAME_OK or (colon and ch == ":"):
-            out.append(ch)
-        else:
-            out.append("_")
+        out.append(ch if ch in ok else "_")
     s = "".join(out)
     if not s or s[0] in "0123456789":
         s = "_" + s
@@ -88,7 +84,7 @@ def sanitize_name(name, colon=True):
 
 def escape_label_value(v):
     """A label value escaped for the text format (``\\``, ``"``, LF)."""
-    return v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return escape_help(v).replace('"', '\\"')
 
 
 def escape_help(v):
@@ -110,14 +106,19 @@ def metric_name(src_name, field, kind):
 def label_keys(keys):
     """Sanitised, unique label names for the source label ``keys``."""
     used = ["host", "value"]
-    out = []
     for k in keys:
         s = sanitize_name(k, False)
         while s in used or s.startswith("__"):
             s = "label_" + s
         used.append(s)
-        out.append(s)
-    return out
+    return used[2:]
+
+
+def _put(buf, p, b):
+    # the bytes b at buf[p:]; returns the end
+    q = p + len(b)
+    buf[p:q] = b
+    return q
 
 
 def _put_int(buf, p, n):
@@ -127,19 +128,16 @@ def _put_int(buf, p, n):
         buf[p] = 45  # "-"
         p += 1
         n = -n
-    d = 1
+    end = p + 1
     k = n
     while k >= 10:
         k //= 10
-        d += 1
-    end = p + d
-    i = end - 1
-    while True:
-        buf[i] = _DIGITS[n % 10]
-        n //= 10
-        if n == 0:
-            break
+        end += 1
+    i = end
+    while i > p:
         i -= 1
+        buf[i] = 48 + n % 10
+        n //= 10
     return end
 
 
@@ -149,29 +147,63 @@ def float_text(v):
         return b"NaN"
     if v == _INF:
         return b"+Inf"
-    if v == _NINF:
+    if v == -_INF:
         return b"-Inf"
     return b"%r" % v
 
 
+def _taken(cache, registry, src, fam):
+    # is family ``fam`` already written for another registered source?
+    for s in registry.sources:
+        e = cache.get(s)
+        if e and s is not src:
+            for i in range(e.n):
+                if e.fams[i] == fam and e.kinds[i] != _OUT:
+                    return True
+    return False
+
+
 class _Entry:
-    # the cached text of one source: label block, escaped names per field
-    def __init__(self, registry, src, n):
-        self.n = n
+    # the cached text of one source: label block, HELP prefix, and per
+    # field its kind, family name and escaped HELP text, each sized once;
+    # per str or float field (vals): last value and its text
+    def __init__(self, enc, registry, src):
+        self.n = n = len(src.names)
         self.host = registry.host
         lab = ['{host="%s"' % escape_label_value(registry.host)]
         keys = label_keys([kv[0] for kv in src.labels])
         for i in range(len(keys)):
             lab.append('%s="%s"' % (keys[i], escape_label_value(src.labels[i][1])))
         self.labels = ",".join(lab).encode()
-        self.help = escape_help(src.name + ": ").encode()
-        # per field: kind (255: left out), family name, HELP text; one
-        # allocation each, sized once
+        self.help = escape_help(" " + src.name + ": ").encode()
         self.kinds = bytearray(n)
-        self.names = [None] * n
+        self.fams = [None] * n
         self.helps = [None] * n
-        # per str or float field: last value and its text
         self.vals = None
+        for i in range(n):
+            f = src.names[i]
+            t = type(src.fields.get(f))
+            if (t is str or t is float) and self.vals is None:
+                self.vals = [None] * (2 * n)
+            kind = _INFO if t is str else _COUNTER if f in src.counters else _GAUGE
+            fam = self.fams[i] = metric_name(src.name, f, kind).encode()
+            if _taken(enc._cache, registry, src, fam):
+                enc.clashes += 1
+                kind = _OUT
+            else:
+                self.helps[i] = escape_help(f).encode()
+            self.kinds[i] = kind
+
+    def text(self, j, v):
+        # the text of float or str field j: the last one while v is the same
+        vals = self.vals
+        k = 2 * j
+        last = vals[k]
+        if last is not v and not (type(last) is type(v) and last == v):
+            vals[k] = v
+            vals[k + 1] = (float_text(v) if type(v) is float
+                           else escape_label_value(v).encode())
+        return vals[k + 1]
 
 
 class PromEncoder:
@@ -188,54 +220,16 @@ class PromEncoder:
         self.too_long = 0
         self.clashes = 0
 
-    def _taken(self, registry, src, name):
-        # is family ``name`` already written for another registered source?
-        cache = self._cache
-        for s in registry.sources:
-            if s is src:
-                continue
-            e = cache.get(s)
-            if e is None:
-                continue
-            names = e.names
-            for i in range(len(names)):
-                if names[i] == name and e.kinds[i] != 255:
-                    return True
-        return False
-
     def _entry(self, registry, src):
         c = self._cache.get(src)
-        n = len(src.names)
-        if c is not None and c.n == n and c.host is registry.host:
+        if c and c.n == len(src.names) and c.host is registry.host:
             return c
         if len(self._cache) > 2 * len(registry.sources) + 8:
             self._cache = {}  # forget removed sources
-        if c is not None:
+        elif c:
             del self._cache[src]
-        e = _Entry(registry, src, n)
-        names = src.names
-        for i in range(n):
-            f = names[i]
-            v = src.fields.get(f)
-            if type(v) is str or type(v) is float:
-                if e.vals is None:
-                    e.vals = [None] * (2 * n)
-            if type(v) is str:
-                kind = _INFO
-            elif f in src.counters:
-                kind = _COUNTER
-            else:
-                kind = _GAUGE
-            name = metric_name(src.name, f, kind).encode()
-            e.names[i] = name
-            if self._taken(registry, src, name):
-                self.clashes += 1
-                e.kinds[i] = 255
-                continue
-            e.kinds[i] = kind
-            e.helps[i] = escape_help(f).encode()
-        self._cache[src] = e
-        return e
+        c = self._cache[src] = _Entry(self, registry, src)
+        return c
 
     def chunks(self, registry, buf):
         """Generator: fill ``buf`` (a bytearray) with the exposition of
@@ -244,97 +238,63 @@ class PromEncoder:
         anything is left). Each source's sampler runs just before it is
         written."""
         p = 0
-        size = len(buf)
-        sources = registry.sources
-        i = 0
-        while i < len(sources):
-            src = sources[i]
-            i += 1
+        for src in registry.sources:
             if not src.active:
                 continue
             src.sample()
             e = self._entry(registry, src)
-            names = src.names
-            fields = src.fields
-            labels = e.labels
-            shelp = e.help
             for j in range(e.n):
                 kind = e.kinds[j]
-                if kind == 255 or j >= len(names):
+                if kind == _OUT:
                     continue
-                v = fields[names[j]]
+                v = src.fields[src.names[j]]
                 t = type(v)
+                val = None
                 if t is int:
-                    val = None
-                    vlen = 20 if (v < _BIG and v > _NBIG) else len(b"%d" % v)
-                elif t is bool:
-                    val = b"1" if v else b"0"
-                    vlen = 1
-                elif t is float or t is str:
-                    # the text of the last value, kept while it is the same
-                    vals = e.vals
-                    k = 2 * j
-                    last = vals[k]
-                    if last is not v and not (type(last) is t and last == v):
-                        vals[k] = v
-                        vals[k + 1] = (float_text(v) if t is float
-                                       else escape_label_value(v).encode())
-                    val = vals[k + 1]
-                    vlen = len(val)
+                    vlen = 20 if _NBIG < v < _BIG else len(b"%d" % v)
                 else:
-                    continue
-                name = e.names[j]
-                fhelp = e.helps[j]
-                typ = _T_COUNTER if kind == _COUNTER else _T_GAUGE
-                ln = len(name)
-                need = (7 + ln + 1 + len(shelp) + len(fhelp) + 8 + ln + len(typ) + ln +
-                        len(labels) + vlen + (13 if kind == _INFO else 3))
-                if need > size:
+                    if t is bool:
+                        val = b"1" if v else b"0"
+                    elif t is float or t is str:
+                        val = e.text(j, v)
+                    else:
+                        continue
+                    vlen = len(val)
+                fam = e.fams[j]
+                # "# HELP " fam e.help helps[j] "\n# TYPE " fam type fam
+                # labels, then ',value="' val '"} 1\n' or "} " val "\n"
+                need = (3 * len(fam) + len(e.help) + len(e.helps[j]) + len(_TYPES[kind]) +
+                        len(e.labels) + vlen + (28 if kind == _INFO else 18))
+                if need > len(buf):
                     self.too_long += 1
                     continue
-                if p + need > size:
+                if p + need > len(buf):
                     yield p
                     p = 0
-                q = p + 7
-                buf[p:q] = b"# HELP "
-                p = q + ln
-                buf[q:p] = name
-                buf[p] = 32
-                p += 1
-                q = p + len(shelp)
-                buf[p:q] = shelp
-                p = q + len(fhelp)
-                buf[q:p] = fhelp
-                q = p + 8
-                buf[p:q] = b"\n# TYPE "
-                p = q + ln
-                buf[q:p] = name
-                q = p + len(typ)
-                buf[p:q] = typ
-                p = q + ln
-                buf[q:p] = name
-                q = p + len(labels)
-                buf[p:q] = labels
+                p = _put(buf, p, b"# HELP ")
+                p = _put(buf, p, fam)
+                p = _put(buf, p, e.help)
+                p = _put(buf, p, e.helps[j])
+                p = _put(buf, p, b"\n# TYPE ")
+                p = _put(buf, p, fam)
+                p = _put(buf, p, _TYPES[kind])
+                p = _put(buf, p, fam)
+                p = _put(buf, p, e.labels)
                 if kind == _INFO:
-                    p = q + 8
-                    buf[q:p] = b',value="'
-                    q = p + vlen
-                    buf[p:q] = val
-                    p = q + 5
-                    buf[q:p] = b'"} 1\n'
-                    continue
-                buf[q] = 125  # }
-                buf[q + 1] = 32
-                q += 2
-                if val is None:
-                    q = _put_int(buf, q, v)
+                    p = _put(buf, p, b',value="')
+                    p = _put(buf, p, val)
+                    p = _put(buf, p, b'"} 1\n')
                 else:
-                    buf[q:q + vlen] = val
-                    q += vlen
-                buf[q] = _LF
-                p = q + 1
+                    p = _put(buf, p, b"} ")
+                    p = _put_int(buf, p, v) if val is None else _put(buf, p, val)
+                    p = _put(buf, p, b"\n")
         if p:
             yield p
+
+
+def _request_line(head):
+    end = head.find(b"\n")
+    return (head if end < 0 else head[:end]).rstrip(b"\r")
 
 
 def route(head):
@@ -342,11 +302,7 @@ def route(head):
     line): 200 for ``GET /metrics`` (a query string is ignored), 404 for a
     GET of any other path, 405 for another method, 400 for a request line
     that is not HTTP."""
-    end = head.find(b"\n")
-    line = head if end < 0 else head[:end]
-    if line.endswith(b"\r"):
-        line = line[:-1]
-    parts = line.split(b" ")
+    parts = _request_line(head).split(b" ")
     if len(parts) != 3 or not parts[2].startswith(b"HTTP/1.") or not parts[1].startswith(b"/"):
         return 400
     method = parts[0]
@@ -356,33 +312,28 @@ def route(head):
         return 405
     path = parts[1]
     q = path.find(b"?")
-    if q >= 0:
-        path = path[:q]
-    return 200 if path == b"/metrics" else 404
+    return 200 if (path if q < 0 else path[:q]) == b"/metrics" else 404
 
 
 def wants_chunked(head):
     """True when the request line of ``head`` says HTTP/1.1: the answer
     then goes out in chunked transfer encoding, whose closing chunk tells
     the scraper the exposition is whole."""
-    end = head.find(b"\n")
-    line = head if end < 0 else head[:end]
-    return line.rstrip(b"\r").endswith(b" HTTP/1.1")
+    return _request_line(head).endswith(b" HTTP/1.1")
 
 
 def chunk_header(out, n):
     """Write the chunk-size line for ``n`` bytes (hex, CRLF) into the
     bytearray ``out`` (at least 10 bytes); returns its length."""
-    k = 0
-    m = n
-    while True:
+    k = 1
+    while n >> 4 * k:
         k += 1
-        m >>= 4
-        if not m:
-            break
-    for i in range(k):
-        d = (n >> (4 * (k - 1 - i))) & 15
+    i = k
+    while i:
+        i -= 1
+        d = n & 15
         out[i] = d + (48 if d < 10 else 87)
+        n >>= 4
     out[k] = 13
     out[k + 1] = 10
     return k + 2
@@ -399,14 +350,12 @@ def response_head(status, chunked=False):
     chunked transfer encoding when ``chunked``, else HTTP/1.0 ended by
     closing the connection."""
     if status == 200:
-        if chunked:
-            return (b"HTTP/1.1 200 OK\r\nContent-Type: " + CONTENT_TYPE +
-                    b"\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
-        return (b"HTTP/1.0 200 OK\r\nContent-Type: " + CONTENT_TYPE +
-                b"\r\nConnection: close\r\n\r\n")
+        return (b"HTTP/1.%d 200 OK\r\nContent-Type: %s\r\n%s" %
+                (1 if chunked else 0, CONTENT_TYPE,
+                 b"Transfer-Encoding: chunked\r\n" if chunked else b"") + _CLOSE)
     for line in _REASONS:
         if int(line[:3]) == status:
             break
-    return (b"HTTP/1.0 " + line + b"\r\nContent-Type: text/plain\r\n" +
-            (b"Allow: GET\r\n" if status == 405 else b"") +
-            b"Content-Length: %d\r\nConnection: close\r\n\r\n" % (len(line) + 1) + line + b"\n")
+    return (b"HTTP/1.0 %s\r\nContent-Type: text/plain\r\n%sContent-Length: %d\r\n" %
+            (line, b"Allow: GET\r\n" if status == 405 else b"", len(line) + 1) +
+            _CLOSE + line + b"\n")
