@@ -68,44 +68,36 @@ def header(device, platform, version, heap_total, interval_ms, extra=None):
 def put_int(buf, pos, end, n):
     """Write ``n`` (an int, or None for ``-``) at ``buf[pos:]``, not past
     ``end``; returns the new position or -1."""
+    if n is None or n < 0:
+        pos = _byte(buf, pos, end, _DASH)
+        if n is None:
+            return pos
+        n = -n
     if pos < 0:
         return -1
-    if n is None:
-        if pos >= end:
-            return -1
-        buf[pos] = _DASH
-        return pos + 1
-    if n < 0:
-        if pos >= end:
-            return -1
-        buf[pos] = _DASH
-        pos += 1
-        n = -n
-    k = 1
+    k = pos + 1  # the end of the digits
     t = n
     while t >= 10:
         t //= 10
         k += 1
-    if pos + k > end:
+    if k > end:
         return -1
-    i = pos + k - 1
-    while i >= pos:
+    i = k
+    while i > pos:
+        i -= 1
         buf[i] = 48 + n % 10
         n //= 10
-        i -= 1
-    return pos + k
+    return k
 
 
 def put_text(buf, pos, end, s):
     """Write ``s`` (bytes, bytearray or str) at ``buf[pos:]``; tabs, LF
     and other control bytes become spaces so a label never breaks a line.
     A str is encoded as UTF-8 (that allocates; bytes do not)."""
-    if pos < 0:
-        return -1
     if isinstance(s, str):
         s = s.encode()
     n = len(s)
-    if pos + n > end:
+    if pos < 0 or pos + n > end:
         return -1
     for i in range(n):
         b = s[i]
@@ -113,71 +105,62 @@ def put_text(buf, pos, end, s):
     return pos + n
 
 
-def _tab(buf, pos, end):
+def _byte(buf, pos, end, b):
+    # one byte (a tab, LF, a kind letter...) at buf[pos]
     if pos < 0 or pos >= end:
         return -1
-    buf[pos] = _TAB
+    buf[pos] = b
     return pos + 1
 
 
-def _kind(buf, pos, end, letter):
-    if pos + 2 > end:
-        return -1
-    buf[pos] = letter
-    buf[pos + 1] = _TAB
-    return pos + 2
+def _start(buf, pos, end, kind, ms):
+    # the kind letter, a tab and the time
+    return put_int(buf, _byte(buf, _byte(buf, pos, end, kind), end, _TAB), end, ms)
 
 
-def _lf(buf, pos, end):
-    if pos < 0 or pos >= end:
-        return -1
-    buf[pos] = _LF
-    return pos + 1
+def _int(buf, pos, end, n):
+    # a tab and an int column
+    return put_int(buf, _byte(buf, pos, end, _TAB), end, n)
+
+
+def _text(buf, pos, end, s):
+    # a tab and a text column
+    return put_text(buf, _byte(buf, pos, end, _TAB), end, s)
 
 
 def sample_line(buf, pos, end, ms, free, alloc, largest, stack, tasks, gcs, dropped):
     """Encode an ``S`` line; None values are written ``-``."""
-    p = _kind(buf, pos, end, 83)
-    p = put_int(buf, p, end, ms)
-    p = put_int(buf, _tab(buf, p, end), end, free)
-    p = put_int(buf, _tab(buf, p, end), end, alloc)
-    p = put_int(buf, _tab(buf, p, end), end, largest)
-    p = put_int(buf, _tab(buf, p, end), end, stack)
-    p = put_int(buf, _tab(buf, p, end), end, tasks)
-    p = put_int(buf, _tab(buf, p, end), end, gcs)
-    p = put_int(buf, _tab(buf, p, end), end, dropped)
-    return _lf(buf, p, end)
+    p = _int(buf, _start(buf, pos, end, 83, ms), end, free)
+    p = _int(buf, p, end, alloc)
+    p = _int(buf, p, end, largest)
+    p = _int(buf, p, end, stack)
+    p = _int(buf, p, end, tasks)
+    p = _int(buf, p, end, gcs)
+    p = _int(buf, p, end, dropped)
+    return _byte(buf, p, end, _LF)
 
 
 def marker_line(buf, pos, end, ms, label):
     """Encode an ``M`` line."""
-    p = put_int(buf, _kind(buf, pos, end, 77), end, ms)
-    p = put_text(buf, _tab(buf, p, end), end, label)
-    return _lf(buf, p, end)
+    return _byte(buf, _text(buf, _start(buf, pos, end, 77, ms), end, label), end, _LF)
 
 
 def gc_line(buf, pos, end, ms, before, after):
     """Encode a ``G`` line (a collection run by the library)."""
-    p = put_int(buf, _kind(buf, pos, end, 71), end, ms)
-    p = put_int(buf, _tab(buf, p, end), end, before)
-    p = put_int(buf, _tab(buf, p, end), end, after)
-    return _lf(buf, p, end)
+    p = _int(buf, _start(buf, pos, end, 71, ms), end, before)
+    return _byte(buf, _int(buf, p, end, after), end, _LF)
 
 
 def error_line(buf, pos, end, ms, error, where):
     """Encode an ``E`` line (``error`` e.g. ``b"MemoryError"``)."""
-    p = put_int(buf, _kind(buf, pos, end, 69), end, ms)
-    p = put_text(buf, _tab(buf, p, end), end, error)
-    p = put_text(buf, _tab(buf, p, end), end, where)
-    return _lf(buf, p, end)
+    p = _text(buf, _start(buf, pos, end, 69, ms), end, error)
+    return _byte(buf, _text(buf, p, end, where), end, _LF)
 
 
 def region_line(buf, pos, end, ms, region):
     """Encode an ``R`` line with a :class:`regions.Region`'s totals."""
-    p = put_int(buf, _kind(buf, pos, end, 82), end, ms)
-    p = put_text(buf, _tab(buf, p, end), end, region.bname)
-    p = put_int(buf, _tab(buf, p, end), end, region.count)
-    p = put_int(buf, _tab(buf, p, end), end, region.bytes)
-    p = put_int(buf, _tab(buf, p, end), end, region.ms)
-    p = put_int(buf, _tab(buf, p, end), end, region.inexact)
-    return _lf(buf, p, end)
+    p = _text(buf, _start(buf, pos, end, 82, ms), end, region.bname)
+    p = _int(buf, p, end, region.count)
+    p = _int(buf, p, end, region.bytes)
+    p = _int(buf, p, end, region.ms)
+    return _byte(buf, _int(buf, p, end, region.inexact), end, _LF)
