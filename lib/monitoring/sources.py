@@ -45,35 +45,33 @@ class Counters:
             setattr(self, n, 0)
 
 
-def _mem_free():
-    f = getattr(gc, "mem_free", None)
-    return f() if f else 0
+def _copy(src, name, v):
+    # set the counter field ``name`` of ``src`` to a count kept elsewhere
+    # (no allocation once the field exists)
+    f = src.fields
+    if name in f:
+        f[name] = v
+    else:
+        src.incr(name, v)
 
 
-def _mem_alloc():
-    f = getattr(gc, "mem_alloc", None)
+def _builtin(registry, name, sampler):
+    # register a source of tag ``builtin``
+    return Source(name, tags=("builtin",), sampler=sampler, registry=registry)
+
+
+def _gc(fn):
+    # gc.mem_free() or gc.mem_alloc(), 0 where gc lacks them (CPython)
+    f = getattr(gc, fn, None)
     return f() if f else 0
 
 
 def _sample_memory(src):
-    free = _mem_free()
-    alloc = _mem_alloc()
+    free = _gc("mem_free")
+    alloc = _gc("mem_alloc")
     src.set("free", free)
     src.set("alloc", alloc)
     src.set("total", free + alloc)
-
-
-class _Uptime:
-    def __init__(self):
-        self.last = ticks_ms()
-        self.ms = 0
-
-    def __call__(self, src):
-        now = ticks_ms()
-        self.ms += ticks_diff(now, self.last)
-        self.last = now
-        src.set("uptime_s", self.ms // 1000)
-        src.set("ticks_ms", now)
 
 
 def _version():
@@ -86,29 +84,28 @@ def add_builtin_sources(registry, counters, firmware="unknown"):
     (those not registered yet) and return them as a tuple."""
     out = []
     if registry.get("memory") is None:
-        out.append(Source("memory", tags=("builtin",), sampler=_sample_memory, registry=registry))
+        out.append(_builtin(registry, "memory", _sample_memory))
     if registry.get("system") is None:
-        up = _Uptime()
+        up = [ticks_ms(), 0]  # the last tick read, ms since the start
         plat = sys.platform
         ver = _version()
 
         def sample_system(src):
-            up(src)
+            now = ticks_ms()
+            up[1] += ticks_diff(now, up[0])
+            up[0] = now
+            src.set("uptime_s", up[1] // 1000)
+            src.set("ticks_ms", now)
             src.set("platform", plat)
             src.set("micropython", ver)
             src.set("firmware", firmware)
 
-        out.append(Source("system", tags=("builtin",), sampler=sample_system, registry=registry))
+        out.append(_builtin(registry, "system", sample_system))
     if registry.get("monitoring") is None:
 
         def sample_monitoring(src):
-            f = src.fields
             for n in Counters.NAMES:
-                v = getattr(counters, n)
-                if n in f:
-                    f[n] = v
-                else:
-                    src.incr(n, v)
+                _copy(src, n, getattr(counters, n))
 
-        out.append(Source("monitoring", tags=("builtin",), sampler=sample_monitoring, registry=registry))
+        out.append(_builtin(registry, "monitoring", sample_monitoring))
     return tuple(out)
