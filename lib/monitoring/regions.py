@@ -68,9 +68,10 @@ class Region:
         self._depth = d + 1
         if d < _DEPTH:
             st = self._stack
-            st[3 * d + 1] = self.owner.freed
-            st[3 * d + 2] = ticks_us()
-            st[3 * d] = self.owner.mem_alloc()
+            d *= 3
+            st[d + 1] = self.owner.freed
+            st[d + 2] = ticks_us()
+            st[d] = self.owner.mem_alloc()
         return self
 
     def __exit__(self, exc_type, exc, tb):
@@ -87,7 +88,8 @@ class Region:
         Everything allocated while the region is open is counted, by any
         task (keep ``await`` out of regions for per-task figures).
         """
-        alloc = self.owner.mem_alloc()
+        owner = self.owner
+        alloc = owner.mem_alloc()
         now = ticks_us()
         d = self._depth - 1
         self._depth = d
@@ -95,14 +97,14 @@ class Region:
             self.overflow += 1
             return False
         st = self._stack
-        owner = self.owner
-        delta = alloc - st[3 * d] + (owner.freed - st[3 * d + 1]) - owner.bias
+        d *= 3
+        delta = alloc - st[d] + (owner.freed - st[d + 1]) - owner.bias
         if delta < 0:
             self.inexact += 1
             delta = 0
         self.count += 1
         self.bytes += delta
-        us = self._us + ticks_diff(now, st[3 * d + 2])
+        us = self._us + ticks_diff(now, st[d + 2])
         if us >= 1000:
             self.ms += us // 1000
             us %= 1000
@@ -136,16 +138,8 @@ class Regions:
         self.list = []
         self.freed = 0
         self.collects = 0
-        self.source = None
-        self.tracer = None
+        self.source = self.tracer = None
         self.bias = 0
-        self._calibrate()
-        self.source = source
-        self.tracer = tracer
-        self.lookup = lookup
-        self.dirty = False
-
-    def _calibrate(self):
         # MicroPython puts a call's frame on the heap when it is large and
         # frees it on return, so __exit__ reads mem_alloc with its own frame
         # allocated and __enter__'s freed: an empty region shows a fixed
@@ -156,6 +150,9 @@ class Regions:
             with probe:
                 pass
         self.bias = probe.bytes - b
+        self.source = source
+        self.tracer = tracer
+        self.lookup = lookup
         self.dirty = False
 
     def on(self):
@@ -172,11 +169,8 @@ class Regions:
         what metrics allow as a field name prefix)."""
         r = self.by_name.get(name)
         if r is None:
-            if not isinstance(name, str) or not name:
+            if not isinstance(name, str) or not name or min(name) < " " or "\x7f" in name:
                 raise ValueError("bad region name: %r" % (name,))
-            for ch in name:
-                if ord(ch) < 32 or ord(ch) == 127:
-                    raise ValueError("bad region name: %r" % (name,))
             r = Region(name, self)
             self.by_name[name] = r
             self.list.append(r)
