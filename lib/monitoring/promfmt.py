@@ -47,9 +47,8 @@ allocates nothing.
 
 try:
     from micropython import const
-except ImportError:  # CPython
-    def const(x):
-        return x
+except ImportError:  # CPython: const(x) is x
+    const = int
 
 _INF = float("inf")
 _NAME_OK = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_"
@@ -114,10 +113,14 @@ def label_keys(keys):
     return used[2:]
 
 
-def _put(buf, p, b):
-    # the bytes b at buf[p:]; returns the end
-    q = p + len(b)
-    buf[p:q] = b
+def _put(buf, p, a, b=b"", c=b""):
+    # the bytes a, b and c at buf[p:]; returns the end
+    q = p + len(a)
+    buf[p:q] = a
+    p = q + len(b)
+    buf[q:p] = b
+    q = p + len(c)
+    buf[p:q] = c
     return q
 
 
@@ -250,16 +253,15 @@ class PromEncoder:
                 v = src.fields[src.names[j]]
                 t = type(v)
                 val = None
-                if t is int:
+                if t is bool:
+                    vlen = 1
+                elif t is int:
                     vlen = 20 if _NBIG < v < _BIG else len(b"%d" % v)
-                else:
-                    if t is bool:
-                        val = b"1" if v else b"0"
-                    elif t is float or t is str:
-                        val = e.text(j, v)
-                    else:
-                        continue
+                elif t is float or t is str:
+                    val = e.text(j, v)
                     vlen = len(val)
+                else:
+                    continue
                 fam = e.fams[j]
                 # "# HELP " fam e.help helps[j] "\n# TYPE " fam type fam
                 # labels, then ',value="' val '"} 1\n' or "} " val "\n"
@@ -271,19 +273,11 @@ class PromEncoder:
                 if p + need > len(buf):
                     yield p
                     p = 0
-                p = _put(buf, p, b"# HELP ")
-                p = _put(buf, p, fam)
-                p = _put(buf, p, e.help)
-                p = _put(buf, p, e.helps[j])
-                p = _put(buf, p, b"\n# TYPE ")
-                p = _put(buf, p, fam)
-                p = _put(buf, p, _TYPES[kind])
-                p = _put(buf, p, fam)
-                p = _put(buf, p, e.labels)
+                p = _put(buf, p, b"# HELP ", fam, e.help)
+                p = _put(buf, p, e.helps[j], b"\n# TYPE ", fam)
+                p = _put(buf, p, _TYPES[kind], fam, e.labels)
                 if kind == _INFO:
-                    p = _put(buf, p, b',value="')
-                    p = _put(buf, p, val)
-                    p = _put(buf, p, b'"} 1\n')
+                    p = _put(buf, p, b',value="', val, b'"} 1\n')
                 else:
                     p = _put(buf, p, b"} ")
                     p = _put_int(buf, p, v) if val is None else _put(buf, p, val)
