@@ -169,15 +169,19 @@ def _taken(cache, registry, src, fam):
 class _Entry:
     # the cached text of one source: label block, HELP prefix, and per
     # field its kind, family name and escaped HELP text, each sized once;
-    # per str or float field (vals): last value and its text
+    # per str or float field (vals, made on first use): last value and
+    # its text
     def __init__(self, enc, registry, src):
         self.n = n = len(src.names)
         self.host = registry.host
-        lab = ['{host="%s"' % escape_label_value(registry.host)]
-        keys = label_keys([kv[0] for kv in src.labels])
+        lab = '{host="%s"' % escape_label_value(registry.host)
+        keys = []
+        for kv in src.labels:
+            keys.append(kv[0])
+        keys = label_keys(keys)
         for i in range(len(keys)):
-            lab.append('%s="%s"' % (keys[i], escape_label_value(src.labels[i][1])))
-        self.labels = ",".join(lab).encode()
+            lab += ',%s="%s"' % (keys[i], escape_label_value(src.labels[i][1]))
+        self.labels = lab.encode()
         self.help = escape_help(" " + src.name + ": ").encode()
         self.kinds = bytearray(n)
         self.fams = [None] * n
@@ -185,10 +189,8 @@ class _Entry:
         self.vals = None
         for i in range(n):
             f = src.names[i]
-            t = type(src.fields.get(f))
-            if (t is str or t is float) and self.vals is None:
-                self.vals = [None] * (2 * n)
-            kind = _INFO if t is str else _COUNTER if f in src.counters else _GAUGE
+            kind = (_INFO if type(src.fields.get(f)) is str else
+                    _COUNTER if f in src.counters else _GAUGE)
             fam = self.fams[i] = metric_name(src.name, f, kind).encode()
             if _taken(enc._cache, registry, src, fam):
                 enc.clashes += 1
@@ -200,13 +202,15 @@ class _Entry:
     def text(self, j, v):
         # the text of float or str field j: the last one while v is the same
         vals = self.vals
-        k = 2 * j
-        last = vals[k]
+        if vals is None:
+            vals = self.vals = [None] * (2 * self.n)
+        j *= 2
+        last = vals[j]
         if last is not v and not (type(last) is type(v) and last == v):
-            vals[k] = v
-            vals[k + 1] = (float_text(v) if type(v) is float
+            vals[j] = v
+            vals[j + 1] = (float_text(v) if type(v) is float
                            else escape_label_value(v).encode())
-        return vals[k + 1]
+        return vals[j + 1]
 
 
 class PromEncoder:
