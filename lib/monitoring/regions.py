@@ -10,9 +10,8 @@ import gc
 
 try:
     from micropython import const
-except ImportError:  # CPython
-    def const(x):
-        return x
+except ImportError:  # CPython: const(x) is x
+    const = int
 
 try:
     from time import ticks_diff, ticks_us
