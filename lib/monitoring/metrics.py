@@ -73,8 +73,7 @@ class Source:
                 check_name(k, "label key", "")
                 if k == "time" or k == "host":
                     raise ValueError("reserved label key: %s" % k)
-                check_name(v, "label value", "")
-                lab.append((k, v))
+                lab.append((k, check_name(v, "label value", "")))
         lab.sort()
         self.labels = tuple(lab)
         self.sampler = sampler
@@ -130,7 +129,7 @@ class Source:
         if field == "time":
             raise ValueError("reserved field name: time")
         t = type(value)
-        if t is not int and t is not float and t is not bool and t is not str:
+        if t not in (int, float, bool, str):
             raise TypeError("field %s: unsupported type" % field)
         self.fields[field] = value
         self.names.append(field)

@@ -37,7 +37,7 @@ def net_sampler(mon, net_status=None):
     or None."""
 
     def sample(src):
-        st = net_status() if net_status is not None else None
+        st = net_status and net_status()
         if st:
             v = st.get("connected")
             if v is not None:

@@ -233,8 +233,6 @@ class PromEncoder:
             return c
         if len(self._cache) > 2 * len(registry.sources) + 8:
             self._cache = {}  # forget removed sources
-        elif c:
-            del self._cache[src]
         c = self._cache[src] = _Entry(self, registry, src)
         return c
 
@@ -301,16 +299,15 @@ def route(head):
     GET of any other path, 405 for another method, 400 for a request line
     that is not HTTP."""
     parts = _request_line(head).split(b" ")
-    if len(parts) != 3 or not parts[2].startswith(b"HTTP/1.") or not parts[1].startswith(b"/"):
+    if len(parts) != 3:
         return 400
-    method = parts[0]
-    if not method.isalpha() or not method.isupper():
+    method, path, version = parts
+    if not (version.startswith(b"HTTP/1.") and path.startswith(b"/") and
+            method.isalpha() and method.isupper()):
         return 400
     if method != b"GET":
         return 405
-    path = parts[1]
-    q = path.find(b"?")
-    return 200 if (path if q < 0 else path[:q]) == b"/metrics" else 404
+    return 200 if path == b"/metrics" or path.startswith(b"/metrics?") else 404
 
 
 def wants_chunked(head):

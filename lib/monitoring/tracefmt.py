@@ -59,8 +59,7 @@ def header(device, platform, version, heap_total, interval_ms, extra=None):
     d = {"format": FORMAT, "version": VERSION, "device": device, "platform": platform,
          "micropython": version, "heap_total": heap_total, "interval_ms": interval_ms}
     if extra:
-        for k in extra:
-            d[k] = extra[k]
+        d.update(extra)
     return (json.dumps(d)[:-1] + ", " + _SCHEMA + "}\n").encode()
 
 
