@@ -86,7 +86,7 @@ class Source:
         self.active = True
         # opaque per-encoder cache (escaped measurement, field keys...)
         self.cache = None
-        (registry if registry is not None else default_registry).add(self)
+        (registry or default_registry).add(self)
 
     def incr(self, field, n=1):
         """Add ``n`` (default 1) to the counter ``field`` (created at 0)."""

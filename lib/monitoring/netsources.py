@@ -136,6 +136,5 @@ def start_endpoint(mon, port, addr="0.0.0.0", net_sources=False, net_status=None
             # the fields exist from the start: a sample on a tight heap
             # later never has to grow the source
             for name in _PROM:
-                if net.get(name) is None:
-                    net.incr(name, 0)
+                net.incr(name, 0)
             net.sample()

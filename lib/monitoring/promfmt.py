@@ -50,7 +50,6 @@ try:
 except ImportError:  # CPython: const(x) is x
     const = int
 
-_INF = float("inf")
 _NAME_OK = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_"
 # ints within these bounds have at most 19 digits and a sign
 _BIG = 10 ** 18
@@ -72,13 +71,10 @@ def sanitize_name(name, colon=True):
     outside the allowed alphabet become ``_``, a leading digit gets ``_``
     put before it. Returns a str."""
     ok = _NAME_OK + ":" if colon else _NAME_OK
-    out = []
+    s = ""
     for ch in name:
-        out.append(ch if ch in ok else "_")
-    s = "".join(out)
-    if not s or s[0] in "0123456789":
-        s = "_" + s
-    return s
+        s += ch if ch in ok else "_"
+    return "_" + s if not s or s[0].isdigit() else s
 
 
 def escape_label_value(v):
@@ -146,12 +142,8 @@ def _put_int(buf, p, n):
 
 def float_text(v):
     """A float as the text format writes it."""
-    if v != v:
-        return b"NaN"
-    if v == _INF:
-        return b"+Inf"
-    if v == -_INF:
-        return b"-Inf"
+    if v - v:  # not 0.0: NaN or an infinity
+        return b"NaN" if v != v else b"+Inf" if v > 0 else b"-Inf"
     return b"%r" % v
 
 
