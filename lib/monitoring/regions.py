@@ -178,7 +178,7 @@ class Regions:
     def changed(self, r):
         self.dirty = True
         s = self.source
-        if s is not None and s.active:
+        if s is not None:  # (set() returns at once while s is inactive)
             k = r.keys
             s.set(k[0], r.count)
             s.set(k[1], r.bytes)

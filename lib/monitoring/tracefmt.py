@@ -111,13 +111,8 @@ def _byte(buf, pos, end, b):
     return pos + 1
 
 
-def _start(buf, pos, end, kind, ms):
-    # the kind letter, a tab and the time
-    return put_int(buf, _byte(buf, _byte(buf, pos, end, kind), end, _TAB), end, ms)
-
-
 def _int(buf, pos, end, n):
-    # a tab and an int column
+    # a tab and an int column (after the kind letter: the time)
     return put_int(buf, _byte(buf, pos, end, _TAB), end, n)
 
 
@@ -128,7 +123,8 @@ def _text(buf, pos, end, s):
 
 def sample_line(buf, pos, end, ms, free, alloc, largest, stack, tasks, gcs, dropped):
     """Encode an ``S`` line; None values are written ``-``."""
-    p = _int(buf, _start(buf, pos, end, 83, ms), end, free)
+    p = _int(buf, _byte(buf, pos, end, 83), end, ms)  # "S", tab, time
+    p = _int(buf, p, end, free)
     p = _int(buf, p, end, alloc)
     p = _int(buf, p, end, largest)
     p = _int(buf, p, end, stack)
@@ -140,24 +136,28 @@ def sample_line(buf, pos, end, ms, free, alloc, largest, stack, tasks, gcs, drop
 
 def marker_line(buf, pos, end, ms, label):
     """Encode an ``M`` line."""
-    return _byte(buf, _text(buf, _start(buf, pos, end, 77, ms), end, label), end, _LF)
+    p = _int(buf, _byte(buf, pos, end, 77), end, ms)
+    return _byte(buf, _text(buf, p, end, label), end, _LF)
 
 
 def gc_line(buf, pos, end, ms, before, after):
     """Encode a ``G`` line (a collection run by the library)."""
-    p = _int(buf, _start(buf, pos, end, 71, ms), end, before)
+    p = _int(buf, _byte(buf, pos, end, 71), end, ms)
+    p = _int(buf, p, end, before)
     return _byte(buf, _int(buf, p, end, after), end, _LF)
 
 
 def error_line(buf, pos, end, ms, error, where):
     """Encode an ``E`` line (``error`` e.g. ``b"MemoryError"``)."""
-    p = _text(buf, _start(buf, pos, end, 69, ms), end, error)
+    p = _int(buf, _byte(buf, pos, end, 69), end, ms)
+    p = _text(buf, p, end, error)
     return _byte(buf, _text(buf, p, end, where), end, _LF)
 
 
 def region_line(buf, pos, end, ms, region):
     """Encode an ``R`` line with a :class:`regions.Region`'s totals."""
-    p = _text(buf, _start(buf, pos, end, 82, ms), end, region.bname)
+    p = _int(buf, _byte(buf, pos, end, 82), end, ms)
+    p = _text(buf, p, end, region.bname)
     p = _int(buf, p, end, region.count)
     p = _int(buf, p, end, region.bytes)
     p = _int(buf, p, end, region.ms)
