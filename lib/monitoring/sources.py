@@ -82,30 +82,27 @@ def _version():
 def add_builtin_sources(registry, counters, firmware="unknown"):
     """Register ``memory``, ``system`` and ``monitoring`` in ``registry``
     (those not registered yet) and return them as a tuple."""
+    up = [ticks_ms(), 0]  # the last tick read, ms since the start
+    plat = sys.platform
+    ver = _version()
+
+    def sample_system(src):
+        now = ticks_ms()
+        up[1] += ticks_diff(now, up[0])
+        up[0] = now
+        src.set("uptime_s", up[1] // 1000)
+        src.set("ticks_ms", now)
+        src.set("platform", plat)
+        src.set("micropython", ver)
+        src.set("firmware", firmware)
+
+    def sample_monitoring(src):
+        for n in Counters.NAMES:
+            _copy(src, n, getattr(counters, n))
+
     out = []
-    if registry.get("memory") is None:
-        out.append(_builtin(registry, "memory", _sample_memory))
-    if registry.get("system") is None:
-        up = [ticks_ms(), 0]  # the last tick read, ms since the start
-        plat = sys.platform
-        ver = _version()
-
-        def sample_system(src):
-            now = ticks_ms()
-            up[1] += ticks_diff(now, up[0])
-            up[0] = now
-            src.set("uptime_s", up[1] // 1000)
-            src.set("ticks_ms", now)
-            src.set("platform", plat)
-            src.set("micropython", ver)
-            src.set("firmware", firmware)
-
-        out.append(_builtin(registry, "system", sample_system))
-    if registry.get("monitoring") is None:
-
-        def sample_monitoring(src):
-            for n in Counters.NAMES:
-                _copy(src, n, getattr(counters, n))
-
-        out.append(_builtin(registry, "monitoring", sample_monitoring))
+    for name, sampler in (("memory", _sample_memory), ("system", sample_system),
+                          ("monitoring", sample_monitoring)):
+        if registry.get(name) is None:
+            out.append(_builtin(registry, name, sampler))
     return tuple(out)
