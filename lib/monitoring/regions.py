@@ -8,21 +8,15 @@ approximation.
 
 import gc
 
-try:
-    from micropython import const
-except ImportError:  # CPython: const(x) is x
-    const = int
+from .compat import ticks_diff
 
 try:
-    from time import ticks_diff, ticks_us
+    from time import ticks_us
 except ImportError:  # CPython
-    from time import perf_counter_ns as _pc
+    from time import perf_counter_ns
 
     def ticks_us():
-        return _pc() // 1000
-
-    def ticks_diff(a, b):
-        return a - b
+        return perf_counter_ns() // 1000
 
 if hasattr(gc, "mem_alloc"):
     _mem_alloc = gc.mem_alloc
@@ -32,7 +26,7 @@ else:  # CPython: what tracemalloc sees, when it runs
     def _mem_alloc():
         return tracemalloc.get_traced_memory()[0] if tracemalloc.is_tracing() else 0
 
-_DEPTH = const(4)
+_DEPTH = 4  # nesting levels measured
 
 
 class Region:
