@@ -147,17 +147,6 @@ def float_text(v):
     return b"%r" % v
 
 
-def _taken(cache, registry, src, fam):
-    # is family ``fam`` already written for another registered source?
-    for s in registry.sources:
-        e = cache.get(s)
-        if e and s is not src:
-            for i in range(e.n):
-                if e.fams[i] == fam and e.kinds[i] != _OUT:
-                    return True
-    return False
-
-
 class _Entry:
     # the cached text of one source: label block, HELP prefix, and per
     # field its kind, family name and escaped HELP text, each sized once;
@@ -184,9 +173,15 @@ class _Entry:
             kind = (_INFO if type(src.fields.get(f)) is str else
                     _COUNTER if f in src.counters else _GAUGE)
             fam = self.fams[i] = metric_name(src.name, f, kind).encode()
-            if _taken(enc._cache, registry, src, fam):
+            # a family written for another registered source already?
+            for s in registry.sources:
+                e = enc._cache.get(s)
+                if e and s is not src:
+                    for k in range(e.n):
+                        if e.fams[k] == fam and e.kinds[k] != _OUT:
+                            kind = _OUT
+            if kind == _OUT:
                 enc.clashes += 1
-                kind = _OUT
             else:
                 self.helps[i] = escape_help(f).encode()
             self.kinds[i] = kind

@@ -44,12 +44,7 @@ class Region:
         self.name = name
         self.bname = name.encode()
         self.owner = owner
-        self.count = 0
-        self.bytes = 0
-        self.ms = 0
-        self.inexact = 0
-        self.overflow = 0
-        self._us = 0
+        self.count = self.bytes = self.ms = self.inexact = self.overflow = self._us = 0
         self.dirty = False
         self.keys = (name + "_count", name + "_bytes", name + "_ms")
         # per nesting level: alloc at entry, library-freed bytes at entry, ticks_us
@@ -129,10 +124,8 @@ class Regions:
         self.mem_alloc = mem_alloc or _mem_alloc
         self.by_name = {}
         self.list = []
-        self.freed = 0
-        self.collects = 0
+        self.freed = self.collects = self.bias = 0
         self.source = self.tracer = None
-        self.bias = 0
         # MicroPython puts a call's frame on the heap when it is large and
         # frees it on return, so __exit__ reads mem_alloc with its own frame
         # allocated and __enter__'s freed: an empty region shows a fixed
