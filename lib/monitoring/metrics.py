@@ -67,13 +67,11 @@ class Source:
             check_name(t, "tag name")
         self.tags = tuple(tags)
         lab = []
-        if labels:
-            for k in labels:
-                v = labels[k]
-                check_name(k, "label key", "")
-                if k == "time" or k == "host":
-                    raise ValueError("reserved label key: %s" % k)
-                lab.append((k, check_name(v, "label value", "")))
+        for k in labels or ():
+            check_name(k, "label key", "")
+            if k == "time" or k == "host":
+                raise ValueError("reserved label key: %s" % k)
+            lab.append((k, check_name(labels[k], "label value", "")))
         lab.sort()
         self.labels = tuple(lab)
         self.sampler = sampler

@@ -75,13 +75,10 @@ class LoopLag:
         while True:
             t0 = ticks_ms()
             await sleep_ms(p)
-            ms = ticks_diff(ticks_ms(), t0) - p
-            if ms < 0:
-                ms = 0
+            ms = max(0, ticks_diff(ticks_ms(), t0) - p)
             self.sum += ms
             self.n += 1
-            if ms > self.max:
-                self.max = ms
+            self.max = max(self.max, ms)
 
     def __call__(self, src):
         n = self.n

@@ -51,9 +51,8 @@ except ImportError:  # CPython: const(x) is x
     const = int
 
 _NAME_OK = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_"
-# ints within these bounds have at most 19 digits and a sign
+# ints below this in magnitude have at most 19 digits and a sign
 _BIG = 10 ** 18
-_NBIG = -_BIG
 
 # kinds of field, decided when a source's cache is built; _OUT: left out
 _GAUGE = const(0)
@@ -245,7 +244,7 @@ class PromEncoder:
                 if t is bool:
                     vlen = 1
                 elif t is int:
-                    vlen = 20 if _NBIG < v < _BIG else len(b"%d" % v)
+                    vlen = 20 if abs(v) < _BIG else len(b"%d" % v)
                 elif t is float or t is str:
                     val = e.text(j, v)
                     vlen = len(val)

@@ -71,14 +71,12 @@ def put_int(buf, pos, end, n):
         if n is None:
             return pos
         n = -n
-    if pos < 0:
-        return -1
     k = pos + 1  # the end of the digits
     t = n
     while t >= 10:
         t //= 10
         k += 1
-    if k > end:
+    if pos < 0 or k > end:
         return -1
     i = k
     while i > pos:
