@@ -146,57 +146,72 @@ def float_text(v):
     return b"%r" % v
 
 
-class _Entry:
-    # the cached text of one source: label block, HELP prefix, and per
-    # field its kind, family name and escaped HELP text, each sized once;
-    # per str or float field (vals, made on first use): last value and
-    # its text
-    def __init__(self, enc, registry, src):
-        self.n = n = len(src.names)
-        self.host = registry.host
-        lab = '{host="%s"' % escape_label_value(registry.host)
-        keys = []
-        for kv in src.labels:
-            keys.append(kv[0])
-        keys = label_keys(keys)
-        for i in range(len(keys)):
-            lab += ',%s="%s"' % (keys[i], escape_label_value(src.labels[i][1]))
-        self.labels = lab.encode()
-        self.help = escape_help(" " + src.name + ": ").encode()
-        self.kinds = bytearray(n)
-        self.fams = [None] * n
-        self.helps = [None] * n
-        self.vals = None
-        for i in range(n):
-            f = src.names[i]
-            kind = (_INFO if type(src.fields.get(f)) is str else
-                    _COUNTER if f in src.counters else _GAUGE)
-            fam = self.fams[i] = metric_name(src.name, f, kind).encode()
-            # a family written for another registered source already?
-            for s in registry.sources:
-                e = enc._cache.get(s)
-                if e and s is not src:
-                    for k in range(e.n):
-                        if e.fams[k] == fam and e.kinds[k] != _OUT:
-                            kind = _OUT
-            if kind == _OUT:
-                enc.clashes += 1
-            else:
-                self.helps[i] = escape_help(f).encode()
-            self.kinds[i] = kind
+# a source's cache entry is a list: the host it was made for, its label
+# block and HELP prefix, per field its kind, family name and escaped HELP
+# text (each sized once), and (made on first use) per str or float field
+# the last value and its text
+_HOST = const(0)
+_LABELS = const(1)
+_HELP = const(2)
+_KINDS = const(3)
+_FAMS = const(4)
+_HELPS = const(5)
+_VALS = const(6)
 
-    def text(self, j, v):
-        # the text of float or str field j: the last one while v is the same
-        vals = self.vals
-        if vals is None:
-            vals = self.vals = [None] * (2 * self.n)
-        j *= 2
-        last = vals[j]
-        if last is not v and not (type(last) is type(v) and last == v):
-            vals[j] = v
-            vals[j + 1] = (float_text(v) if type(v) is float
-                           else escape_label_value(v).encode())
-        return vals[j + 1]
+
+def _entry(enc, registry, src):
+    # the cache entry of src, made again when it has new fields or the
+    # registry another host
+    e = enc._cache.get(src)
+    n = len(src.names)
+    if e and len(e[_KINDS]) == n and e[_HOST] is registry.host:
+        return e
+    if len(enc._cache) > 2 * len(registry.sources) + 8:
+        enc._cache = {}  # forget removed sources
+    lab = '{host="%s"' % escape_label_value(registry.host)
+    keys = []
+    for kv in src.labels:
+        keys.append(kv[0])
+    keys = label_keys(keys)
+    for i in range(len(keys)):
+        lab += ',%s="%s"' % (keys[i], escape_label_value(src.labels[i][1]))
+    kinds = bytearray(n)
+    fams = [None] * n
+    helps = [None] * n
+    for i in range(n):
+        f = src.names[i]
+        kind = (_INFO if type(src.fields.get(f)) is str else
+                _COUNTER if f in src.counters else _GAUGE)
+        fam = fams[i] = metric_name(src.name, f, kind).encode()
+        # a family written for another registered source already?
+        for s in registry.sources:
+            other = enc._cache.get(s)
+            if other and s is not src:
+                for k in range(len(other[_KINDS])):
+                    if other[_FAMS][k] == fam and other[_KINDS][k] != _OUT:
+                        kind = _OUT
+        if kind == _OUT:
+            enc.clashes += 1
+        else:
+            helps[i] = escape_help(f).encode()
+        kinds[i] = kind
+    e = enc._cache[src] = [registry.host, lab.encode(),
+                           escape_help(" " + src.name + ": ").encode(), kinds, fams, helps, None]
+    return e
+
+
+def _text(e, j, v):
+    # the text of float or str field j: the last one while v is the same
+    vals = e[_VALS]
+    if vals is None:
+        vals = e[_VALS] = [None] * (2 * len(e[_KINDS]))
+    j *= 2
+    last = vals[j]
+    if last is not v and not (type(last) is type(v) and last == v):
+        vals[j] = v
+        vals[j + 1] = (float_text(v) if type(v) is float
+                       else escape_label_value(v).encode())
+    return vals[j + 1]
 
 
 class PromEncoder:
@@ -213,15 +228,6 @@ class PromEncoder:
         self.too_long = 0
         self.clashes = 0
 
-    def _entry(self, registry, src):
-        c = self._cache.get(src)
-        if c and c.n == len(src.names) and c.host is registry.host:
-            return c
-        if len(self._cache) > 2 * len(registry.sources) + 8:
-            self._cache = {}  # forget removed sources
-        c = self._cache[src] = _Entry(self, registry, src)
-        return c
-
     def chunks(self, registry, buf):
         """Generator: fill ``buf`` (a bytearray) with the exposition of
         ``registry``'s active sources, yielding the number of bytes ready
@@ -233,9 +239,10 @@ class PromEncoder:
             if not src.active:
                 continue
             src.sample()
-            e = self._entry(registry, src)
-            for j in range(e.n):
-                kind = e.kinds[j]
+            e = _entry(self, registry, src)
+            kinds = e[_KINDS]
+            for j in range(len(kinds)):
+                kind = kinds[j]
                 if kind == _OUT:
                     continue
                 v = src.fields[src.names[j]]
@@ -246,24 +253,24 @@ class PromEncoder:
                 elif t is int:
                     vlen = 20 if abs(v) < _BIG else len(b"%d" % v)
                 elif t is float or t is str:
-                    val = e.text(j, v)
+                    val = _text(e, j, v)
                     vlen = len(val)
                 else:
                     continue
-                fam = e.fams[j]
-                # "# HELP " fam e.help helps[j] "\n# TYPE " fam type fam
+                fam = e[_FAMS][j]
+                # "# HELP " fam HELP prefix, HELP text "\n# TYPE " fam type fam
                 # labels, then ',value="' val '"} 1\n' or "} " val "\n"
-                need = (3 * len(fam) + len(e.help) + len(e.helps[j]) + len(_TYPES[kind]) +
-                        len(e.labels) + vlen + (28 if kind == _INFO else 18))
+                need = (3 * len(fam) + len(e[_HELP]) + len(e[_HELPS][j]) + len(_TYPES[kind]) +
+                        len(e[_LABELS]) + vlen + (28 if kind == _INFO else 18))
                 if need > len(buf):
                     self.too_long += 1
                     continue
                 if p + need > len(buf):
                     yield p
                     p = 0
-                p = _put(buf, p, b"# HELP ", fam, e.help)
-                p = _put(buf, p, e.helps[j], b"\n# TYPE ", fam)
-                p = _put(buf, p, _TYPES[kind], fam, e.labels)
+                p = _put(buf, p, b"# HELP ", fam, e[_HELP])
+                p = _put(buf, p, e[_HELPS][j], b"\n# TYPE ", fam)
+                p = _put(buf, p, _TYPES[kind], fam, e[_LABELS])
                 if kind == _INFO:
                     p = _put(buf, p, b',value="', val, b'"} 1\n')
                 else:
