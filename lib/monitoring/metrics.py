@@ -126,8 +126,7 @@ class Source:
         check_name(field, "field name", "")
         if field == "time":
             raise ValueError("reserved field name: time")
-        t = type(value)
-        if t not in (int, float, bool, str):
+        if type(value) not in (int, float, bool, str):
             raise TypeError("field %s: unsupported type" % field)
         self.fields[field] = value
         self.names.append(field)

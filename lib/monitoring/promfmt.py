@@ -339,7 +339,7 @@ def response_head(status, chunked=False):
     closing the connection."""
     if status == 200:
         return (b"HTTP/1.%d 200 OK\r\nContent-Type: %s\r\n%s" %
-                (1 if chunked else 0, CONTENT_TYPE,
+                (bool(chunked), CONTENT_TYPE,
                  b"Transfer-Encoding: chunked\r\n" if chunked else b"") + _CLOSE)
     for line in _REASONS:
         if int(line[:3]) == status:

@@ -60,15 +60,12 @@ def _builtin(registry, name, sampler):
     return Source(name, tags=("builtin",), sampler=sampler, registry=registry)
 
 
-def _gc(fn):
-    # gc.mem_free() or gc.mem_alloc(), 0 where gc lacks them (CPython)
-    f = getattr(gc, fn, None)
-    return f() if f else 0
-
-
 def _sample_memory(src):
-    free = _gc("mem_free")
-    alloc = _gc("mem_alloc")
+    try:
+        free = gc.mem_free()
+        alloc = gc.mem_alloc()
+    except AttributeError:  # CPython's gc has neither
+        free = alloc = 0
     src.set("free", free)
     src.set("alloc", alloc)
     src.set("total", free + alloc)

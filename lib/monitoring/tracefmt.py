@@ -39,15 +39,15 @@ _LF = const(10)
 _DASH = const(45)
 _SPACE = const(32)
 
-# the header's "columns" (kind -> its columns, space-separated) and "units"
-# (unit -> the columns in that unit) members; see README "Trace port"
+# the end of the header: its "columns" (kind -> its columns, space-separated)
+# and "units" (unit -> the columns in that unit) members; see README "Trace port"
 _SCHEMA = (
-    '"columns": {"S": "ms free alloc largest stack tasks gcs dropped", "M": "ms label", '
+    ', "columns": {"S": "ms free alloc largest stack tasks gcs dropped", "M": "ms label", '
     '"G": "ms alloc_before alloc_after", "E": "ms error where", '
     '"R": "ms name count bytes region_ms inexact"}, '
     '"units": {"ms": "ms region_ms", '
     '"B": "free alloc largest stack alloc_before alloc_after bytes", '
-    '"count": "tasks gcs count inexact", "lines": "dropped", "text": "label error where name"}'
+    '"count": "tasks gcs count inexact", "lines": "dropped", "text": "label error where name"}}\n'
 )
 
 
@@ -60,7 +60,7 @@ def header(device, platform, version, heap_total, interval_ms, extra=None):
          "micropython": version, "heap_total": heap_total, "interval_ms": interval_ms}
     if extra:
         d.update(extra)
-    return (json.dumps(d)[:-1] + ", " + _SCHEMA + "}\n").encode()
+    return (json.dumps(d)[:-1] + _SCHEMA).encode()
 
 
 def put_int(buf, pos, end, n):
