@@ -106,8 +106,8 @@ def add_net_sources(registry, mon, net_status=None, lag_period_ms=100):
     """Register ``net`` and (unless ``lag_period_ms`` is 0) ``asyncio`` in
     ``registry`` if absent; returns the services to start (the probe)."""
     if registry.get("net") is None:
-        net = _builtin(registry, "net", net_sampler(mon, net_status))
-        net.sample()  # its fields created now, not on a later, fuller heap
+        # its fields created now, not on a later, fuller heap
+        _builtin(registry, "net", net_sampler(mon, net_status)).sample()
     if lag_period_ms and registry.get("asyncio") is None:
         lag = LoopLag(lag_period_ms)
         _builtin(registry, "asyncio", lag)

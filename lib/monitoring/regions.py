@@ -192,11 +192,9 @@ class Regions:
         """``fn`` wrapped so each call runs inside region ``name`` (looked
         up at call time, so it costs nothing while monitoring is off;
         MicroPython allocates the call's ``*args`` tuple)."""
-        regions = self
-
         def wrapper(*args, **kw):
-            look = regions.lookup
-            r = look(name) if look is not None else regions.get(name)
+            look = self.lookup
+            r = look(name) if look is not None else self.get(name)
             with r:
                 return fn(*args, **kw)
 

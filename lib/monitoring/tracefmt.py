@@ -114,11 +114,6 @@ def _int(buf, pos, end, n):
     return put_int(buf, _byte(buf, pos, end, _TAB), end, n)
 
 
-def _text(buf, pos, end, s):
-    # a tab and a text column
-    return put_text(buf, _byte(buf, pos, end, _TAB), end, s)
-
-
 def sample_line(buf, pos, end, ms, free, alloc, largest, stack, tasks, gcs, dropped):
     """Encode an ``S`` line; None values are written ``-``."""
     p = _int(buf, _byte(buf, pos, end, 83), end, ms)  # "S", tab, time
@@ -135,7 +130,7 @@ def sample_line(buf, pos, end, ms, free, alloc, largest, stack, tasks, gcs, drop
 def marker_line(buf, pos, end, ms, label):
     """Encode an ``M`` line."""
     p = _int(buf, _byte(buf, pos, end, 77), end, ms)
-    return _byte(buf, _text(buf, p, end, label), end, _LF)
+    return _byte(buf, put_text(buf, _byte(buf, p, end, _TAB), end, label), end, _LF)
 
 
 def gc_line(buf, pos, end, ms, before, after):
@@ -148,14 +143,14 @@ def gc_line(buf, pos, end, ms, before, after):
 def error_line(buf, pos, end, ms, error, where):
     """Encode an ``E`` line (``error`` e.g. ``b"MemoryError"``)."""
     p = _int(buf, _byte(buf, pos, end, 69), end, ms)
-    p = _text(buf, p, end, error)
-    return _byte(buf, _text(buf, p, end, where), end, _LF)
+    p = put_text(buf, _byte(buf, p, end, _TAB), end, error)
+    return _byte(buf, put_text(buf, _byte(buf, p, end, _TAB), end, where), end, _LF)
 
 
 def region_line(buf, pos, end, ms, region):
     """Encode an ``R`` line with a :class:`regions.Region`'s totals."""
     p = _int(buf, _byte(buf, pos, end, 82), end, ms)
-    p = _text(buf, p, end, region.bname)
+    p = put_text(buf, _byte(buf, p, end, _TAB), end, region.bname)
     p = _int(buf, p, end, region.count)
     p = _int(buf, p, end, region.bytes)
     p = _int(buf, p, end, region.ms)
