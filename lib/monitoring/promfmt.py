@@ -207,7 +207,7 @@ def _text(e, j, v):
         vals = e[_VALS] = [None] * (2 * len(e[_KINDS]))
     j *= 2
     last = vals[j]
-    if last is not v and not (type(last) is type(v) and last == v):
+    if last is not v and last != v:  # (a field keeps its type)
         vals[j] = v
         vals[j + 1] = (float_text(v) if type(v) is float
                        else escape_label_value(v).encode())

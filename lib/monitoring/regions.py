@@ -24,7 +24,7 @@ else:  # CPython: what tracemalloc sees, when it runs
     import tracemalloc
 
     def _mem_alloc():
-        return tracemalloc.get_traced_memory()[0] if tracemalloc.is_tracing() else 0
+        return tracemalloc.get_traced_memory()[0]  # 0 while not tracing
 
 _DEPTH = 4  # nesting levels measured
 
