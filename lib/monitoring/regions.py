@@ -93,10 +93,8 @@ class Region:
         self.count += 1
         self.bytes += delta
         us = self._us + ticks_diff(now, st[d + 2])
-        if us >= 1000:
-            self.ms += us // 1000
-            us %= 1000
-        self._us = us
+        self.ms += us // 1000
+        self._us = us % 1000
         self.dirty = True
         owner.changed(self)
         return False
@@ -145,10 +143,8 @@ class Regions:
         """True when someone wants the totals (metrics source active or a
         trace client connected)."""
         s = self.source
-        if s is not None and s.active:
-            return True
         t = self.tracer
-        return t is not None and t.active
+        return s is not None and s.active or t is not None and t.active
 
     def get(self, name):
         """The region called ``name``, created on first use (a name is
