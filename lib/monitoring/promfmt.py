@@ -50,9 +50,6 @@ try:
 except ImportError:  # CPython: const(x) is x
     const = int
 
-_NAME_OK = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_"
-# ints below this in magnitude have at most 19 digits and a sign
-_BIG = 10 ** 18
 
 # kinds of field, decided when a source's cache is built; _OUT: left out
 _GAUGE = const(0)
@@ -69,7 +66,8 @@ def sanitize_name(name, colon=True):
     """``name`` as a metric name (``colon``) or label name: characters
     outside the allowed alphabet become ``_``, a leading digit gets ``_``
     put before it. Returns a str."""
-    ok = _NAME_OK + ":" if colon else _NAME_OK
+    ok = ("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_" +
+          (":" if colon else ""))
     s = ""
     for ch in name:
         s += ch if ch in ok else "_"
@@ -251,7 +249,8 @@ class PromEncoder:
                 if t is bool:
                     vlen = 1
                 elif t is int:
-                    vlen = 20 if abs(v) < _BIG else len(b"%d" % v)
+                    # below 10**18 in magnitude: at most 19 digits and a sign
+                    vlen = 20 if abs(v) < 10 ** 18 else len(b"%d" % v)
                 elif t is float or t is str:
                     val = _text(e, j, v)
                     vlen = len(val)
@@ -327,10 +326,6 @@ def chunk_header(out, n):
     return k + 2
 
 
-_REASONS = (b"400 Bad Request", b"404 Not Found", b"405 Method Not Allowed",
-            b"408 Request Timeout", b"413 Request Entity Too Large")
-
-
 def response_head(status, chunked=False):
     """The response status line and headers (``Connection: close``) for
     ``status`` (200, 400, 404, 405, 408 or 413); an error response
@@ -341,7 +336,8 @@ def response_head(status, chunked=False):
         return (b"HTTP/1.%d 200 OK\r\nContent-Type: %s\r\n%s" %
                 (bool(chunked), CONTENT_TYPE,
                  b"Transfer-Encoding: chunked\r\n" if chunked else b"") + _CLOSE)
-    for line in _REASONS:
+    for line in (b"400 Bad Request", b"404 Not Found", b"405 Method Not Allowed",
+                 b"408 Request Timeout", b"413 Request Entity Too Large"):
         if int(line[:3]) == status:
             break
     return (b"HTTP/1.0 %s\r\nContent-Type: text/plain\r\n%sContent-Length: %d\r\n" %
