@@ -153,8 +153,7 @@ class Regions:
         if r is None:
             if not isinstance(name, str) or not name or min(name) < " " or "\x7f" in name:
                 raise ValueError("bad region name: %r" % (name,))
-            r = Region(name, self)
-            self.by_name[name] = r
+            r = self.by_name[name] = Region(name, self)
             self.list.append(r)
         return r
 

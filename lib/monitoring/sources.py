@@ -83,7 +83,7 @@ def add_builtin_sources(registry, counters, firmware="unknown"):
     plat = sys.platform
     ver = _version()
 
-    def sample_system(src):
+    def system(src):  # the system source's sampler
         now = ticks_ms()
         up[1] += ticks_diff(now, up[0])
         up[0] = now
@@ -93,13 +93,13 @@ def add_builtin_sources(registry, counters, firmware="unknown"):
         src.set("micropython", ver)
         src.set("firmware", firmware)
 
-    def sample_monitoring(src):
+    def monitoring(src):  # the monitoring source's sampler
         for n in Counters.NAMES:
             _copy(src, n, getattr(counters, n))
 
     out = []
-    for name, sampler in (("memory", _sample_memory), ("system", sample_system),
-                          ("monitoring", sample_monitoring)):
+    for name, sampler in (("memory", _sample_memory), ("system", system),
+                          ("monitoring", monitoring)):
         if registry.get(name) is None:
             out.append(_builtin(registry, name, sampler))
     return tuple(out)
