@@ -66,11 +66,11 @@ def sanitize_name(name, colon=True):
     """``name`` as a metric name (``colon``) or label name: characters
     outside the allowed alphabet become ``_``, a leading digit gets ``_``
     put before it. Returns a str."""
-    ok = ("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_" +
-          (":" if colon else ""))
     s = ""
     for ch in name:
-        s += ch if ch in ok else "_"
+        # ASCII letters and digits, "_" and (colon) ":" are kept
+        ok = ch < "\x80" and (ch.isalpha() or ch.isdigit()) or ch == "_" or colon and ch == ":"
+        s += ch if ok else "_"
     return "_" + s if not s or s[0].isdigit() else s
 
 
@@ -280,7 +280,8 @@ class PromEncoder:
             yield p
 
 
-def _request_line(head):
+def _req_line(head):
+    # the request line of head, without its line end
     end = head.find(b"\n")
     return (head if end < 0 else head[:end]).rstrip(b"\r")
 
@@ -290,7 +291,7 @@ def route(head):
     line): 200 for ``GET /metrics`` (a query string is ignored), 404 for a
     GET of any other path, 405 for another method, 400 for a request line
     that is not HTTP."""
-    parts = _request_line(head).split(b" ")
+    parts = _req_line(head).split(b" ")
     if len(parts) != 3:
         return 400
     method, path, version = parts
@@ -306,7 +307,7 @@ def wants_chunked(head):
     """True when the request line of ``head`` says HTTP/1.1: the answer
     then goes out in chunked transfer encoding, whose closing chunk tells
     the scraper the exposition is whole."""
-    return _request_line(head).endswith(b" HTTP/1.1")
+    return _req_line(head).endswith(b" HTTP/1.1")
 
 
 def chunk_header(out, n):
