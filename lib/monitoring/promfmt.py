@@ -146,8 +146,8 @@ def float_text(v):
 
 # a source's cache entry is a list: the host it was made for, its label
 # block and HELP prefix, per field its kind, family name and escaped HELP
-# text (each sized once), and (made on first use) per str or float field
-# the last value and its text
+# text (each sized once; None for a field left out), and (made on first
+# use) per str or float field the last value and its text
 _HOST = const(0)
 _LABELS = const(1)
 _HELP = const(2)
@@ -180,17 +180,16 @@ def _entry(enc, registry, src):
         f = src.names[i]
         kind = (_INFO if type(src.fields.get(f)) is str else
                 _COUNTER if f in src.counters else _GAUGE)
-        fam = fams[i] = metric_name(src.name, f, kind).encode()
+        fam = metric_name(src.name, f, kind).encode()
         # a family written for another registered source already?
         for s in registry.sources:
             other = enc._cache.get(s)
-            if other and s is not src:
-                for k in range(len(other[_KINDS])):
-                    if other[_FAMS][k] == fam and other[_KINDS][k] != _OUT:
-                        kind = _OUT
+            if other and s is not src and fam in other[_FAMS]:
+                kind = _OUT
         if kind == _OUT:
             enc.clashes += 1
         else:
+            fams[i] = fam
             helps[i] = escape_help(f).encode()
         kinds[i] = kind
     e = enc._cache[src] = [registry.host, lab.encode(),
