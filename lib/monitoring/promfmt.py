@@ -118,8 +118,11 @@ def _put(buf, p, a, b=b"", c=b""):
 
 
 def _put_int(buf, p, n):
-    # decimal digits of n at buf[p:]; returns the end; allocates nothing
-    # for small ints
+    # "} ", the decimal digits of n and LF at buf[p:]: the end of an int or
+    # bool family; returns the end; allocates nothing for small ints
+    buf[p] = 125  # "}"
+    buf[p + 1] = 32
+    p += 2
     if n < 0:
         buf[p] = 45  # "-"
         p += 1
@@ -134,7 +137,8 @@ def _put_int(buf, p, n):
         i -= 1
         buf[i] = 48 + n % 10
         n //= 10
-    return end
+    buf[end] = 10
+    return end + 1
 
 
 def float_text(v):
@@ -271,10 +275,10 @@ class PromEncoder:
                 p = _put(buf, p, _TYPES[kind], fam, e[_LABELS])
                 if kind == _INFO:
                     p = _put(buf, p, b',value="', val, b'"} 1\n')
+                elif val is None:  # an int or a bool
+                    p = _put_int(buf, p, v)
                 else:
-                    p = _put(buf, p, b"} ")
-                    p = _put_int(buf, p, v) if val is None else _put(buf, p, val)
-                    p = _put(buf, p, b"\n")
+                    p = _put(buf, p, b"} ", val, b"\n")
         if p:
             yield p
 
