@@ -25,10 +25,7 @@ nothing; updating an existing int field of an active source allocates
 nothing either.
 """
 
-_BAD_NAME_CHARS = ",:"
-
-
-def check_name(name, what="name", forbid=_BAD_NAME_CHARS):
+def check_name(name, what="name", forbid=",:"):
     """Return ``name`` if it is a usable name, else raise ValueError.
 
     A name is a non-empty str without control characters (code points below
@@ -38,15 +35,14 @@ def check_name(name, what="name", forbid=_BAD_NAME_CHARS):
     stand before ``,`` ``=`` or a space (line protocol could not tell it
     from an escape).
     """
-    if not isinstance(name, str) or not name:
-        raise ValueError("bad %s: %r" % (what, name))
-    prev = ""
-    for ch in name:
-        o = ord(ch)
-        if o < 32 or o == 127 or ch in forbid or (prev == "\\" and ch in ",= "):
-            raise ValueError("bad %s: %r" % (what, name))
-        prev = ch
-    if prev == "\\":
+    ok = isinstance(name, str) and name and name[-1] != "\\"
+    if ok:
+        prev = ""
+        for ch in name:
+            if ch < " " or ch == "\x7f" or ch in forbid or (prev == "\\" and ch in ",= "):
+                ok = False
+            prev = ch
+    if not ok:
         raise ValueError("bad %s: %r" % (what, name))
     return name
 
@@ -71,14 +67,11 @@ class Source:
             check_name(t, "tag name")
         self.tags = tuple(tags)
         lab = []
-        if labels:
-            for k in labels:
-                v = labels[k]
-                check_name(k, "label key", "")
-                if k in ("time", "host"):
-                    raise ValueError("reserved label key: %s" % k)
-                check_name(v, "label value", "")
-                lab.append((k, v))
+        for k in labels or ():
+            check_name(k, "label key", "")
+            if k == "time" or k == "host":
+                raise ValueError("reserved label key: %s" % k)
+            lab.append((k, check_name(labels[k], "label value", "")))
         lab.sort()
         self.labels = tuple(lab)
         self.sampler = sampler
@@ -91,7 +84,7 @@ class Source:
         self.active = True
         # opaque per-encoder cache (escaped measurement, field keys...)
         self.cache = None
-        (registry if registry is not None else default_registry).add(self)
+        (registry or default_registry).add(self)
 
     def incr(self, field, n=1):
         """Add ``n`` (default 1) to the counter ``field`` (created at 0)."""
@@ -133,8 +126,7 @@ class Source:
         check_name(field, "field name", "")
         if field == "time":
             raise ValueError("reserved field name: time")
-        t = type(value)
-        if t is not int and t is not float and t is not bool and t is not str:
+        if type(value) not in (int, float, bool, str):
             raise TypeError("field %s: unsupported type" % field)
         self.fields[field] = value
         self.names.append(field)
@@ -178,7 +170,7 @@ class Registry:
         if self.get(src.name) is not None:
             raise ValueError("duplicate source: %s" % src.name)
         self.sources.append(src)
-        src.active = self._default_active(src)
+        self._recompute((src,))
 
     def remove(self, name):
         """Forget the source called ``name`` (no error if absent)."""
@@ -202,17 +194,14 @@ class Registry:
                     out.append(t)
         return out
 
-    def _default_active(self, src):
-        if self.all_enabled:
-            return True
-        for t in src.tags:
-            if t in self.enabled_tags:
-                return True
-        return False
-
-    def _recompute(self):
-        for s in self.sources:
-            s.active = self._default_active(s)
+    def _recompute(self, sources=None):
+        # the switches' verdict on ``sources`` (default: all of them)
+        for s in sources or self.sources:
+            on = self.all_enabled
+            for t in s.tags:
+                if t in self.enabled_tags:
+                    on = True
+            s.active = on
 
     def enable_all(self):
         """Turn the all-switch on: every source becomes active."""

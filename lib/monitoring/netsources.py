@@ -24,18 +24,11 @@ allocates nothing.
 """
 
 from .compat import asyncio, sleep_ms, ticks_diff, ticks_ms
-from .metrics import Source
+from .sources import _builtin, _copy
 
 _NET = (("influx_points_sent", "points_sent"), ("influx_bytes_sent", "bytes_sent"),
         ("syslog_sent", "log_sent"), ("syslog_bytes_sent", "log_bytes_sent"))
-
-
-def _count(f, src, name, v):
-    # a counter field copied from elsewhere (no allocation once it exists)
-    if name in f:
-        f[name] = v
-    else:
-        src.incr(name, v)
+_PROM = ("prometheus_scrapes", "prometheus_bytes_sent")
 
 
 def net_sampler(mon, net_status=None):
@@ -44,8 +37,7 @@ def net_sampler(mon, net_status=None):
     or None."""
 
     def sample(src):
-        f = src.fields
-        st = net_status() if net_status is not None else None
+        st = net_status and net_status()
         if st:
             v = st.get("connected")
             if v is not None:
@@ -55,14 +47,14 @@ def net_sampler(mon, net_status=None):
                 src.set("rssi_dbm", int(v))
             v = st.get("reconnects")
             if v is not None:
-                _count(f, src, "reconnects", int(v))
+                _copy(src, "reconnects", int(v))
         c = mon.counters
         for name, attr in _NET:
-            _count(f, src, name, getattr(c, attr))
+            _copy(src, name, getattr(c, attr))
         p = getattr(mon, "prometheus", None)
         if p is not None:
-            _count(f, src, "prometheus_scrapes", p.scrapes)
-            _count(f, src, "prometheus_bytes_sent", p.bytes_sent)
+            _copy(src, _PROM[0], p.scrapes)
+            _copy(src, _PROM[1], p.bytes_sent)
 
     return sample
 
@@ -83,13 +75,10 @@ class LoopLag:
         while True:
             t0 = ticks_ms()
             await sleep_ms(p)
-            ms = ticks_diff(ticks_ms(), t0) - p
-            if ms < 0:
-                ms = 0
+            ms = max(0, ticks_diff(ticks_ms(), t0) - p)
             self.sum += ms
             self.n += 1
-            if ms > self.max:
-                self.max = ms
+            self.max = max(self.max, ms)
 
     def __call__(self, src):
         n = self.n
@@ -117,11 +106,11 @@ def add_net_sources(registry, mon, net_status=None, lag_period_ms=100):
     """Register ``net`` and (unless ``lag_period_ms`` is 0) ``asyncio`` in
     ``registry`` if absent; returns the services to start (the probe)."""
     if registry.get("net") is None:
-        net = Source("net", tags=("builtin",), sampler=net_sampler(mon, net_status), registry=registry)
-        net.sample()  # its fields created now, not on a later, fuller heap
+        # its fields created now, not on a later, fuller heap
+        _builtin(registry, "net", net_sampler(mon, net_status)).sample()
     if lag_period_ms and registry.get("asyncio") is None:
         lag = LoopLag(lag_period_ms)
-        Source("asyncio", tags=("builtin",), sampler=lag, registry=registry)
+        _builtin(registry, "asyncio", lag)
         return (lag,)
     return ()
 
@@ -143,7 +132,6 @@ def start_endpoint(mon, port, addr="0.0.0.0", net_sources=False, net_status=None
         if net is not None:
             # the fields exist from the start: a sample on a tight heap
             # later never has to grow the source
-            for name in ("prometheus_scrapes", "prometheus_bytes_sent"):
-                if net.get(name) is None:
-                    net.incr(name, 0)
+            for name in _PROM:
+                net.incr(name, 0)
             net.sample()

@@ -47,48 +47,36 @@ allocates nothing.
 
 try:
     from micropython import const
-except ImportError:  # CPython
-    def const(x):
-        return x
+except ImportError:  # CPython: const(x) is x
+    const = int
 
-_INF = float("inf")
-_NINF = -_INF
-_LF = const(10)
-_NAME_OK = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_"
-_DIGITS = b"0123456789"
-# ints within these bounds have at most 19 digits and a sign
-_BIG = 10 ** 18
-_NBIG = -_BIG
 
-# kinds of field, decided when a source's cache is built
+# kinds of field, decided when a source's cache is built; _OUT: left out
 _GAUGE = const(0)
 _COUNTER = const(1)
 _INFO = const(2)
+_OUT = const(255)
+_TYPES = (b" gauge\n", b" counter\n", b" gauge\n")  # by kind
 
 CONTENT_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
-_T_COUNTER = b" counter\n"
-_T_GAUGE = b" gauge\n"
+_CLOSE = b"Connection: close\r\n\r\n"
 
 
 def sanitize_name(name, colon=True):
     """``name`` as a metric name (``colon``) or label name: characters
     outside the allowed alphabet become ``_``, a leading digit gets ``_``
     put before it. Returns a str."""
-    out = []
+    s = ""
     for ch in name:
-        if ch in _NAME_OK or (colon and ch == ":"):
-            out.append(ch)
-        else:
-            out.append("_")
-    s = "".join(out)
-    if not s or s[0] in "0123456789":
-        s = "_" + s
-    return s
+        # ASCII letters and digits, "_" and (colon) ":" are kept
+        ok = ch < "\x80" and (ch.isalpha() or ch.isdigit()) or ch == "_" or colon and ch == ":"
+        s += ch if ok else "_"
+    return "_" + s if not s or s[0].isdigit() else s
 
 
 def escape_label_value(v):
     """A label value escaped for the text format (``\\``, ``"``, LF)."""
-    return v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return escape_help(v).replace('"', '\\"')
 
 
 def escape_help(v):
@@ -110,68 +98,121 @@ def metric_name(src_name, field, kind):
 def label_keys(keys):
     """Sanitised, unique label names for the source label ``keys``."""
     used = ["host", "value"]
-    out = []
     for k in keys:
         s = sanitize_name(k, False)
         while s in used or s.startswith("__"):
             s = "label_" + s
         used.append(s)
-        out.append(s)
-    return out
+    return used[2:]
+
+
+def _put(buf, p, a, b=b"", c=b""):
+    # the bytes a, b and c at buf[p:]; returns the end
+    q = p + len(a)
+    buf[p:q] = a
+    p = q + len(b)
+    buf[q:p] = b
+    q = p + len(c)
+    buf[p:q] = c
+    return q
 
 
 def _put_int(buf, p, n):
-    # decimal digits of n at buf[p:]; returns the end; allocates nothing
-    # for small ints
+    # "} ", the decimal digits of n and LF at buf[p:]: the end of an int or
+    # bool family; returns the end; allocates nothing for small ints
+    buf[p] = 125  # "}"
+    buf[p + 1] = 32
+    p += 2
     if n < 0:
         buf[p] = 45  # "-"
         p += 1
         n = -n
-    d = 1
+    end = p + 1
     k = n
     while k >= 10:
         k //= 10
-        d += 1
-    end = p + d
-    i = end - 1
-    while True:
-        buf[i] = _DIGITS[n % 10]
-        n //= 10
-        if n == 0:
-            break
+        end += 1
+    i = end
+    while i > p:
         i -= 1
-    return end
+        buf[i] = 48 + n % 10
+        n //= 10
+    buf[end] = 10
+    return end + 1
 
 
 def float_text(v):
     """A float as the text format writes it."""
-    if v != v:
-        return b"NaN"
-    if v == _INF:
-        return b"+Inf"
-    if v == _NINF:
-        return b"-Inf"
+    if v - v:  # not 0.0: NaN or an infinity
+        return b"NaN" if v != v else b"+Inf" if v > 0 else b"-Inf"
     return b"%r" % v
 
 
-class _Entry:
-    # the cached text of one source: label block, escaped names per field
-    def __init__(self, registry, src, n):
-        self.n = n
-        self.host = registry.host
-        lab = ['{host="%s"' % escape_label_value(registry.host)]
-        keys = label_keys([kv[0] for kv in src.labels])
-        for i in range(len(keys)):
-            lab.append('%s="%s"' % (keys[i], escape_label_value(src.labels[i][1])))
-        self.labels = ",".join(lab).encode()
-        self.help = escape_help(src.name + ": ").encode()
-        # per field: kind (255: left out), family name, HELP text; one
-        # allocation each, sized once
-        self.kinds = bytearray(n)
-        self.names = [None] * n
-        self.helps = [None] * n
-        # per str or float field: last value and its text
-        self.vals = None
+# a source's cache entry is a list: the host it was made for, its label
+# block and HELP prefix, per field its kind, family name and escaped HELP
+# text (each sized once; None for a field left out), and (made on first
+# use) per str or float field the last value and its text
+_HOST = const(0)
+_LABELS = const(1)
+_HELP = const(2)
+_KINDS = const(3)
+_FAMS = const(4)
+_HELPS = const(5)
+_VALS = const(6)
+
+
+def _entry(enc, registry, src):
+    # the cache entry of src, made again when it has new fields or the
+    # registry another host
+    e = enc._cache.get(src)
+    n = len(src.names)
+    if e and len(e[_KINDS]) == n and e[_HOST] is registry.host:
+        return e
+    if len(enc._cache) > 2 * len(registry.sources) + 8:
+        enc._cache = {}  # forget removed sources
+    lab = '{host="%s"' % escape_label_value(registry.host)
+    keys = []
+    for kv in src.labels:
+        keys.append(kv[0])
+    keys = label_keys(keys)
+    for i in range(len(keys)):
+        lab += ',%s="%s"' % (keys[i], escape_label_value(src.labels[i][1]))
+    kinds = bytearray(n)
+    fams = [None] * n
+    helps = [None] * n
+    for i in range(n):
+        f = src.names[i]
+        kind = (_INFO if type(src.fields.get(f)) is str else
+                _COUNTER if f in src.counters else _GAUGE)
+        fam = metric_name(src.name, f, kind).encode()
+        # a family written for another registered source already?
+        for s in registry.sources:
+            other = enc._cache.get(s)
+            if other and s is not src and fam in other[_FAMS]:
+                kind = _OUT
+        if kind == _OUT:
+            enc.clashes += 1
+        else:
+            fams[i] = fam
+            helps[i] = escape_help(f).encode()
+        kinds[i] = kind
+    e = enc._cache[src] = [registry.host, lab.encode(),
+                           escape_help(" " + src.name + ": ").encode(), kinds, fams, helps, None]
+    return e
+
+
+def _text(e, j, v):
+    # the text of float or str field j: the last one while v is the same
+    vals = e[_VALS]
+    if vals is None:
+        vals = e[_VALS] = [None] * (2 * len(e[_KINDS]))
+    j *= 2
+    last = vals[j]
+    if last is not v and last != v:  # (a field keeps its type)
+        vals[j] = v
+        vals[j + 1] = (float_text(v) if type(v) is float
+                       else escape_label_value(v).encode())
+    return vals[j + 1]
 
 
 class PromEncoder:
@@ -188,55 +229,6 @@ class PromEncoder:
         self.too_long = 0
         self.clashes = 0
 
-    def _taken(self, registry, src, name):
-        # is family ``name`` already written for another registered source?
-        cache = self._cache
-        for s in registry.sources:
-            if s is src:
-                continue
-            e = cache.get(s)
-            if e is None:
-                continue
-            names = e.names
-            for i in range(len(names)):
-                if names[i] == name and e.kinds[i] != 255:
-                    return True
-        return False
-
-    def _entry(self, registry, src):
-        c = self._cache.get(src)
-        n = len(src.names)
-        if c is not None and c.n == n and c.host is registry.host:
-            return c
-        if len(self._cache) > 2 * len(registry.sources) + 8:
-            self._cache = {}  # forget removed sources
-        if c is not None:
-            del self._cache[src]
-        e = _Entry(registry, src, n)
-        names = src.names
-        for i in range(n):
-            f = names[i]
-            v = src.fields.get(f)
-            if type(v) is str or type(v) is float:
-                if e.vals is None:
-                    e.vals = [None] * (2 * n)
-            if type(v) is str:
-                kind = _INFO
-            elif f in src.counters:
-                kind = _COUNTER
-            else:
-                kind = _GAUGE
-            name = metric_name(src.name, f, kind).encode()
-            e.names[i] = name
-            if self._taken(registry, src, name):
-                self.clashes += 1
-                e.kinds[i] = 255
-                continue
-            e.kinds[i] = kind
-            e.helps[i] = escape_help(f).encode()
-        self._cache[src] = e
-        return e
-
     def chunks(self, registry, buf):
         """Generator: fill ``buf`` (a bytearray) with the exposition of
         ``registry``'s active sources, yielding the number of bytes ready
@@ -244,97 +236,57 @@ class PromEncoder:
         anything is left). Each source's sampler runs just before it is
         written."""
         p = 0
-        size = len(buf)
-        sources = registry.sources
-        i = 0
-        while i < len(sources):
-            src = sources[i]
-            i += 1
+        for src in registry.sources:
             if not src.active:
                 continue
             src.sample()
-            e = self._entry(registry, src)
-            names = src.names
-            fields = src.fields
-            labels = e.labels
-            shelp = e.help
-            for j in range(e.n):
-                kind = e.kinds[j]
-                if kind == 255 or j >= len(names):
+            e = _entry(self, registry, src)
+            kinds = e[_KINDS]
+            for j in range(len(kinds)):
+                kind = kinds[j]
+                if kind == _OUT:
                     continue
-                v = fields[names[j]]
+                v = src.fields[src.names[j]]
                 t = type(v)
-                if t is int:
-                    val = None
-                    vlen = 20 if (v < _BIG and v > _NBIG) else len(b"%d" % v)
-                elif t is bool:
-                    val = b"1" if v else b"0"
+                val = None
+                if t is bool:
                     vlen = 1
+                elif t is int:
+                    # below 10**18 in magnitude: at most 19 digits and a sign
+                    vlen = 20 if abs(v) < 10 ** 18 else len(b"%d" % v)
                 elif t is float or t is str:
-                    # the text of the last value, kept while it is the same
-                    vals = e.vals
-                    k = 2 * j
-                    last = vals[k]
-                    if last is not v and not (type(last) is t and last == v):
-                        vals[k] = v
-                        vals[k + 1] = (float_text(v) if t is float
-                                       else escape_label_value(v).encode())
-                    val = vals[k + 1]
+                    val = _text(e, j, v)
                     vlen = len(val)
                 else:
                     continue
-                name = e.names[j]
-                fhelp = e.helps[j]
-                typ = _T_COUNTER if kind == _COUNTER else _T_GAUGE
-                ln = len(name)
-                need = (7 + ln + 1 + len(shelp) + len(fhelp) + 8 + ln + len(typ) + ln +
-                        len(labels) + vlen + (13 if kind == _INFO else 3))
-                if need > size:
+                fam = e[_FAMS][j]
+                # "# HELP " fam HELP prefix, HELP text "\n# TYPE " fam type fam
+                # labels, then ',value="' val '"} 1\n' or "} " val "\n"
+                need = (3 * len(fam) + len(e[_HELP]) + len(e[_HELPS][j]) + len(_TYPES[kind]) +
+                        len(e[_LABELS]) + vlen + (28 if kind == _INFO else 18))
+                if need > len(buf):
                     self.too_long += 1
                     continue
-                if p + need > size:
+                if p + need > len(buf):
                     yield p
                     p = 0
-                q = p + 7
-                buf[p:q] = b"# HELP "
-                p = q + ln
-                buf[q:p] = name
-                buf[p] = 32
-                p += 1
-                q = p + len(shelp)
-                buf[p:q] = shelp
-                p = q + len(fhelp)
-                buf[q:p] = fhelp
-                q = p + 8
-                buf[p:q] = b"\n# TYPE "
-                p = q + ln
-                buf[q:p] = name
-                q = p + len(typ)
-                buf[p:q] = typ
-                p = q + ln
-                buf[q:p] = name
-                q = p + len(labels)
-                buf[p:q] = labels
+                p = _put(buf, p, b"# HELP ", fam, e[_HELP])
+                p = _put(buf, p, e[_HELPS][j], b"\n# TYPE ", fam)
+                p = _put(buf, p, _TYPES[kind], fam, e[_LABELS])
                 if kind == _INFO:
-                    p = q + 8
-                    buf[q:p] = b',value="'
-                    q = p + vlen
-                    buf[p:q] = val
-                    p = q + 5
-                    buf[q:p] = b'"} 1\n'
-                    continue
-                buf[q] = 125  # }
-                buf[q + 1] = 32
-                q += 2
-                if val is None:
-                    q = _put_int(buf, q, v)
+                    p = _put(buf, p, b',value="', val, b'"} 1\n')
+                elif val is None:  # an int or a bool
+                    p = _put_int(buf, p, v)
                 else:
-                    buf[q:q + vlen] = val
-                    q += vlen
-                buf[q] = _LF
-                p = q + 1
+                    p = _put(buf, p, b"} ", val, b"\n")
         if p:
             yield p
+
+
+def _req_line(head):
+    # the request line of head, without its line end
+    end = head.find(b"\n")
+    return (head if end < 0 else head[:end]).rstrip(b"\r")
 
 
 def route(head):
@@ -342,54 +294,40 @@ def route(head):
     line): 200 for ``GET /metrics`` (a query string is ignored), 404 for a
     GET of any other path, 405 for another method, 400 for a request line
     that is not HTTP."""
-    end = head.find(b"\n")
-    line = head if end < 0 else head[:end]
-    if line.endswith(b"\r"):
-        line = line[:-1]
-    parts = line.split(b" ")
-    if len(parts) != 3 or not parts[2].startswith(b"HTTP/1.") or not parts[1].startswith(b"/"):
+    parts = _req_line(head).split(b" ")
+    if len(parts) != 3:
         return 400
-    method = parts[0]
-    if not method.isalpha() or not method.isupper():
+    method, path, version = parts
+    if not (version.startswith(b"HTTP/1.") and path.startswith(b"/") and
+            method.isalpha() and method.isupper()):
         return 400
     if method != b"GET":
         return 405
-    path = parts[1]
-    q = path.find(b"?")
-    if q >= 0:
-        path = path[:q]
-    return 200 if path == b"/metrics" else 404
+    return 200 if path == b"/metrics" or path.startswith(b"/metrics?") else 404
 
 
 def wants_chunked(head):
     """True when the request line of ``head`` says HTTP/1.1: the answer
     then goes out in chunked transfer encoding, whose closing chunk tells
     the scraper the exposition is whole."""
-    end = head.find(b"\n")
-    line = head if end < 0 else head[:end]
-    return line.rstrip(b"\r").endswith(b" HTTP/1.1")
+    return _req_line(head).endswith(b" HTTP/1.1")
 
 
 def chunk_header(out, n):
     """Write the chunk-size line for ``n`` bytes (hex, CRLF) into the
     bytearray ``out`` (at least 10 bytes); returns its length."""
-    k = 0
-    m = n
-    while True:
+    k = 1
+    while n >> 4 * k:
         k += 1
-        m >>= 4
-        if not m:
-            break
-    for i in range(k):
-        d = (n >> (4 * (k - 1 - i))) & 15
+    i = k
+    while i:
+        i -= 1
+        d = n & 15
         out[i] = d + (48 if d < 10 else 87)
+        n >>= 4
     out[k] = 13
     out[k + 1] = 10
     return k + 2
-
-
-_REASONS = (b"400 Bad Request", b"404 Not Found", b"405 Method Not Allowed",
-            b"408 Request Timeout", b"413 Request Entity Too Large")
 
 
 def response_head(status, chunked=False):
@@ -399,14 +337,13 @@ def response_head(status, chunked=False):
     chunked transfer encoding when ``chunked``, else HTTP/1.0 ended by
     closing the connection."""
     if status == 200:
-        if chunked:
-            return (b"HTTP/1.1 200 OK\r\nContent-Type: " + CONTENT_TYPE +
-                    b"\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
-        return (b"HTTP/1.0 200 OK\r\nContent-Type: " + CONTENT_TYPE +
-                b"\r\nConnection: close\r\n\r\n")
-    for line in _REASONS:
+        return (b"HTTP/1.%d 200 OK\r\nContent-Type: %s\r\n%s" %
+                (bool(chunked), CONTENT_TYPE,
+                 b"Transfer-Encoding: chunked\r\n" if chunked else b"") + _CLOSE)
+    for line in (b"400 Bad Request", b"404 Not Found", b"405 Method Not Allowed",
+                 b"408 Request Timeout", b"413 Request Entity Too Large"):
         if int(line[:3]) == status:
             break
-    return (b"HTTP/1.0 " + line + b"\r\nContent-Type: text/plain\r\n" +
-            (b"Allow: GET\r\n" if status == 405 else b"") +
-            b"Content-Length: %d\r\nConnection: close\r\n\r\n" % (len(line) + 1) + line + b"\n")
+    return (b"HTTP/1.0 %s\r\nContent-Type: text/plain\r\n%sContent-Length: %d\r\n" %
+            (line, b"Allow: GET\r\n" if status == 405 else b"", len(line) + 1) +
+            _CLOSE + line + b"\n")

@@ -8,22 +8,15 @@ approximation.
 
 import gc
 
-try:
-    from micropython import const
-except ImportError:  # CPython
-    def const(x):
-        return x
+from .compat import ticks_diff
 
 try:
-    from time import ticks_diff, ticks_us
+    from time import ticks_us
 except ImportError:  # CPython
-    from time import perf_counter_ns as _pc
+    from time import perf_counter_ns
 
     def ticks_us():
-        return _pc() // 1000
-
-    def ticks_diff(a, b):
-        return a - b
+        return perf_counter_ns() // 1000
 
 if hasattr(gc, "mem_alloc"):
     _mem_alloc = gc.mem_alloc
@@ -31,9 +24,9 @@ else:  # CPython: what tracemalloc sees, when it runs
     import tracemalloc
 
     def _mem_alloc():
-        return tracemalloc.get_traced_memory()[0] if tracemalloc.is_tracing() else 0
+        return tracemalloc.get_traced_memory()[0]  # 0 while not tracing
 
-_DEPTH = const(4)
+_DEPTH = 4  # nesting levels measured
 
 
 class Region:
@@ -51,12 +44,7 @@ class Region:
         self.name = name
         self.bname = name.encode()
         self.owner = owner
-        self.count = 0
-        self.bytes = 0
-        self.ms = 0
-        self.inexact = 0
-        self.overflow = 0
-        self._us = 0
+        self.count = self.bytes = self.ms = self.inexact = self.overflow = self._us = 0
         self.dirty = False
         self.keys = (name + "_count", name + "_bytes", name + "_ms")
         # per nesting level: alloc at entry, library-freed bytes at entry, ticks_us
@@ -68,9 +56,10 @@ class Region:
         self._depth = d + 1
         if d < _DEPTH:
             st = self._stack
-            st[3 * d + 1] = self.owner.freed
-            st[3 * d + 2] = ticks_us()
-            st[3 * d] = self.owner.mem_alloc()
+            d *= 3
+            st[d + 1] = self.owner.freed
+            st[d + 2] = ticks_us()
+            st[d] = self.owner.mem_alloc()
         return self
 
     def __exit__(self, exc_type, exc, tb):
@@ -87,7 +76,8 @@ class Region:
         Everything allocated while the region is open is counted, by any
         task (keep ``await`` out of regions for per-task figures).
         """
-        alloc = self.owner.mem_alloc()
+        owner = self.owner
+        alloc = owner.mem_alloc()
         now = ticks_us()
         d = self._depth - 1
         self._depth = d
@@ -95,18 +85,16 @@ class Region:
             self.overflow += 1
             return False
         st = self._stack
-        owner = self.owner
-        delta = alloc - st[3 * d] + (owner.freed - st[3 * d + 1]) - owner.bias
+        d *= 3
+        delta = alloc - st[d] + (owner.freed - st[d + 1]) - owner.bias
         if delta < 0:
             self.inexact += 1
             delta = 0
         self.count += 1
         self.bytes += delta
-        us = self._us + ticks_diff(now, st[3 * d + 2])
-        if us >= 1000:
-            self.ms += us // 1000
-            us %= 1000
-        self._us = us
+        us = self._us + ticks_diff(now, st[d + 2])
+        self.ms += us // 1000
+        self._us = us % 1000
         self.dirty = True
         owner.changed(self)
         return False
@@ -134,58 +122,45 @@ class Regions:
         self.mem_alloc = mem_alloc or _mem_alloc
         self.by_name = {}
         self.list = []
-        self.freed = 0
-        self.collects = 0
-        self.source = None
-        self.tracer = None
-        self.bias = 0
-        self._calibrate()
-        self.source = source
-        self.tracer = tracer
-        self.lookup = lookup
-        self.dirty = False
-
-    def _calibrate(self):
+        self.freed = self.collects = self.bias = 0
+        self.source = self.tracer = None
         # MicroPython puts a call's frame on the heap when it is large and
         # frees it on return, so __exit__ reads mem_alloc with its own frame
         # allocated and __enter__'s freed: an empty region shows a fixed
         # delta. Measure it once, subtract it from every pass.
-        probe = Region("_probe", self)
+        probe = Region("bias", self)  # a region nobody sees
         for _ in range(3):
             b = probe.bytes
             with probe:
                 pass
         self.bias = probe.bytes - b
+        self.source = source
+        self.tracer = tracer
+        self.lookup = lookup
         self.dirty = False
 
     def on(self):
         """True when someone wants the totals (metrics source active or a
         trace client connected)."""
         s = self.source
-        if s is not None and s.active:
-            return True
         t = self.tracer
-        return t is not None and t.active
+        return s is not None and s.active or t is not None and t.active
 
     def get(self, name):
         """The region called ``name``, created on first use (a name is
         what metrics allow as a field name prefix)."""
         r = self.by_name.get(name)
         if r is None:
-            if not isinstance(name, str) or not name:
+            if not isinstance(name, str) or not name or min(name) < " " or "\x7f" in name:
                 raise ValueError("bad region name: %r" % (name,))
-            for ch in name:
-                if ord(ch) < 32 or ord(ch) == 127:
-                    raise ValueError("bad region name: %r" % (name,))
-            r = Region(name, self)
-            self.by_name[name] = r
+            r = self.by_name[name] = Region(name, self)
             self.list.append(r)
         return r
 
     def changed(self, r):
         self.dirty = True
         s = self.source
-        if s is not None and s.active:
+        if s is not None:  # (set() returns at once while s is inactive)
             k = r.keys
             s.set(k[0], r.count)
             s.set(k[1], r.bytes)
@@ -212,11 +187,9 @@ class Regions:
         """``fn`` wrapped so each call runs inside region ``name`` (looked
         up at call time, so it costs nothing while monitoring is off;
         MicroPython allocates the call's ``*args`` tuple)."""
-        regions = self
-
         def wrapper(*args, **kw):
-            look = regions.lookup
-            r = look(name) if look is not None else regions.get(name)
+            look = self.lookup
+            r = look(name) if look is not None else self.get(name)
             with r:
                 return fn(*args, **kw)
 

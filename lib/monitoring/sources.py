@@ -45,35 +45,30 @@ class Counters:
             setattr(self, n, 0)
 
 
-def _mem_free():
-    f = getattr(gc, "mem_free", None)
-    return f() if f else 0
+def _copy(src, name, v):
+    # set the counter field ``name`` of ``src`` to a count kept elsewhere
+    # (no allocation once the field exists)
+    f = src.fields
+    if name in f:
+        f[name] = v
+    else:
+        src.incr(name, v)
 
 
-def _mem_alloc():
-    f = getattr(gc, "mem_alloc", None)
-    return f() if f else 0
+def _builtin(registry, name, sampler):
+    # register a source of tag ``builtin``
+    return Source(name, tags=("builtin",), sampler=sampler, registry=registry)
 
 
 def _sample_memory(src):
-    free = _mem_free()
-    alloc = _mem_alloc()
+    try:
+        free = gc.mem_free()
+        alloc = gc.mem_alloc()
+    except AttributeError:  # CPython's gc has neither
+        free = alloc = 0
     src.set("free", free)
     src.set("alloc", alloc)
     src.set("total", free + alloc)
-
-
-class _Uptime:
-    def __init__(self):
-        self.last = ticks_ms()
-        self.ms = 0
-
-    def __call__(self, src):
-        now = ticks_ms()
-        self.ms += ticks_diff(now, self.last)
-        self.last = now
-        src.set("uptime_s", self.ms // 1000)
-        src.set("ticks_ms", now)
 
 
 def _version():
@@ -84,31 +79,27 @@ def _version():
 def add_builtin_sources(registry, counters, firmware="unknown"):
     """Register ``memory``, ``system`` and ``monitoring`` in ``registry``
     (those not registered yet) and return them as a tuple."""
+    up = [ticks_ms(), 0]  # the last tick read, ms since the start
+    plat = sys.platform
+    ver = _version()
+
+    def system(src):  # the system source's sampler
+        now = ticks_ms()
+        up[1] += ticks_diff(now, up[0])
+        up[0] = now
+        src.set("uptime_s", up[1] // 1000)
+        src.set("ticks_ms", now)
+        src.set("platform", plat)
+        src.set("micropython", ver)
+        src.set("firmware", firmware)
+
+    def monitoring(src):  # the monitoring source's sampler
+        for n in Counters.NAMES:
+            _copy(src, n, getattr(counters, n))
+
     out = []
-    if registry.get("memory") is None:
-        out.append(Source("memory", tags=("builtin",), sampler=_sample_memory, registry=registry))
-    if registry.get("system") is None:
-        up = _Uptime()
-        plat = sys.platform
-        ver = _version()
-
-        def sample_system(src):
-            up(src)
-            src.set("platform", plat)
-            src.set("micropython", ver)
-            src.set("firmware", firmware)
-
-        out.append(Source("system", tags=("builtin",), sampler=sample_system, registry=registry))
-    if registry.get("monitoring") is None:
-
-        def sample_monitoring(src):
-            f = src.fields
-            for n in Counters.NAMES:
-                v = getattr(counters, n)
-                if n in f:
-                    f[n] = v
-                else:
-                    src.incr(n, v)
-
-        out.append(Source("monitoring", tags=("builtin",), sampler=sample_monitoring, registry=registry))
+    for name, sampler in (("memory", _sample_memory), ("system", system),
+                          ("monitoring", monitoring)):
+        if registry.get(name) is None:
+            out.append(_builtin(registry, name, sampler))
     return tuple(out)

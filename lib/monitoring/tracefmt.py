@@ -29,9 +29,8 @@ import json
 
 try:
     from micropython import const
-except ImportError:  # CPython
-    def const(x):
-        return x
+except ImportError:  # CPython: const(x) is x
+    const = int
 
 FORMAT = "mpmon-trace"
 VERSION = const(1)
@@ -40,15 +39,15 @@ _LF = const(10)
 _DASH = const(45)
 _SPACE = const(32)
 
-# the header's "columns" (kind -> its columns, space-separated) and "units"
-# (unit -> the columns in that unit) members; see README "Trace port"
+# the end of the header: its "columns" (kind -> its columns, space-separated)
+# and "units" (unit -> the columns in that unit) members; see README "Trace port"
 _SCHEMA = (
-    '"columns": {"S": "ms free alloc largest stack tasks gcs dropped", "M": "ms label", '
+    ', "columns": {"S": "ms free alloc largest stack tasks gcs dropped", "M": "ms label", '
     '"G": "ms alloc_before alloc_after", "E": "ms error where", '
     '"R": "ms name count bytes region_ms inexact"}, '
     '"units": {"ms": "ms region_ms", '
     '"B": "free alloc largest stack alloc_before alloc_after bytes", '
-    '"count": "tasks gcs count inexact", "lines": "dropped", "text": "label error where name"}'
+    '"count": "tasks gcs count inexact", "lines": "dropped", "text": "label error where name"}}\n'
 )
 
 
@@ -60,52 +59,41 @@ def header(device, platform, version, heap_total, interval_ms, extra=None):
     d = {"format": FORMAT, "version": VERSION, "device": device, "platform": platform,
          "micropython": version, "heap_total": heap_total, "interval_ms": interval_ms}
     if extra:
-        for k in extra:
-            d[k] = extra[k]
-    return (json.dumps(d)[:-1] + ", " + _SCHEMA + "}\n").encode()
+        d.update(extra)
+    return (json.dumps(d)[:-1] + _SCHEMA).encode()
 
 
 def put_int(buf, pos, end, n):
     """Write ``n`` (an int, or None for ``-``) at ``buf[pos:]``, not past
     ``end``; returns the new position or -1."""
-    if pos < 0:
-        return -1
-    if n is None:
-        if pos >= end:
-            return -1
-        buf[pos] = _DASH
-        return pos + 1
-    if n < 0:
-        if pos >= end:
-            return -1
-        buf[pos] = _DASH
-        pos += 1
+    if n is None or n < 0:
+        pos = _byte(buf, pos, end, _DASH)
+        if n is None:
+            return pos
         n = -n
-    k = 1
+    k = pos + 1  # the end of the digits
     t = n
     while t >= 10:
         t //= 10
         k += 1
-    if pos + k > end:
+    if pos < 0 or k > end:
         return -1
-    i = pos + k - 1
-    while i >= pos:
+    i = k
+    while i > pos:
+        i -= 1
         buf[i] = 48 + n % 10
         n //= 10
-        i -= 1
-    return pos + k
+    return k
 
 
 def put_text(buf, pos, end, s):
     """Write ``s`` (bytes, bytearray or str) at ``buf[pos:]``; tabs, LF
     and other control bytes become spaces so a label never breaks a line.
     A str is encoded as UTF-8 (that allocates; bytes do not)."""
-    if pos < 0:
-        return -1
     if isinstance(s, str):
         s = s.encode()
     n = len(s)
-    if pos + n > end:
+    if pos < 0 or pos + n > end:
         return -1
     for i in range(n):
         b = s[i]
@@ -113,71 +101,57 @@ def put_text(buf, pos, end, s):
     return pos + n
 
 
-def _tab(buf, pos, end):
+def _byte(buf, pos, end, b):
+    # one byte (a tab, LF, a kind letter...) at buf[pos]
     if pos < 0 or pos >= end:
         return -1
-    buf[pos] = _TAB
+    buf[pos] = b
     return pos + 1
 
 
-def _kind(buf, pos, end, letter):
-    if pos + 2 > end:
-        return -1
-    buf[pos] = letter
-    buf[pos + 1] = _TAB
-    return pos + 2
-
-
-def _lf(buf, pos, end):
-    if pos < 0 or pos >= end:
-        return -1
-    buf[pos] = _LF
-    return pos + 1
+def _int(buf, pos, end, n):
+    # a tab and an int column (after the kind letter: the time)
+    return put_int(buf, _byte(buf, pos, end, _TAB), end, n)
 
 
 def sample_line(buf, pos, end, ms, free, alloc, largest, stack, tasks, gcs, dropped):
     """Encode an ``S`` line; None values are written ``-``."""
-    p = _kind(buf, pos, end, 83)
-    p = put_int(buf, p, end, ms)
-    p = put_int(buf, _tab(buf, p, end), end, free)
-    p = put_int(buf, _tab(buf, p, end), end, alloc)
-    p = put_int(buf, _tab(buf, p, end), end, largest)
-    p = put_int(buf, _tab(buf, p, end), end, stack)
-    p = put_int(buf, _tab(buf, p, end), end, tasks)
-    p = put_int(buf, _tab(buf, p, end), end, gcs)
-    p = put_int(buf, _tab(buf, p, end), end, dropped)
-    return _lf(buf, p, end)
+    p = _int(buf, _byte(buf, pos, end, 83), end, ms)  # "S", tab, time
+    p = _int(buf, p, end, free)
+    p = _int(buf, p, end, alloc)
+    p = _int(buf, p, end, largest)
+    p = _int(buf, p, end, stack)
+    p = _int(buf, p, end, tasks)
+    p = _int(buf, p, end, gcs)
+    p = _int(buf, p, end, dropped)
+    return _byte(buf, p, end, _LF)
 
 
 def marker_line(buf, pos, end, ms, label):
     """Encode an ``M`` line."""
-    p = put_int(buf, _kind(buf, pos, end, 77), end, ms)
-    p = put_text(buf, _tab(buf, p, end), end, label)
-    return _lf(buf, p, end)
+    p = _int(buf, _byte(buf, pos, end, 77), end, ms)
+    return _byte(buf, put_text(buf, _byte(buf, p, end, _TAB), end, label), end, _LF)
 
 
 def gc_line(buf, pos, end, ms, before, after):
     """Encode a ``G`` line (a collection run by the library)."""
-    p = put_int(buf, _kind(buf, pos, end, 71), end, ms)
-    p = put_int(buf, _tab(buf, p, end), end, before)
-    p = put_int(buf, _tab(buf, p, end), end, after)
-    return _lf(buf, p, end)
+    p = _int(buf, _byte(buf, pos, end, 71), end, ms)
+    p = _int(buf, p, end, before)
+    return _byte(buf, _int(buf, p, end, after), end, _LF)
 
 
 def error_line(buf, pos, end, ms, error, where):
     """Encode an ``E`` line (``error`` e.g. ``b"MemoryError"``)."""
-    p = put_int(buf, _kind(buf, pos, end, 69), end, ms)
-    p = put_text(buf, _tab(buf, p, end), end, error)
-    p = put_text(buf, _tab(buf, p, end), end, where)
-    return _lf(buf, p, end)
+    p = _int(buf, _byte(buf, pos, end, 69), end, ms)
+    p = put_text(buf, _byte(buf, p, end, _TAB), end, error)
+    return _byte(buf, put_text(buf, _byte(buf, p, end, _TAB), end, where), end, _LF)
 
 
 def region_line(buf, pos, end, ms, region):
     """Encode an ``R`` line with a :class:`regions.Region`'s totals."""
-    p = put_int(buf, _kind(buf, pos, end, 82), end, ms)
-    p = put_text(buf, _tab(buf, p, end), end, region.bname)
-    p = put_int(buf, _tab(buf, p, end), end, region.count)
-    p = put_int(buf, _tab(buf, p, end), end, region.bytes)
-    p = put_int(buf, _tab(buf, p, end), end, region.ms)
-    p = put_int(buf, _tab(buf, p, end), end, region.inexact)
-    return _lf(buf, p, end)
+    p = _int(buf, _byte(buf, pos, end, 82), end, ms)
+    p = put_text(buf, _byte(buf, p, end, _TAB), end, region.bname)
+    p = _int(buf, p, end, region.count)
+    p = _int(buf, p, end, region.bytes)
+    p = _int(buf, p, end, region.ms)
+    return _byte(buf, _int(buf, p, end, region.inexact), end, _LF)
