@@ -264,6 +264,7 @@ class SyslogSender(Sender):
                 await self.send()
             except Exception as e:  # defensive: the sender must not die
                 self._error(e, b"syslog")
+                self.backoff.failed()  # and must not spin on a repeating error
             await sleep_ms(0)
 
     def _note_loop(self):
