@@ -2,5 +2,5 @@
 # frozen build was measured, see bench/RESULTS.md). From MicroPython's
 # ports/unix:
 #   make FROZEN_MANIFEST=/path/to/micropython-monitoring/boards/unix/manifest.py
-include("$(PORT_DIR)/variants/manifest.py")
+include("$(PORT_DIR)/variants/standard/manifest.py")
 include("../../manifest.py")
