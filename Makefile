@@ -65,12 +65,16 @@ size: mpy
 # Onto a board with mpremote: micropython-lib's logging (mip), the .mpy
 # files, the firmware, the board module and its defaults, your CONFIG if it
 # exists; then a reset.
+# FROZEN=1: the board runs a firmware with the package frozen in
+# (boards/$(BOARD)/manifest.py): neither logging nor lib/ is copied.
 PORT ?= /dev/ttyUSB0
 CONFIG ?= config.json
 MPREMOTE := $(VENV)/bin/mpremote
-deploy: mpy
+deploy: $(if $(FROZEN),venv,mpy)
+ifeq ($(FROZEN),)
 	$(MPREMOTE) connect $(PORT) mip install logging
 	$(MPREMOTE) connect $(PORT) cp -r build/$(BOARD)/lib/monitoring :lib/
+endif
 	$(MPREMOTE) connect $(PORT) cp firmware/boot.py :boot.py + cp firmware/main.py :main.py + cp boards/wlan.py :wlan.py + cp boards/$(BOARD)/board.py :board.py + cp boards/$(BOARD)/config.json :board_config.json
 	$(if $(wildcard $(CONFIG)),$(MPREMOTE) connect $(PORT) cp $(CONFIG) :config.json,@echo "no $(CONFIG): the board runs on boards/$(BOARD)/config.json alone")
 	$(MPREMOTE) connect $(PORT) reset

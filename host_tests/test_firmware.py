@@ -81,6 +81,45 @@ def test_make_n_deploy_runs_exactly_these_mpremote_commands(tmp_path):
     ]
     # the .mpy files are built for the board first
     assert "-march=xtensawin" in p.stdout
+    # a firmware with the package frozen in: neither logging nor lib/
+    p = make("-n", "deploy", "BOARD=rp2_pico_w", "PORT=/dev/ttyACM0", "FROZEN=1",
+             "CONFIG=%s" % (tmp_path / "absent.json"))
+    assert p.returncode == 0, p.stderr
+    assert [line for line in p.stdout.splitlines() if "mpremote" in line] == [
+        ".venv/bin/mpremote connect /dev/ttyACM0 cp firmware/boot.py :boot.py"
+        " + cp firmware/main.py :main.py + cp boards/wlan.py :wlan.py"
+        " + cp boards/rp2_pico_w/board.py :board.py"
+        " + cp boards/rp2_pico_w/config.json :board_config.json",
+        ".venv/bin/mpremote connect /dev/ttyACM0 reset",
+    ]
+    assert "mpy-cross" not in p.stdout
+
+
+def test_freeze_manifests_name_the_package_and_the_board_defaults():
+    """The manifests MicroPython's build reads (their syntax is Python
+    calls): the package and logging at the top, each board's usual frozen
+    modules first, then the top-level manifest."""
+    calls = []
+    api = {"include": lambda path: calls.append(("include", path)),
+           "require": lambda name: calls.append(("require", name)),
+           "package": lambda name, base_path=".": calls.append(("package", name, base_path)),
+           "metadata": lambda **kw: calls.append(("metadata", kw["version"]))}
+    with open(os.path.join(ROOT, "manifest.py")) as f:
+        exec(f.read(), dict(api))
+    import monitoring
+    assert calls == [("metadata", monitoring.__version__), ("require", "logging"),
+                     ("package", "monitoring", "lib")]
+    assert os.path.isfile(os.path.join(ROOT, "lib", "monitoring", "__init__.py"))
+    firsts = {"esp32": "$(PORT_DIR)/boards/manifest.py", "rp2_pico_w": "$(BOARD_DIR)/manifest.py",
+              "unix": "$(PORT_DIR)/variants/standard/manifest.py"}
+    for board, first in firsts.items():
+        calls.clear()
+        path = os.path.join(ROOT, "boards", board, "manifest.py")
+        with open(path) as f:
+            exec(f.read(), dict(api))
+        assert calls == [("include", first), ("include", "../../manifest.py")], board
+        assert os.path.samefile(os.path.join(os.path.dirname(path), "../../manifest.py"),
+                                os.path.join(ROOT, "manifest.py"))
 
 
 def test_package_json_lists_every_file_of_the_package_and_nothing_else():
