@@ -35,13 +35,17 @@ DEMO_LOGGERS = ("app", "sensor", "http")
 
 
 def setup_logging(logging, level_name):
-    """Console output on the demo's loggers, at the configured level."""
+    """Console output on the demo's loggers, at the configured level.
+    The handler is given its formatter: micropython-lib's StreamHandler
+    has none by default (adafruit_logging's has)."""
     level = getattr(logging, level_name.upper())
     out = []
     for name in DEMO_LOGGERS:
         log = logging.getLogger(name)
         log.setLevel(level)
-        log.addHandler(logging.StreamHandler())
+        h = logging.StreamHandler()
+        h.setFormatter(logging.Formatter("%(levelname)s:%(name)s:%(message)s"))
+        log.addHandler(h)
         out.append(log)
     return out
 

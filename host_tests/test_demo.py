@@ -121,3 +121,30 @@ def test_demo_firmware_feeds_every_peer_and_answers_operators(mp, influxdb, rsys
     assert summary["points_dropped"] == 0 and summary["log_dropped"] == 0, summary
     assert summary["points_sent"] == summary["points_produced"] > 0, summary
     assert summary["log_sent"] == len(lines), summary
+
+
+def test_demo_firmware_logs_through_micropython_lib_logging(mp, rsyslog, tmp_path):
+    """On a board the demo logs with micropython-lib's logging (``make
+    deploy`` installs it): its console handlers work, and the records reach
+    rsyslog through the syslog handler for that module."""
+    from mpy import MPLIB
+
+    if not os.path.exists(os.path.join(MPLIB, "logging.py")):
+        import pytest
+
+        pytest.skip("micropython-lib logging not fetched to %s (not installable in CI)" % MPLIB)
+    cfg = {"device": "mplib-demo", "log_level": "debug", "heartbeat_s": 1,
+           "syslog": {"transport": "tcp", "host": "127.0.0.1", "port": rsyslog.tcp_port}}
+    cfg_path = tmp_path / "config.json"
+    cfg_path.write_text(json.dumps(cfg))
+    env = run_demo.firmware_env(mp, str(cfg_path), 3)
+    env["MICROPYPATH"] = MPLIB + ":" + env["MICROPYPATH"]  # found before adafruit_logging
+    p = subprocess.run([mp.binary, "-X", "heapsize=256k", os.path.join(ROOT, "firmware", "main.py")],
+                       capture_output=True, text=True, cwd=ROOT, env=env, timeout=60)
+    out = p.stdout + p.stderr
+    assert p.returncode == 0 and "Traceback" not in out, out[-3000:]
+    assert "INFO:app:mplib-demo starting on" in out and "DEBUG:sensor:temperature" in out, out[:2000]
+    assert wait_until(lambda: any("demo done" in line["msg"] for line in rsyslog.lines()), 10)
+    lines = rsyslog.lines()
+    assert {"app", "sensor", "http"} <= {line["msgid"] for line in lines}
+    assert all(line["host"] == "mplib-demo" for line in lines)
