@@ -551,3 +551,28 @@ asyncio.run(main())
     # InfluxDB: compare the distinct sequence numbers, which must all be there
     rows = influxdb.rows(influx_db, "conc")
     assert {r["seq"] for r in rows} == set(range(40))
+
+
+def test_error_bookkeeping_survives_a_heap_with_no_room(mp):
+    """A sender records the error that ended a send; with no heap left (a
+    locked heap raises MemoryError at any allocation) the record is the
+    constant "MemoryError" and the count still goes up, so the sending
+    task, which calls this from its last-resort handler, does not die."""
+    p = mp.run(
+        "import micropython\n"
+        "from monitoring.compat import error_text\n"
+        "from monitoring.netio import Sender\n"
+        "from monitoring.sources import Counters\n"
+        "e = OSError(110)\n"
+        "c = Counters()\n"
+        "s = Sender(c, 1000)\n"
+        "free = error_text(e)\n"
+        "locked = None  # (a new global would need room)\n"
+        "micropython.heap_lock()\n"
+        "try:\n"
+        "    locked = error_text(e)\n"
+        "    s._error(e)\n"
+        "finally:\n"
+        "    micropython.heap_unlock()\n"
+        "print(free == str(e), locked, c.send_errors, s.last_error)\n")
+    assert p.stdout.split() == ["True", "MemoryError", "1", "MemoryError"], p.stdout + p.stderr

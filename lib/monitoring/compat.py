@@ -1,7 +1,8 @@
 """What differs between MicroPython, CircuitPython and CPython, in one place.
 
 ``ticks_ms``/``ticks_diff``/``ticks_add`` (wrapping millisecond ticks),
-``sleep_ms`` (an awaitable), ``asyncio`` and ``IS_MICROPYTHON``.
+``sleep_ms`` (an awaitable), ``asyncio``, ``IS_MICROPYTHON`` and
+``error_text``.
 """
 
 import sys
@@ -34,6 +35,17 @@ else:  # CPython, CircuitPython without ticks
     def ticks_add(a, d):
         """``a + d`` in ms."""
         return a + d
+
+
+def error_text(e, n=120, rep=False):
+    """``str(e)`` (``repr(e)`` with ``rep``) cut to ``n`` characters, for a
+    ``last_error``; when even that text cannot be allocated, the constant
+    ``"MemoryError"`` (a task recording its error must not die of the
+    recording)."""
+    try:
+        return (repr(e) if rep else str(e))[:n]
+    except MemoryError:
+        return "MemoryError"
 
 
 if hasattr(asyncio, "sleep_ms"):

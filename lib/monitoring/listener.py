@@ -16,7 +16,7 @@ import errno
 import select
 import socket
 
-from .compat import asyncio, sleep_ms
+from .compat import asyncio, error_text, sleep_ms
 
 _WOULD_BLOCK = (errno.EAGAIN, getattr(errno, "EWOULDBLOCK", errno.EAGAIN))
 # MicroPython sockets: readinto and write(buf, off, n), which allocate nothing
@@ -119,7 +119,7 @@ class PolledListener:
     def _failed(self, e, where, n=80):
         # what step() raised: recorded (``n`` characters); a MemoryError
         # reported as in ``where``
-        self.last_error = repr(e)[:n]
+        self.last_error = error_text(e, n, True)
         if isinstance(e, MemoryError):
             from . import memory_error
 

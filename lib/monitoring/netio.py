@@ -14,7 +14,7 @@ import errno
 import socket
 
 from .backoff import Backoff
-from .compat import asyncio, sleep_ms, ticks_diff, ticks_ms
+from .compat import asyncio, error_text, sleep_ms, ticks_diff, ticks_ms
 
 _WOULD_BLOCK = (errno.EAGAIN, getattr(errno, "EWOULDBLOCK", errno.EAGAIN))
 _IN_PROGRESS = (errno.EINPROGRESS, getattr(errno, "EALREADY", 114)) + _WOULD_BLOCK
@@ -187,7 +187,7 @@ class Sender:
         # error the task caught (it must not die): a MemoryError is
         # reported to the monitoring package
         self.counters.send_errors += 1
-        self.last_error = str(err)[:120]
+        self.last_error = error_text(err)
         if tag and isinstance(err, MemoryError):
             from . import memory_error
 

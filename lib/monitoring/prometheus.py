@@ -37,7 +37,7 @@ except ImportError:  # CPython
     def const(x):
         return x
 
-from .compat import ticks_add, ticks_diff, ticks_ms
+from .compat import error_text, ticks_add, ticks_diff, ticks_ms
 from .listener import PolledListener, recv_into, send
 from .promfmt import PromEncoder, chunk_header, response_head, route, wants_chunked
 
@@ -242,7 +242,7 @@ class PrometheusServer(PolledListener):
                         # cut short: with chunked encoding the scraper sees
                         # no closing chunk and discards the scrape
                         self.errors += 1
-                        self.last_error = repr(e)[:120]
+                        self.last_error = error_text(e, 120, True)
                         self._close(sl)
                         return
                     if n:

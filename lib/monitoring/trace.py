@@ -19,6 +19,7 @@ only (``ipoll``, ``socket.write(buf, off, n)`` and ``readinto``: the calls
 that allocate nothing).
 """
 
+from .compat import error_text
 from .listener import PolledListener
 
 REFUSED = b"error: trace already active\n"
@@ -94,7 +95,7 @@ class TraceServer(PolledListener):
         if isinstance(e, MemoryError):
             self.memory_error(b"trace accept")
         else:
-            self.last_error = str(e)
+            self.last_error = error_text(e)
 
     def stop(self):
         """End any session, stop the task, close the listener."""

@@ -15,7 +15,7 @@ import sys
 
 from . import clock
 from . import tracefmt as tf
-from .compat import asyncio, sleep_ms, ticks_add, ticks_diff, ticks_ms
+from .compat import asyncio, error_text, sleep_ms, ticks_add, ticks_diff, ticks_ms
 from .sources import _version
 from .listener import recv_into, send
 
@@ -130,7 +130,7 @@ class Session:
                     wait = min(wait, 20)  # poll the writes every 20 ms
                 await sleep_ms(wait if wait > 0 else 0)
         except Exception as e:  # never raise into the loop: end the session
-            srv.last_error = str(e)
+            srv.last_error = error_text(e)
         finally:
             self.task = None
             self.end()
