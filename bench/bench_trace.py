@@ -10,7 +10,7 @@ import socket
 import sys
 import threading
 
-from common import HERE, MicroPython, report
+from common import HERE, MicroPython, read_line, report
 
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "host_tests"))
 from peers import free_port  # noqa: E402
@@ -26,12 +26,7 @@ def main():
     stop = threading.Event()
     try:
         for line in p.stdout:
-            parts = line.split()
-            if len(parts) == 2:
-                try:
-                    out[parts[0]] = float(parts[1])
-                except ValueError:
-                    out[parts[0]] = parts[1]
+            parts = read_line(line, out)
             if parts and parts[0] == "CONNECT":
                 client = socket.create_connection(("127.0.0.1", port))
 

@@ -17,13 +17,20 @@ def run_mp(script, heapsize=None, args=(), timeout=300):
                              timeout=timeout)
     out = {}
     for line in p.stdout.splitlines():
-        parts = line.split()
-        if len(parts) == 2:
-            try:
-                out[parts[0]] = float(parts[1])
-            except ValueError:
-                out[parts[0]] = parts[1]
+        read_line(line, out)
     return out
+
+
+def read_line(line, out):
+    """A ``KEY VALUE`` line into ``out`` (the value as a float when it is
+    a number); returns the line's words."""
+    parts = line.split()
+    if len(parts) == 2:
+        try:
+            out[parts[0]] = float(parts[1])
+        except ValueError:
+            out[parts[0]] = parts[1]
+    return parts
 
 
 def report(title, rows):

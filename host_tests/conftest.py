@@ -8,6 +8,7 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "pure"))  # checks.py, shared with the pure tests
 sys.path.insert(0, os.path.join(ROOT, "lib"))
 
 from mpy import MicroPython  # noqa: E402

@@ -9,6 +9,7 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from checks import unescape
 from monitoring.syslog import SyslogFormatter, frame
 
 # -- a small RFC 5424 parser, from the ABNF -------------------------------
@@ -150,26 +151,6 @@ def parse_5424(data):
         msg = data[i + 1:]
     return {"pri": int(prival), "ts": ts, "host": host, "app": app, "procid": procid,
             "msgid": msgid, "sd": sd, "msg": msg}
-
-
-def unescape(msg):
-    """Undo the formatter's MSG escaping (monitoring.syslog docstring)."""
-    out = bytearray()
-    i = 0
-    while i < len(msg):
-        c = msg[i]
-        if c == 92:
-            e = msg[i + 1]
-            if e == 120:
-                out.append(int(msg[i + 2:i + 4], 16))
-                i += 4
-                continue
-            out.append({110: 10, 114: 13, 116: 9, 92: 92}[e])
-            i += 2
-            continue
-        out.append(c)
-        i += 1
-    return bytes(out)
 
 
 def header_expected(s, maxlen):

@@ -1,30 +1,8 @@
 """Syslog formatter and framing: exact bytes (CPython and the Unix port)."""
 
-from checks import raises
+from checks import raises, unescape
 from monitoring.syslog import (SyslogFormatter, escape_param_value, facility_code, frame,
                                frame_into, header_token, pri, put_int, put_msg, severity)
-
-
-
-def unescape(data):
-    """Undo the MSG escaping, written from the module's docstring."""
-    out = bytearray()
-    i = 0
-    while i < len(data):
-        c = data[i]
-        if c == 92:
-            e = data[i + 1]
-            if e == 120:
-                out.append(int(bytes(data[i + 2:i + 4]), 16))
-                i += 4
-                continue
-            out.append({110: 10, 114: 13, 116: 9, 92: 92}[e])
-            i += 2
-            continue
-        out.append(c)
-        i += 1
-    return bytes(out)
-
 
 # 2026-01-02T03:04:05.678Z
 NS = 1767323045 * 1000000000 + 678 * 1000000

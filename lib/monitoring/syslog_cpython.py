@@ -2,13 +2,24 @@
 ``logging.Handler`` subclass feeding a :class:`syslog_handler.SyslogSender`.
 Kept apart so boards never load it."""
 
+_handler_class = None
+
 
 def cpython_handler(sender, level=0):
     """A ``logging.Handler`` (CPython) feeding ``sender``. Records logged
     from another thread are handed to the event loop's thread."""
-    global cpython_handler
-    import logging  # CPython's (elsewhere: syslog_handler's handlers)
-    import threading
+    global _handler_class
+    if _handler_class is None:
+        _handler_class = _make_class()
+    return _handler_class(sender, level)
+
+
+def _make_class():
+    try:
+        import logging
+        import threading
+    except ImportError:  # not CPython: syslog_handler's handlers serve there
+        raise ImportError("cpython_handler needs CPython's logging and threading")
 
     class CPythonHandler(logging.Handler):
         """CPython ``logging`` handler: the message is the record
@@ -38,6 +49,4 @@ def cpython_handler(sender, level=0):
             except Exception:
                 s.counters.log_errors += 1
 
-    # the class is made once: from now on this name is the class itself
-    cpython_handler = CPythonHandler
-    return CPythonHandler(sender, level)
+    return CPythonHandler

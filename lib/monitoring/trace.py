@@ -49,9 +49,8 @@ class TraceServer(PolledListener):
                 and buffer_size >= 256):
             raise ValueError("bad trace option: port %r (0-65535), interval_ms %r (10-60000), "
                              "buffer_size %r (>=256)" % (port, interval_ms, buffer_size))
+        # ``host`` is kept as ``addr``, ``accept_poll_ms`` as ``poll_ms``
         PolledListener.__init__(self, port, host, accept_poll_ms)
-        self.host = host
-        self.accept_poll_ms = accept_poll_ms
         self.interval_ms = interval_ms
         self.device = device
         self.regions = regions
