@@ -1,5 +1,7 @@
 # Resident heap of each capability, idle, after gc.collect() (lib as .mpy).
-#   resident_bench.py CAP     CAP: influx, control, syslog, trace, prometheus, all
+#   resident_bench.py CAP [QUEUE]
+#   CAP: influx, control, syslog, trace, prometheus, all; QUEUE: bytes for both
+#   the Influx buffer and the syslog queue (default: start()'s, 4096 each)
 # Prints base_bytes (the package and start() with the built-in sources and
 # no capability), then the capability's own code (its modules) and state
 # (buffers, tasks, sockets) beyond that base. The logging module a firmware
@@ -37,6 +39,8 @@ def kwargs(caps):
     if "prometheus" in caps:
         kw["prometheus_port"] = 0
         kw["prometheus_addr"] = "127.0.0.1"
+    if len(sys.argv) > 2:
+        kw["buffer_size"] = kw["syslog_queue"] = int(sys.argv[2])
     return kw
 
 
