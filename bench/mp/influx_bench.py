@@ -1,17 +1,10 @@
 # Influx budgets on the Unix port: allocation per update, per flush, encoder speed.
-import gc
 import time
 
+from benchlib import alloc_of
 from monitoring.influx import InfluxReporter
 from monitoring.metrics import Registry, Source
 from monitoring.sources import Counters
-
-
-def alloc_of(fn, *a):
-    gc.collect()
-    before = gc.mem_alloc()
-    fn(*a)
-    return gc.mem_alloc() - before
 
 
 reg = Registry()

@@ -7,6 +7,7 @@ import sys
 import time
 
 import asyncio
+from benchlib import alloc_gc_off
 from monitoring.metrics import Registry, Source
 from monitoring.promfmt import PromEncoder, escape_label_value, metric_name
 from monitoring.prometheus import PrometheusServer
@@ -60,24 +61,14 @@ def naive():
     return "".join(out).encode()
 
 
-def alloc_of(fn):
-    gc.collect()
-    gc.disable()
-    before = gc.mem_alloc()
-    r = fn()
-    after = gc.mem_alloc()
-    gc.enable()
-    return after - before, r
-
-
 body_len = scrape()  # builds the caches
-a, _ = alloc_of(scrape)
+a, _ = alloc_gc_off(scrape)
 print("body_bytes", body_len)
 print("families", body_len and sum(len(s.names) for s in reg.sources))
 print("scrape_alloc", a)
 try:
     naive()
-    b, body = alloc_of(naive)
+    b, body = alloc_gc_off(naive)
     print("naive_alloc", b)
     assert len(body) == body_len, (len(body), body_len)
     N = 200
