@@ -31,6 +31,23 @@ def alloc_gc_off(fn):
     return after - before, r
 
 
+def numeric_sources(reg, n, more):
+    # n sources src0.. labelled room=r0..r2, each with 5 int fields, 2
+    # floats, then what more(source, i) sets; returns them
+    from monitoring.metrics import Source
+
+    made = []
+    for i in range(n):
+        s = Source("src%d" % i, labels={"room": "r%d" % (i % 3)}, registry=reg)
+        for j in range(5):
+            s.set("int%d" % j, i * 1000 + j)
+        s.set("f1", 1.5 + i)
+        s.set("f2", 0.25)
+        more(s, i)
+        made.append(s)
+    return made
+
+
 def us_of(fn, *a):
     # microseconds fn(*a) took
     t0 = time.ticks_us()

@@ -1,7 +1,7 @@
 # Influx budgets on the Unix port: allocation per update, per flush, encoder speed.
 import time
 
-from benchlib import alloc_of
+from benchlib import alloc_of, numeric_sources
 from monitoring.influx import InfluxReporter
 from monitoring.metrics import Registry, Source
 from monitoring.sources import Counters
@@ -24,15 +24,7 @@ updates(100)
 print("update_alloc_10k", alloc_of(updates, 10000))
 
 # 20 points: 20 sources of 5 int fields + 2 floats + 1 string
-points = []
-for i in range(20):
-    s = Source("src%d" % i, labels={"room": "r%d" % (i % 3)}, registry=reg)
-    for j in range(5):
-        s.set("int%d" % j, i * 1000 + j)
-    s.set("f1", 1.5 + i)
-    s.set("f2", 0.25)
-    s.set("state", "ok")
-    points.append(s)
+points = numeric_sources(reg, 20, lambda s, i: s.set("state", "ok"))
 
 reg.remove("app")
 reg.set_host("pico-1")

@@ -7,8 +7,8 @@ import sys
 import time
 
 import asyncio
-from benchlib import alloc_gc_off
-from monitoring.metrics import Registry, Source
+from benchlib import alloc_gc_off, numeric_sources
+from monitoring.metrics import Registry
 from monitoring.promfmt import PromEncoder, escape_label_value, metric_name
 from monitoring.prometheus import PrometheusServer
 from monitoring.sources import Counters, add_builtin_sources
@@ -19,15 +19,15 @@ NSRC = int(sys.argv[2]) if len(sys.argv) > 2 else 20
 reg = Registry()
 reg.set_host("pico-1")
 add_builtin_sources(reg, Counters(), "bench")
-# NSRC sources of 5 int fields, 2 floats, 1 counter, 1 string: 9 families each
-for i in range(NSRC):
-    s = Source("src%d" % i, labels={"room": "r%d" % (i % 3)}, registry=reg)
-    for j in range(5):
-        s.set("int%d" % j, i * 1000 + j)
-    s.set("f1", 1.5 + i)
-    s.set("f2", 0.25)
+
+
+def counter_and_string(s, i):
     s.incr("events", i)
     s.set("state", "ok")
+
+
+# NSRC sources of 5 int fields, 2 floats, 1 counter, 1 string: 9 families each
+numeric_sources(reg, NSRC, counter_and_string)
 
 enc = PromEncoder()
 buf = bytearray(512)
