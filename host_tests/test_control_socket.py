@@ -18,7 +18,7 @@ import pytest
 
 from control_thread import control_server_thread
 from mpy import MPLIB
-from peers import free_port, wait_until
+from peers import free_port
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
