@@ -3,14 +3,8 @@
 same run), what one command costs, and the resident heap of the package with
 the control server."""
 
-import os
-import sys
-
 from common import report, run_mp
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                "host_tests"))
-from peers import free_port  # noqa: E402
+from peers import free_port  # host_tests/, on the path by common
 
 
 def main():

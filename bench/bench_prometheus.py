@@ -2,13 +2,8 @@
 alone and by a whole HTTP scrape through the server, against a naive
 encoder that builds the body as one string (same registry, same run)."""
 
-import os
-import sys
-
 from common import report, run_mp
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "host_tests"))
-from peers import free_port  # noqa: E402
+from peers import free_port  # host_tests/, on the path by common
 
 
 def main():

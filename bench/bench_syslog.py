@@ -4,15 +4,11 @@ alongside, and messages per second from the Unix port to a real rsyslog
 over TCP with 0 loss."""
 
 import os
-import sys
 import time
 
-from common import ROOT, MicroPython, report, run_mp
-
-sys.path.insert(0, os.path.join(ROOT, "host_tests"))
-
-from mpy import MPLIB  # noqa: E402
-from peers import Rsyslog, wait_until  # noqa: E402
+from common import MicroPython, report, run_mp
+from mpy import MPLIB  # host_tests/, on the path by common
+from peers import Rsyslog, wait_until
 
 COUNT = 20000
 
@@ -21,11 +17,7 @@ def mplib_figures():
     """micropython-lib logging's figures, when a fetched copy is present."""
     if not os.path.exists(os.path.join(MPLIB, "logging.py")):
         return None
-    mp = MicroPython()
-    p = mp.script(os.path.join(ROOT, "bench", "mp", "syslog_mplib_bench.py"),
-                  env={"MICROPYPATH": mp.path + ":" + MPLIB})
-    return dict((ln.split()[0], float(ln.split()[1])) for ln in p.stdout.splitlines()
-                if len(ln.split()) == 2)
+    return run_mp("syslog_mplib_bench.py", env={"MICROPYPATH": MicroPython().path + ":" + MPLIB})
 
 
 def main():

@@ -7,20 +7,18 @@ the heap's allocation table, so its cost grows with the heap."""
 
 import os
 import socket
-import sys
 import threading
 
 from common import HERE, MicroPython, read_line, report
-
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "host_tests"))
-from peers import free_port  # noqa: E402
+from peers import free_port  # host_tests/, on the path by common
 
 
 def main():
     port = free_port()
     mp = MicroPython()
-    p = mp.spawn(open(os.path.join(HERE, "mp", "trace_bench.py")).read(), heapsize="128k",
-                 args=[str(port)])
+    # the file itself, not a copy: its folder (bench/mp/benchlib.py) is on its path
+    p = mp.spawn_script(os.path.join(HERE, "mp", "trace_bench.py"), heapsize="128k",
+                        args=[str(port)])
     out = {}
     client = None
     stop = threading.Event()
@@ -52,7 +50,6 @@ def main():
         if p.poll() is None:
             p.kill()
             p.wait()
-        os.unlink(p.script_path)
     ratio = out["region_us_per_pass"] / out["plain_with_us_per_pass"]
     report("Trace port (Unix port)", [
         ("event loop alone, bytes/s", out["baseline_idle_Bps"], "B/s", "baseline", None),

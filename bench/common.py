@@ -11,10 +11,11 @@ sys.path.insert(0, os.path.join(ROOT, "host_tests"))
 from mpy import MicroPython  # noqa: E402
 
 
-def run_mp(script, heapsize=None, args=(), timeout=300):
-    """Run bench/mp/<script> under the Unix port; returns {key: value}."""
+def run_mp(script, heapsize=None, args=(), timeout=300, env=None):
+    """Run bench/mp/<script> under the Unix port (``env``: variables to set
+    for it); returns {key: value}."""
     p = MicroPython().script(os.path.join(HERE, "mp", script), heapsize=heapsize, args=args,
-                             timeout=timeout)
+                             timeout=timeout, env=env)
     out = {}
     for line in p.stdout.splitlines():
         read_line(line, out)

@@ -145,24 +145,24 @@ class MicroPython:
         loaded precompiled to .mpy, as on a board."""
         path = self._script(code)
         try:
-            p = subprocess.run(self.argv(path, heapsize, args), capture_output=True, text=True,
-                               timeout=timeout, env=self.env(env, bool(heapsize)), cwd=ROOT)
+            return self.script(path, heapsize, env, args, timeout, check)
         finally:
             os.unlink(path)
-        if check and p.returncode != 0:
-            raise AssertionError("micropython exited %d\nstdout:\n%s\nstderr:\n%s"
-                                 % (p.returncode, p.stdout[-4000:], p.stderr[-4000:]))
-        return p
 
     def spawn(self, code, heapsize=None, env=None, args=()):
         """Start ``code`` in the background; returns the Popen (text,
-        stdout piped, stderr merged). ``heapsize`` as for :meth:`run`."""
+        stdout piped, stderr merged) with the temp script's ``script_path``
+        for the caller to remove. ``heapsize`` as for :meth:`run`."""
         path = self._script(code)
-        p = subprocess.Popen(self.argv(path, heapsize, args), stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True, env=self.env(env, bool(heapsize)),
-                             cwd=ROOT)
+        p = self.spawn_script(path, heapsize, env, args)
         p.script_path = path
         return p
+
+    def spawn_script(self, path, heapsize=None, env=None, args=()):
+        """Start an existing script file in the background, as :meth:`spawn`."""
+        return subprocess.Popen(self.argv(path, heapsize, args), stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True,
+                                env=self.env(env, bool(heapsize)), cwd=ROOT)
 
     def script(self, path, heapsize=None, env=None, args=(), timeout=60, check=True):
         """Run an existing script file."""

@@ -148,15 +148,13 @@ def test_well_formed_M_follows_the_model(items, setup):
 
 # -- framing: any split of a command stream gives the same replies ---------------
 
-import asyncio  # noqa: E402
 import socket  # noqa: E402
-import threading  # noqa: E402
 import time  # noqa: E402
 
 import pytest  # noqa: E402
 
-from monitoring.control_server import ControlServer  # noqa: E402
-from peers import free_port, wait_until  # noqa: E402
+from control_thread import control_server_thread  # noqa: E402
+from peers import wait_until  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -170,22 +168,8 @@ def live():
         return reg
 
     reg, twin = registry(), registry()
-    port = free_port()
-    srv = ControlServer(reg, None, port, "127.0.0.1", max_clients=1)
-    done = threading.Event()
-
-    async def main():
-        srv.start()
-        while not done.is_set():
-            await asyncio.sleep(0.02)
-        srv.stop()
-
-    t = threading.Thread(target=asyncio.run, args=(main(),), daemon=True)
-    t.start()
-    assert wait_until(lambda: srv.sock is not None, 5)
-    yield port, reg, twin, srv
-    done.set()
-    t.join(5)
+    with control_server_thread(reg, None, max_clients=1) as (srv, port, _):
+        yield port, reg, twin, srv
 
 
 LINES = st.one_of(

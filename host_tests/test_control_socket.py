@@ -16,8 +16,9 @@ import time
 
 import pytest
 
+from control_thread import control_server_thread
 from mpy import MPLIB
-from peers import free_port, wait_until
+from peers import free_port
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -634,11 +635,8 @@ def test_monctl_targets():
 
 def test_server_under_cpython_asyncio():
     """The same server in a CPython asyncio program (host tools, tests)."""
-    import asyncio
     import logging
-    import threading
 
-    from monitoring.control_server import ControlServer
     from monitoring.logbackend import LogBackend
     from monitoring.metrics import Registry, Source
 
@@ -646,32 +644,18 @@ def test_server_under_cpython_asyncio():
     Source("memory", registry=reg)
     lg = logging.getLogger("ctltest-cpy")
     old = (lg.level, logging.root.level)
-    port = free_port()
-    srv = ControlServer(reg, LogBackend(logging), port, "127.0.0.1", idle_ms=1000)
-    done = threading.Event()
-
-    async def main():
-        srv.start()
-        while not done.is_set():
-            await asyncio.sleep(0.02)
-        srv.stop()
-
-    t = threading.Thread(target=asyncio.run, args=(main(),), daemon=True)
-    t.start()
     try:
-        assert wait_until(lambda: srv.sock is not None, 5)
-        p = monctl("127.0.0.1:%d" % port, "Lctltest-cpy:error", "lctltest-cpy", "Mmemory:off",
-                   "m")
-        assert p.stdout == "ok\nok: ctltest-cpy:error\nok\nok: *:enabled,memory:disabled\n"
-        assert lg.level == logging.ERROR and not reg.get("memory").active
-        c = Client(socket.create_connection(("127.0.0.1", port), timeout=5))
-        c.send(b"m")  # unterminated, then silence
-        assert c.line() == "ok: *:enabled,memory:disabled"
-        assert c.at_eof(timeout=3)  # idle close
-        c.close()
+        with control_server_thread(reg, LogBackend(logging), idle_ms=1000) as (srv, port, t):
+            p = monctl("127.0.0.1:%d" % port, "Lctltest-cpy:error", "lctltest-cpy",
+                       "Mmemory:off", "m")
+            assert p.stdout == "ok\nok: ctltest-cpy:error\nok\nok: *:enabled,memory:disabled\n"
+            assert lg.level == logging.ERROR and not reg.get("memory").active
+            c = Client(socket.create_connection(("127.0.0.1", port), timeout=5))
+            c.send(b"m")  # unterminated, then silence
+            assert c.line() == "ok: *:enabled,memory:disabled"
+            assert c.at_eof(timeout=3)  # idle close
+            c.close()
     finally:
-        done.set()
-        t.join(5)
         lg.setLevel(old[0])
         logging.root.setLevel(old[1])
     assert not t.is_alive() and srv.sock is None

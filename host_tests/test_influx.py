@@ -171,6 +171,51 @@ class Listener:
         self.sock.close()
 
 
+NO_CONTENT = b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n"
+
+
+class HttpSink:
+    """A thread standing for an InfluxDB HTTP API: accepts one connection
+    per reply of ``replies``, reads one request off it, records it in
+    ``requests`` as (head text, body bytes), answers with the reply and
+    closes; then stops."""
+
+    def __init__(self, replies):
+        self.port = free_port()
+        self.replies = replies
+        self.requests = []
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", self.port))
+        self.sock.listen(4)
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        self.sock.settimeout(10)
+        for reply in self.replies:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            c.settimeout(5)
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += c.recv(4096)
+            head, _, body = data.partition(b"\r\n\r\n")
+            length = int([h for h in head.split(b"\r\n")
+                          if h.lower().startswith(b"content-length:")][0][15:])
+            while len(body) < length:
+                body += c.recv(4096)
+            self.requests.append((head.decode(), body))
+            c.sendall(reply)
+            c.close()
+
+    def close(self):
+        self.thread.join(5)
+        self.sock.close()
+
+
 def test_tcp_stream_is_accepted_by_influxdb(mp, influxdb, influx_db):
     lst = Listener()
     try:
@@ -189,42 +234,16 @@ def test_tcp_stream_is_accepted_by_influxdb(mp, influxdb, influx_db):
 
 
 def test_http_v2_request_is_exact(mp, influxdb, influx_db):
-    port = free_port()
-    srv = socket.socket()
-    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    srv.bind(("127.0.0.1", port))
-    srv.listen(2)
-    requests = []
-
-    def serve():
-        srv.settimeout(10)
-        try:
-            c, _ = srv.accept()
-        except OSError:
-            return
-        c.settimeout(5)
-        data = b""
-        while b"\r\n\r\n" not in data:
-            data += c.recv(4096)
-        head, _, body = data.partition(b"\r\n\r\n")
-        length = int([h for h in head.split(b"\r\n") if h.lower().startswith(b"content-length:")][0][15:])
-        while len(body) < length:
-            body += c.recv(4096)
-        requests.append((head.decode(), body))
-        c.sendall(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
-        c.close()
-
-    t = threading.Thread(target=serve, daemon=True)
-    t.start()
+    sink = HttpSink([NO_CONTENT])
+    port = sink.port
     try:
         p = mp.run(program(("127.0.0.1", port), "http", flushes=1, interval=0.3,
                            start_args=", org='my org', bucket='b/1', token='s3cr=t', precision='ms'"))
     finally:
-        t.join(5)
-        srv.close()
+        sink.close()
     s = summary(p.stdout)
     assert s["errors"] == 0 and s["queued"] == 0, s
-    head, body = requests[0]
+    head, body = sink.requests[0]
     lines = head.split("\r\n")
     assert lines[0] == "POST /api/v2/write?org=my%20org&bucket=b%2F1&precision=ms HTTP/1.1"
     headers = dict(h.split(": ", 1) for h in lines[1:])
@@ -333,40 +352,8 @@ asyncio.run(main())
     assert influxdb.count(influx_db, "confl") == 1  # only the pre-existing point
 
     # 500 twice, then 204: the same lines are retried and delivered once
-    port = free_port()
-    srv = socket.socket()
-    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    srv.bind(("127.0.0.1", port))
-    srv.listen(4)
-    bodies = []
-
-    def serve():
-        srv.settimeout(10)
-        n = 0
-        while n < 3:
-            try:
-                c, _ = srv.accept()
-            except OSError:
-                return
-            c.settimeout(5)
-            data = b""
-            while b"\r\n\r\n" not in data:
-                data += c.recv(4096)
-            head, _, body = data.partition(b"\r\n\r\n")
-            length = int([h for h in head.split(b"\r\n")
-                          if h.lower().startswith(b"content-length:")][0][15:])
-            while len(body) < length:
-                body += c.recv(4096)
-            bodies.append(body)
-            n += 1
-            if n < 3:
-                c.sendall(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 5\r\n\r\noops!")
-            else:
-                c.sendall(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
-            c.close()
-
-    t = threading.Thread(target=serve, daemon=True)
-    t.start()
+    error = b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 5\r\n\r\noops!"
+    sink = HttpSink([error, error, NO_CONTENT])
     code2 = """
 import asyncio, json, monitoring
 from monitoring.metrics import Source
@@ -384,10 +371,10 @@ async def main():
                       "queued": len(mon.influx.queue), "errors": c.send_errors}))
     mon.stop()
 asyncio.run(main())
-""" % port
+""" % sink.port
     s2 = summary(mp.run(code2).stdout)
-    t.join(5)
-    srv.close()
+    sink.close()
+    bodies = [body for _, body in sink.requests]
     assert s2 == {"sent": 1, "dropped": 0, "queued": 0, "errors": 2}, s2
     assert len(bodies) == 3 and bodies[0] == bodies[1] == bodies[2]
     st, err = influxdb.write(influx_db, bodies[2])

@@ -44,18 +44,24 @@ def report(mon, **more):
 """
 
 
-def spawn(mp, body, port):
-    p = mp.spawn(COMMON + body, heapsize=HEAP, args=[str(port)])
-    return p
+def spawn(mp, body, heapsize=HEAP):
+    """Start ``COMMON + body`` with a free port as its PORT; returns (Popen, port)."""
+    port = free_port()
+    return mp.spawn(COMMON + body, heapsize=heapsize, args=[str(port)]), port
+
+
+def reap(p):
+    """Kill ``p`` if it still runs."""
+    if p.poll() is None:
+        p.kill()
+        p.wait()
 
 
 def finish(p, timeout=30):
     try:
         out, _ = p.communicate(timeout=timeout)
     finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
+        reap(p)
         os.unlink(p.script_path)
     assert p.returncode == 0, out
     for line in out.splitlines():
@@ -109,6 +115,20 @@ def parse(text):
     return header, rows
 
 
+def one_session(mp, body, heapsize=HEAP):
+    """Run ``body``, read its whole trace as its one client, then wait for
+    its RESULT; returns (result, header, rows)."""
+    p, port = spawn(mp, body, heapsize)
+    s = connect(port)
+    try:
+        text = read_all(s)
+    finally:
+        s.close()
+    res, _ = finish(p)
+    header, rows = parse(text)
+    return res, header, rows
+
+
 REGIONS_BODY = """
 async def main():
     mon = monitoring.start(trace_port=PORT, trace_interval_ms=50, hostname="tracetest")
@@ -143,15 +163,7 @@ asyncio.run(main())
 
 
 def test_regions_markers_and_samples(mp):
-    port = free_port()
-    p = spawn(mp, REGIONS_BODY, port)
-    s = connect(port)
-    try:
-        text = read_all(s)
-    finally:
-        s.close()
-    res, out = finish(p)
-    header, rows = parse(text)
+    res, header, rows = one_session(mp, REGIONS_BODY)
     assert header["format"] == "mpmon-trace" and header["version"] == 1
     assert header["device"] == "tracetest" and header["platform"] == "linux"
     assert header["interval_ms"] == 50
@@ -239,8 +251,7 @@ asyncio.run(main())
 
 
 def test_second_client_refused_then_served_after_first_leaves(mp):
-    port = free_port()
-    p = spawn(mp, SECOND_CLIENT_BODY, port)
+    p, port = spawn(mp, SECOND_CLIENT_BODY)
     a = connect(port)
     try:
         head = read_lines(a, 2)
@@ -309,8 +320,7 @@ asyncio.run(main())
 
 
 def test_client_that_never_reads_drops_and_is_dropped(mp):
-    port = free_port()
-    p = spawn(mp, STALL_BODY, port)
+    p, port = spawn(mp, STALL_BODY)
     s = connect(port, rcvbuf=4096)
     try:
         t0 = time.monotonic()
@@ -382,11 +392,22 @@ asyncio.run(main())
 """
 
 
-def montrace(*args, timeout=60):
+def montrace_argv_env(args):
     env = dict(os.environ)
     env["PYTHONPATH"] = TOOLS + os.pathsep + env.get("PYTHONPATH", "")
-    return subprocess.run([sys.executable, "-m", "montools.montrace"] + list(args),
-                          capture_output=True, text=True, timeout=timeout, env=env)
+    return [sys.executable, "-m", "montools.montrace"] + list(args), env
+
+
+def montrace(*args, timeout=60):
+    argv, env = montrace_argv_env(args)
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def montrace_capture(port, tsv, seconds, **popen):
+    """Start ``montrace 127.0.0.1:PORT -o TSV --duration SECONDS`` in the
+    background; returns the Popen."""
+    argv, env = montrace_argv_env(["127.0.0.1:%d" % port, "-o", tsv, "--duration", str(seconds)])
+    return subprocess.Popen(argv, env=env, **popen)
 
 
 def png_size(path):
@@ -398,14 +419,10 @@ def png_size(path):
 
 
 def test_montrace_capture_plot_and_summary(mp, tmp_path):
-    port = free_port()
-    p = spawn(mp, MONTRACE_BODY, port)
+    p, port = spawn(mp, MONTRACE_BODY)
     tsv = str(tmp_path / "trace.tsv")
-    env = dict(os.environ)
-    env["PYTHONPATH"] = TOOLS
-    cap = subprocess.Popen([sys.executable, "-m", "montools.montrace", "127.0.0.1:%d" % port,
-                            "-o", tsv, "--duration", "10"], env=env, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, text=True)
+    cap = montrace_capture(port, tsv, 10, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True)
     try:
         wait_until(lambda: os.path.exists(tsv) and os.path.getsize(tsv) > 0, timeout=10)
         # a second montrace is refused while the first captures
@@ -415,9 +432,7 @@ def test_montrace_capture_plot_and_summary(mp, tmp_path):
         assert "error: trace already active" in second.stderr
         cout, cerr = cap.communicate(timeout=30)
     finally:
-        if cap.poll() is None:
-            cap.kill()
-            cap.wait()
+        reap(cap)
     assert cap.returncode == 0, cerr
     res, out = finish(p)
     assert res["refused"] == 1
@@ -516,8 +531,7 @@ asyncio.run(main())
 
 
 def test_nothing_kept_after_a_session(mp):
-    port = free_port()
-    p = spawn(mp, CYCLES_BODY, port)
+    p, port = spawn(mp, CYCLES_BODY)
     for n in range(6):
         s = connect(port)
         try:
@@ -540,15 +554,10 @@ def test_nothing_kept_after_a_session(mp):
 def test_montrace_live_progress_on_a_terminal(mp, tmp_path):
     import pty
 
-    port = free_port()
-    p = spawn(mp, MONTRACE_BODY, port)
+    p, port = spawn(mp, MONTRACE_BODY)
     master, slave = pty.openpty()
-    env = dict(os.environ)
-    env["PYTHONPATH"] = TOOLS
     tsv = str(tmp_path / "t.tsv")
-    cap = subprocess.Popen([sys.executable, "-m", "montools.montrace", "127.0.0.1:%d" % port,
-                            "-o", tsv, "--duration", "2"], env=env, stderr=slave,
-                           stdout=subprocess.DEVNULL)
+    cap = montrace_capture(port, tsv, 2, stderr=slave, stdout=subprocess.DEVNULL)
     os.close(slave)
     seen = b""
     try:
@@ -563,9 +572,7 @@ def test_montrace_live_progress_on_a_terminal(mp, tmp_path):
         cap.wait(timeout=30)
     finally:
         os.close(master)
-        if cap.poll() is None:
-            cap.kill()
-            cap.wait()
+        reap(cap)
     finish(p)
     text = seen.decode()
     progress = [part for part in text.split("\r") if "samples" in part and "free heap" in part]
@@ -615,15 +622,7 @@ asyncio.run(main())
 def test_regions_metrics_source_stored_by_influxdb(mp, influxdb, influx_db):
     p = mp.spawn(COMMON + INFLUX_BODY, heapsize=HEAP,
                  args=["0", str(influxdb.http_port), influx_db])
-    try:
-        out, _ = p.communicate(timeout=30)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-        os.unlink(p.script_path)
-    assert p.returncode == 0, out
-    res = json.loads([ln for ln in out.splitlines() if ln.startswith("RESULT ")][0][7:])
+    res, out = finish(p)
     assert res["errors"] is None, res
     rows = influxdb.rows(influx_db, "regions")
     # one point per flush, every one with the same totals
@@ -658,15 +657,7 @@ asyncio.run(main())
 
 
 def test_a_session_in_a_64k_heap(mp):
-    port = free_port()
-    p = mp.spawn(COMMON + SMALL_HEAP_BODY, heapsize="64k", args=[str(port)])
-    s = connect(port)
-    try:
-        text = read_all(s)
-    finally:
-        s.close()
-    res, out = finish(p)
-    header, rows = parse(text)
+    res, header, rows = one_session(mp, SMALL_HEAP_BODY, heapsize="64k")
     assert header["heap_total"] <= 64 * 1024
     assert sum(1 for r in rows if r[0] == "M") == 20
     assert [r for r in rows if r[0] == "R"][-1][2:4] == ["r", "20"]

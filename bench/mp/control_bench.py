@@ -4,18 +4,12 @@ import gc
 import sys
 import time
 
+from benchlib import alloc_of, us_of
 from monitoring.control import execute
 from monitoring.control_server import ControlServer
 from monitoring.metrics import Registry, Source
 
 port = int(sys.argv[1])
-
-
-def alloc_of(fn, *a):
-    gc.collect()
-    before = gc.mem_alloc()
-    fn(*a)
-    return gc.mem_alloc() - before
 
 
 reg = Registry()
@@ -42,12 +36,8 @@ def empty(n):
 
 steps(10)
 print("idle_step_alloc_100", alloc_of(steps, 100))
-t0 = time.ticks_us()
-steps(1000)
-print("idle_step_us", time.ticks_diff(time.ticks_us(), t0) / 1000)
-t0 = time.ticks_us()
-empty(1000)
-print("ticks_call_us", time.ticks_diff(time.ticks_us(), t0) / 1000)
+print("idle_step_us", us_of(steps, 1000) / 1000)
+print("ticks_call_us", us_of(empty, 1000) / 1000)
 
 
 # two connected clients that say nothing
@@ -61,9 +51,7 @@ for _ in range(2):
 steps(20)
 assert srv.clients[0].sock is not None and srv.clients[1].sock is not None
 print("idle2_step_alloc_100", alloc_of(steps, 100))
-t0 = time.ticks_us()
-steps(1000)
-print("idle2_step_us", time.ticks_diff(time.ticks_us(), t0) / 1000)
+print("idle2_step_us", us_of(steps, 1000) / 1000)
 for k in peers:
     k.close()
 
@@ -77,7 +65,5 @@ for name, cmd in (("m", b"m"), ("mstar", b"m*"), ("Mset", b"M*:disable,tag:t1:en
                   ("bad", b"Mnosuch:on")):
     run(cmd, 10)
     print("exec_%s_alloc" % name, alloc_of(run, cmd, 1))
-    t0 = time.ticks_us()
-    run(cmd, 1000)
-    print("exec_%s_us" % name, time.ticks_diff(time.ticks_us(), t0) / 1000)
+    print("exec_%s_us" % name, us_of(run, cmd, 1000) / 1000)
 srv.stop()

@@ -1,17 +1,10 @@
 # Influx budgets on the Unix port: allocation per update, per flush, encoder speed.
-import gc
 import time
 
+from benchlib import alloc_of, numeric_sources
 from monitoring.influx import InfluxReporter
 from monitoring.metrics import Registry, Source
 from monitoring.sources import Counters
-
-
-def alloc_of(fn, *a):
-    gc.collect()
-    before = gc.mem_alloc()
-    fn(*a)
-    return gc.mem_alloc() - before
 
 
 reg = Registry()
@@ -31,15 +24,7 @@ updates(100)
 print("update_alloc_10k", alloc_of(updates, 10000))
 
 # 20 points: 20 sources of 5 int fields + 2 floats + 1 string
-points = []
-for i in range(20):
-    s = Source("src%d" % i, labels={"room": "r%d" % (i % 3)}, registry=reg)
-    for j in range(5):
-        s.set("int%d" % j, i * 1000 + j)
-    s.set("f1", 1.5 + i)
-    s.set("f2", 0.25)
-    s.set("state", "ok")
-    points.append(s)
+points = numeric_sources(reg, 20, lambda s, i: s.set("state", "ok"))
 
 reg.remove("app")
 reg.set_host("pico-1")

@@ -7,7 +7,8 @@ import sys
 import time
 
 import asyncio
-from monitoring.metrics import Registry, Source
+from benchlib import alloc_gc_off, numeric_sources
+from monitoring.metrics import Registry
 from monitoring.promfmt import PromEncoder, escape_label_value, metric_name
 from monitoring.prometheus import PrometheusServer
 from monitoring.sources import Counters, add_builtin_sources
@@ -18,15 +19,15 @@ NSRC = int(sys.argv[2]) if len(sys.argv) > 2 else 20
 reg = Registry()
 reg.set_host("pico-1")
 add_builtin_sources(reg, Counters(), "bench")
-# NSRC sources of 5 int fields, 2 floats, 1 counter, 1 string: 9 families each
-for i in range(NSRC):
-    s = Source("src%d" % i, labels={"room": "r%d" % (i % 3)}, registry=reg)
-    for j in range(5):
-        s.set("int%d" % j, i * 1000 + j)
-    s.set("f1", 1.5 + i)
-    s.set("f2", 0.25)
+
+
+def counter_and_string(s, i):
     s.incr("events", i)
     s.set("state", "ok")
+
+
+# NSRC sources of 5 int fields, 2 floats, 1 counter, 1 string: 9 families each
+numeric_sources(reg, NSRC, counter_and_string)
 
 enc = PromEncoder()
 buf = bytearray(512)
@@ -60,24 +61,14 @@ def naive():
     return "".join(out).encode()
 
 
-def alloc_of(fn):
-    gc.collect()
-    gc.disable()
-    before = gc.mem_alloc()
-    r = fn()
-    after = gc.mem_alloc()
-    gc.enable()
-    return after - before, r
-
-
 body_len = scrape()  # builds the caches
-a, _ = alloc_of(scrape)
+a, _ = alloc_gc_off(scrape)
 print("body_bytes", body_len)
 print("families", body_len and sum(len(s.names) for s in reg.sources))
 print("scrape_alloc", a)
 try:
     naive()
-    b, body = alloc_of(naive)
+    b, body = alloc_gc_off(naive)
     print("naive_alloc", b)
     assert len(body) == body_len, (len(body), body_len)
     N = 200

@@ -1,7 +1,6 @@
 # Syslog budgets on the Unix port: allocation of filtered-out and logged
 # records, formatter vs a naive concatenating formatter, and throughput to
 # a real rsyslog over TCP (argv: PORT COUNT, or nothing to skip it).
-import gc
 import sys
 import time
 
@@ -10,24 +9,15 @@ try:
 except ImportError:
     import uasyncio as asyncio
 
+from benchlib import alloc_per, us_of
 from monitoring import clock
 from monitoring.sources import Counters
 from monitoring.syslog_handler import AdafruitHandler, SyslogSender
 from mplogging import logging
 
 
-def alloc_per(fn, n):
-    fn(10)
-    gc.collect()
-    before = gc.mem_alloc()
-    fn(n)
-    return (gc.mem_alloc() - before) / n
-
-
 def rate(fn, n):
-    t0 = time.ticks_us()
-    fn(n)
-    return n * 1000000 / time.ticks_diff(time.ticks_us(), t0)
+    return n * 1000000 / us_of(fn, n)
 
 
 sender = SyslogSender(Counters(), "127.0.0.1", 9, "tcp", "octet", hostname="pico-1",

@@ -1,9 +1,8 @@
 # A record filtered out by micropython-lib logging's level check: bytes
 # allocated (run with micropython-lib logging on MICROPYPATH: see host_tests/mpy.py MPLIB).
-import gc
-
 import logging
 
+from benchlib import alloc_per
 from monitoring.sources import Counters
 from monitoring.syslog_handler import MicroPythonHandler, SyslogSender
 
@@ -26,8 +25,4 @@ def logged(n):
 
 for name, fn in (("mplib_filtered_alloc_per_record", filtered),
                  ("mplib_logged_alloc_per_record", logged)):
-    fn(10)
-    gc.collect()
-    a = gc.mem_alloc()
-    fn(1000)
-    print(name, (gc.mem_alloc() - a) / 1000)
+    print(name, alloc_per(fn, 1000))

@@ -7,6 +7,7 @@ import sys
 import time
 
 import monitoring
+from benchlib import alloc_of, us_of
 
 PORT = int(sys.argv[1])
 
@@ -52,13 +53,8 @@ async def main():
     passes(None, 10)  # the first pass creates the regions machinery and source
     src = mon.registry.get("regions")
     print("regions_source_active", int(src is not None and src.active))
-    gc.collect()
-    a = gc.mem_alloc()
-    passes(None, 1000)
-    print("region_alloc_1000", gc.mem_alloc() - a)
-    t0 = time.ticks_us()
-    passes(None, 1000)
-    print("region_us_per_pass", time.ticks_diff(time.ticks_us(), t0) / 1000)
+    print("region_alloc_1000", alloc_of(passes, None, 1000))
+    print("region_us_per_pass", us_of(passes, None, 1000) / 1000)
 
     t0 = time.ticks_us()
     for i in range(1000):
@@ -80,19 +76,12 @@ async def main():
                 pass
 
     plain(10)
-    t0 = time.ticks_us()
-    plain(1000)
-    print("plain_with_us_per_pass", time.ticks_diff(time.ticks_us(), t0) / 1000)
+    print("plain_with_us_per_pass", us_of(plain, 1000) / 1000)
     mon.stop()
     # both off: monitoring stopped
     passes(None, 10)
-    gc.collect()
-    a = gc.mem_alloc()
-    passes(None, 1000)
-    print("region_off_alloc_1000", gc.mem_alloc() - a)
-    t0 = time.ticks_us()
-    passes(None, 1000)
-    print("region_off_us_per_pass", time.ticks_diff(time.ticks_us(), t0) / 1000)
+    print("region_off_alloc_1000", alloc_of(passes, None, 1000))
+    print("region_off_us_per_pass", us_of(passes, None, 1000) / 1000)
     print("DONE", 1)
 
 
