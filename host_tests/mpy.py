@@ -1,5 +1,6 @@
 """Drive the MicroPython Unix port from pytest."""
 
+import atexit
 import os
 import shutil
 import subprocess
@@ -12,6 +13,17 @@ LIB = os.path.join(ROOT, "lib")
 # (no package index serves it: copy python-stdlib/logging/logging.py from
 # micropython-lib there; the tests skip, saying so, when it is absent)
 MPLIB = os.environ.get("MPLIB_LOGGING_DIR") or os.path.join(ROOT, "build", "mplib")
+# temp scripts of background programs (MicroPython.spawn), removed at exit
+_SPAWNED = []
+
+
+@atexit.register
+def _remove_spawned():
+    for path in _SPAWNED:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
 
 
 def micropython_binary():
@@ -151,12 +163,11 @@ class MicroPython:
 
     def spawn(self, code, heapsize=None, env=None, args=()):
         """Start ``code`` in the background; returns the Popen (text,
-        stdout piped, stderr merged) with the temp script's ``script_path``
-        for the caller to remove. ``heapsize`` as for :meth:`run`."""
+        stdout piped, stderr merged). Its temp script is removed when the
+        test process exits. ``heapsize`` as for :meth:`run`."""
         path = self._script(code)
-        p = self.spawn_script(path, heapsize, env, args)
-        p.script_path = path
-        return p
+        _SPAWNED.append(path)
+        return self.spawn_script(path, heapsize, env, args)
 
     def spawn_script(self, path, heapsize=None, env=None, args=()):
         """Start an existing script file in the background, as :meth:`spawn`."""

@@ -140,7 +140,6 @@ class Server:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
-        os.unlink(self.proc.script_path) if os.path.exists(self.proc.script_path) else None
 
     def connect(self, timeout=5):
         s = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)

@@ -105,7 +105,6 @@ class Board:
             for s in (".stop", ".disable"):
                 if os.path.exists(self.trigger + s):
                     os.unlink(self.trigger + s)
-            os.unlink(self.proc.script_path)
         assert self.proc.returncode == 0, out
         lines = [ln for ln in out.splitlines() if ln.startswith("STATS ")]
         assert lines, out

@@ -277,7 +277,6 @@ def test_outage_then_restart_delivers_in_order_and_counts_drops(mp, tmp_path, co
         if proc.poll() is None:
             proc.kill()
         proc.wait(5)
-        os.unlink(proc.script_path)
         r1.cleanup()
         if r2 is not None:
             r2.cleanup()

@@ -62,7 +62,6 @@ def finish(p, timeout=30):
         out, _ = p.communicate(timeout=timeout)
     finally:
         reap(p)
-        os.unlink(p.script_path)
     assert p.returncode == 0, out
     for line in out.splitlines():
         if line.startswith("RESULT "):
