@@ -148,3 +148,34 @@ def test_demo_firmware_logs_through_micropython_lib_logging(mp, rsyslog, tmp_pat
     lines = rsyslog.lines()
     assert {"app", "sensor", "http"} <= {line["msgid"] for line in lines}
     assert all(line["host"] == "mplib-demo" for line in lines)
+
+
+def test_demo_firmware_boots_through_bad_top_level_settings(mp, tmp_path):
+    """A wrong type in ``wifi``, ``ntp``, ``watchdog_ms`` or ``heartbeat_s``
+    (a typo a user makes: ``"ntp": "pool.ntp.org"``) gets one ``config:``
+    message naming the key and that setting's default; the firmware boots
+    and its heartbeat keeps running, instead of a traceback at boot or a
+    dead heartbeat task."""
+    cases = [
+        ({"ntp": "pool.ntp.org"}, "config: ntp: expected an object"),
+        ({"wifi": "plant-net"}, "config: wifi: expected an object"),
+        ({"wifi": {"ssid": 5}}, "config: wifi.ssid: expected a string"),
+        ({"heartbeat_s": "1"}, "config: heartbeat_s: expected a number from"),
+        ({"heartbeat_s": 0}, "config: heartbeat_s: expected a number from"),
+        ({"watchdog_ms": "8000"}, "config: watchdog_ms: expected 0 (off) or an integer from"),
+    ]
+    for bad, message in cases:
+        # no listeners (the Unix board's defaults open 2323 and 4242)
+        cfg = dict(bad, control=None, trace=None)
+        cfg_path = tmp_path / "config.json"
+        cfg_path.write_text(json.dumps(cfg))
+        p = subprocess.run([mp.binary, "-X", "heapsize=256k", os.path.join(ROOT, "firmware", "main.py")],
+                           capture_output=True, text=True, cwd=ROOT, timeout=60,
+                           env=run_demo.firmware_env(mp, str(cfg_path), 2.5))
+        out = p.stdout + p.stderr
+        assert p.returncode == 0 and "Traceback" not in out, (bad, out[-3000:])
+        errors = [line for line in out.splitlines() if line.startswith("ERROR:app:config:")]
+        assert len(errors) == 1 and errors[0].startswith("ERROR:app:" + message), (bad, out[-2000:])
+        # the heartbeat ran on its default period (10 s): once, at 0 s
+        assert out.count("INFO:app:alive") == 1, (bad, out[-2000:])
+        assert "INFO:app:demo done after 2.5 s" in out and "SUMMARY " in out, (bad, out[-2000:])

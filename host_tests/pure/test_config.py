@@ -1,6 +1,6 @@
 """Firmware configuration: JSON document -> monitoring.start kwargs."""
 
-from monitoring.config import log_level, merge, to_start_kwargs
+from monitoring.config import board_settings, log_level, merge, to_start_kwargs
 
 
 def test_full_document():
@@ -75,3 +75,23 @@ def test_buffer_sizes_for_small_boards():
     assert "influx" not in kw
     assert errors == ["config: influx.buffer_size: expected an integer from 512 to 1048576, "
                       "got 100 (influx off)"]
+
+
+def test_board_settings_checked_with_defaults_and_no_password_in_messages():
+    doc = {"wifi": {"ssid": "plant-net", "password": "pw", "country": "GB"},
+           "ntp": {"host": "10.0.0.1"}, "watchdog_ms": 8000, "heartbeat_s": 2.5}
+    errors = []
+    assert board_settings(doc, errors) == [doc["wifi"], "10.0.0.1", 8000, 2.5] and errors == []
+    assert board_settings({}, errors) == [None, None, 0, 10] and errors == []
+    assert board_settings({"ntp": {}, "watchdog_ms": 0}, errors) == [None, None, 0, 10]
+    assert errors == []
+    bad = {"wifi": {"ssid": "plant-net", "password": 12345678}, "ntp": "pool.ntp.org",
+           "watchdog_ms": 500, "heartbeat_s": True}
+    assert board_settings(bad, errors) == [None, None, 0, 10]
+    assert errors == [
+        "config: wifi.password: expected a string (network off)",
+        "config: ntp: expected an object, got 'pool.ntp.org' (the board's NTP server)",
+        "config: watchdog_ms: expected 0 (off) or an integer from 1000 to 3600000, got 500"
+        " (watchdog off)",
+        "config: heartbeat_s: expected a number from 0.1 to 86400, got True (10 s)",
+    ]

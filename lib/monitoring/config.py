@@ -229,3 +229,48 @@ def log_level(doc, errors):
         errors.append("config: log_level: expected one of %s, got %r" % (", ".join(LEVELS), lv))
         return "info"
     return lv
+
+
+
+def _watchdog(v):
+    if type(v) is not int or not (v == 0 or 1000 <= v <= 3600000):
+        return "0 (off) or an integer from 1000 to 3600000"
+    return None
+
+
+def board_settings(doc, errors):
+    """The firmware's own settings, checked: ``[wifi, ntp host,
+    watchdog_ms, heartbeat_s]``. A bad one gets one message naming the
+    key and falls back to its default (network off, the board's NTP
+    server, no watchdog, 10 s), so a typo never stops the board booting."""
+    out = []
+    for key, check, default, off in (
+            ("wifi", ("ssid", "password", "country"), None, "network off"),
+            ("ntp", ("host",), None, "the board's NTP server"),
+            ("watchdog_ms", _watchdog, 0, "watchdog off"),
+            ("heartbeat_s", _number(0.1, 86400), 10, "10 s")):
+        v = doc.get(key)
+        why = None
+        if v is None:
+            v = default
+        elif type(check) is tuple:
+            if not isinstance(v, dict):
+                why = "%s: expected an object, got %r" % (key, v)
+            else:
+                for k in v:
+                    if k not in check:
+                        why = "%s.%s: unknown key" % (key, k)
+                    elif _opt_text(v[k]):
+                        # (a password is not repeated into the log)
+                        why = "%s.%s: expected a string" % (key, k)
+        else:
+            why = check(v)
+            if why:
+                why = "%s: expected %s, got %r" % (key, why, v)
+        if why:
+            errors.append("config: %s (%s)" % (why, off))
+            v = default
+        out.append(v)
+    if out[1] is not None:
+        out[1] = out[1].get("host")
+    return out
