@@ -576,3 +576,35 @@ def test_error_bookkeeping_survives_a_heap_with_no_room(mp):
         "    micropython.heap_unlock()\n"
         "print(free == str(e), locked, c.send_errors, s.last_error)\n")
     assert p.stdout.split() == ["True", "MemoryError", "1", "MemoryError"], p.stdout + p.stderr
+
+
+def test_bad_interval_is_refused_at_start_not_in_a_dead_task(mp):
+    """``interval`` not a positive number (a str from a hand-made
+    configuration, 0, a negative) is refused by ``start`` with a
+    ValueError naming it, like a bad transport, and nothing is left
+    running; before, the task died at its first flush (``"10"``) or
+    flushed in a tight loop (``0``)."""
+    code = """
+import asyncio, monitoring
+async def main():
+    for iv in ("10", 0, -1, None, True):
+        try:
+            mon = monitoring.start(influx=("127.0.0.1", 9), transport="udp", interval=iv)
+        except ValueError as e:
+            print("refused", repr(iv), e, monitoring.current)
+        else:
+            print("started", repr(iv))
+            mon.stop()
+    mon = monitoring.start(influx=("127.0.0.1", 9), transport="udp", interval=0.05)
+    await asyncio.sleep(0.22)
+    mon.stop()
+    print("flushes", mon.counters.points_produced // 3)
+asyncio.run(main())
+"""
+    p = mp.run(code)
+    out = p.stdout + p.stderr
+    lines = out.strip().splitlines()
+    assert "Traceback" not in out and "exception" not in out, out
+    assert lines[:5] == ["refused %s bad interval: %s None" % (v, v)
+                         for v in ("'10'", "0", "-1", "None", "True")], out
+    assert lines[5] in ("flushes 4", "flushes 5"), out

@@ -62,6 +62,8 @@ class InfluxReporter(Sender):
             raise ValueError("bad transport: %s" % transport)
         if precision not in PRECISIONS:
             raise ValueError("bad precision: %s" % precision)
+        if type(interval) not in (int, float) or interval <= 0:
+            raise ValueError("bad interval: %r" % (interval,))
         port = port or DEFAULT_PORTS[transport]
         self._http_head = None
         if transport == "http":
