@@ -608,3 +608,40 @@ asyncio.run(main())
     assert lines[:5] == ["refused %s bad interval: %s None" % (v, v)
                          for v in ("'10'", "0", "-1", "None", "True")], out
     assert lines[5] in ("flushes 4", "flushes 5"), out
+
+
+def test_influx_address_must_be_host_and_port(mp):
+    """``influx="192.168.1.10"`` (the host alone, not a tuple; the same for
+    ``syslog``) or a port
+    that is not an int 1-65535 is refused by ``start`` with a ValueError
+    saying what is expected; before, the string was indexed into host
+    ``"1"``, port ``"9"``, and the reporter ran, every send failing."""
+    p = mp.run(r"""
+import asyncio, monitoring
+async def main():
+    for a in ("192.168.1.10", ("127.0.0.1", "8094"), ("127.0.0.1", 0), ("127.0.0.1", 8094, 1)):
+        try:
+            mon = monitoring.start(influx=a, transport="udp", interval=1)
+        except ValueError as e:
+            print("refused", e, monitoring.current)
+        else:
+            print("started", repr(a), mon.influx._conn.host, mon.influx._conn.port)
+            mon.stop()
+    mon = monitoring.start(influx=("127.0.0.1",), transport="udp", interval=1)
+    print("default port", mon.influx._conn.port)
+    mon.stop()
+    try:
+        monitoring.start(syslog="192.168.1.10")
+    except ValueError as e:
+        print("refused", e, monitoring.current)
+asyncio.run(main())
+""")
+    out = p.stdout + p.stderr
+    assert out.splitlines() == [
+        "refused influx: expected (host, port), got '192.168.1.10' None",
+        "refused bad influx port: '8094' None",
+        "refused bad influx port: 0 None",
+        "refused influx: expected (host, port), got ('127.0.0.1', 8094, 1) None",
+        "default port 8089",
+        "refused syslog: expected (host, port), got '192.168.1.10' None",
+    ], out

@@ -64,7 +64,10 @@ class InfluxReporter(Sender):
             raise ValueError("bad precision: %s" % precision)
         if type(interval) not in (int, float) or interval <= 0:
             raise ValueError("bad interval: %r" % (interval,))
-        port = port or DEFAULT_PORTS[transport]
+        if port is None:
+            port = DEFAULT_PORTS[transport]
+        elif type(port) is not int or not 0 < port <= 65535:
+            raise ValueError("bad influx port: %r" % (port,))
         self._http_head = None
         if transport == "http":
             if (version or (2 if bucket else 1)) == 1:
