@@ -207,8 +207,9 @@ async def main():
     ]
     if wdt is not None:
         tasks.append(asyncio.create_task(feed_watchdog(wdt, wdt_ms // 3)))
-    app_log.info("monitoring started: %s", ", ".join(sorted(k for k in kwargs if k in (
-        "influx", "syslog", "listen_port", "trace_port", "prometheus_port"))))
+    if mon is not None:
+        app_log.info("monitoring started: %s", ", ".join(sorted(k for k in kwargs if k in (
+            "influx", "syslog", "listen_port", "trace_port", "prometheus_port"))))
     secs = board.run_seconds()
     if secs is None:
         while True:

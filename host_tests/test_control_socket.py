@@ -825,3 +825,43 @@ def test_micropython_lib_logging_backend(mp):
         "ok: app:quiet,dns:error",
         "[('dns', 10), ('app', 20)]",
     ], p.stdout + p.stderr
+
+
+def test_a_port_in_use_is_named_and_the_demo_says_monitoring_is_off(mp, tmp_path):
+    """A listening port already taken (a second demo on the same machine)
+    makes ``start`` raise OSError(EADDRINUSE) whose text names the address
+    and port, for each of the three listeners; the demo firmware logs that
+    and does not then claim that monitoring started."""
+    busy = socket.socket()
+    busy.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    busy.bind(("0.0.0.0", 0))
+    busy.listen(1)
+    port = busy.getsockname()[1]
+    try:
+        p = mp.run(r"""
+import asyncio, monitoring
+async def main():
+    for opt in ("listen_port", "trace_port", "prometheus_port"):
+        try:
+            monitoring.start(**{opt: %d})
+        except OSError as e:
+            print(opt, e.errno, str(e).split(": ", 1)[-1], monitoring.current)
+asyncio.run(main())
+""" % port)
+        assert p.stdout.splitlines() == ["%s 98 cannot listen on 0.0.0.0:%d None" % (opt, port)
+                                         for opt in ("listen_port", "trace_port", "prometheus_port")
+                                         ], p.stdout + p.stderr
+        cfg = tmp_path / "config.json"
+        cfg.write_text(json.dumps({"control": {"port": port}, "trace": None}))
+        sys.path.insert(0, TOOLS)
+        import run_demo
+
+        p = subprocess.run([mp.binary, os.path.join(ROOT, "firmware", "main.py")], capture_output=True,
+                           text=True, cwd=ROOT, timeout=60, env=run_demo.firmware_env(mp, str(cfg), 1))
+    finally:
+        busy.close()
+    out = p.stdout + p.stderr
+    assert p.returncode == 0 and "Traceback" not in out, out[-2000:]
+    assert ("ERROR:app:monitoring not started: [Errno 98] EADDRINUSE: cannot listen on 0.0.0.0:%d"
+            % port) in out.splitlines(), out[-2000:]
+    assert "monitoring started" not in out, out[-2000:]
