@@ -588,6 +588,21 @@ def test_montrace_bad_target_and_refused_connection():
     assert r.returncode == 1 and "error: 127.0.0.1:%d" % port in r.stderr
 
 
+
+def test_montrace_missing_or_unwritable_files_give_an_error_line(tmp_path):
+    """A trace file that cannot be read (plot, summary) or an output that
+    cannot be written (capture) is one ``error:`` line and exit 1, not a
+    Python traceback; the capture checks its output before connecting."""
+    missing = str(tmp_path / "nope.tsv")
+    for args in (("summary", missing), ("summary", missing, "--json"),
+                 ("plot", missing, "-o", str(tmp_path / "x.png")),
+                 ("127.0.0.1:%d" % free_port(), "-o", str(tmp_path / "no" / "dir.tsv"))):
+        r = montrace(*args)
+        assert r.returncode == 1 and "Traceback" not in r.stderr, (args, r.stderr)
+        assert r.stderr.startswith("error: ") and r.stderr.count("\n") == 1, (args, r.stderr)
+        assert ("nope.tsv" if args[0] in ("plot", "summary") else "dir.tsv") in r.stderr, r.stderr
+
+
 INFLUX_BODY = """
 async def main():
     mon = monitoring.start(hostname="pico-r", influx=("127.0.0.1", int(sys.argv[2])),
