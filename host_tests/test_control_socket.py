@@ -632,6 +632,15 @@ def test_monctl_targets():
     assert parse_target("fe80::1") == ("fe80::1", 2323)
 
 
+
+def test_monctl_refuses_a_port_out_of_range():
+    """``HOST:70000`` is a bad target (exit 2), not a connection to port
+    70000 - 65536 = 4464, which the socket layer made of it."""
+    for target in ("127.0.0.1:70000", "127.0.0.1:0", "127.0.0.1:-1", "[::1]:65536"):
+        p = monctl(target, "m", "--timeout", "2")
+        assert p.returncode == 2 and p.stderr == "monctl: bad target: %s\n" % target, (target, p.stderr)
+
+
 def test_server_under_cpython_asyncio():
     """The same server in a CPython asyncio program (host tools, tests)."""
     import asyncio
