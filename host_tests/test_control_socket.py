@@ -703,6 +703,18 @@ def test_bad_options_are_refused():
         assert str(e.value) == msg
 
 
+def test_a_control_token_that_is_not_text_is_refused():
+    """``control_token=123`` (a number from a hand-written setting) is
+    refused like an empty token, not a TypeError about iterating an int."""
+    from monitoring.control_server import ControlServer
+    from monitoring.metrics import Registry
+
+    for token in (123, 1.5, ["tok"]):
+        with pytest.raises(ValueError) as e:
+            ControlServer(Registry(), None, token=token)
+        assert str(e.value) == "bad control token", token
+
+
 def test_start_with_a_bad_option_starts_nothing(mp):
     port = free_port()
     p = mp.run("""
