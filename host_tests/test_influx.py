@@ -645,3 +645,30 @@ asyncio.run(main())
         "default port 8089",
         "refused syslog: expected (host, port), got '192.168.1.10' None",
     ], out
+
+
+def test_bad_buffer_mtu_and_timeout_are_refused_at_start(mp):
+    """``buffer_size``, ``mtu`` and ``timeout_ms`` of the wrong type or out
+    of range are refused by ``start`` with a ValueError naming them; before,
+    ``mtu="512"`` and ``timeout_ms="5000"`` started a reporter whose every
+    send failed on a type error, and ``buffer_size="4096"`` raised a
+    TypeError about string encodings."""
+    p = mp.run(r"""
+import asyncio, monitoring
+async def main():
+    for kw in ({"buffer_size": "4096"}, {"buffer_size": 0}, {"mtu": "512"}, {"mtu": 0},
+               {"timeout_ms": "5000"}, {"timeout_ms": 0}):
+        try:
+            mon = monitoring.start(influx=("127.0.0.1", 9), transport="udp", interval=1, **kw)
+        except ValueError as e:
+            print("refused", e, monitoring.current)
+        else:
+            print("started", kw)
+            mon.stop()
+asyncio.run(main())
+""")
+    out = p.stdout + p.stderr
+    assert out.splitlines() == [
+        "refused bad buffer_size: '4096' None", "refused bad buffer_size: 0 None",
+        "refused bad mtu: '512' None", "refused bad mtu: 0 None",
+        "refused bad timeout_ms: '5000' None", "refused bad timeout_ms: 0 None"], out

@@ -64,6 +64,10 @@ class InfluxReporter(Sender):
             raise ValueError("bad precision: %s" % precision)
         if type(interval) not in (int, float) or interval <= 0:
             raise ValueError("bad interval: %r" % (interval,))
+        for name, v, lo in (("buffer_size", buffer_size, 256), ("mtu", mtu, 1),
+                            ("timeout_ms", timeout_ms, 1)):
+            if type(v) is not int or v < lo:
+                raise ValueError("bad %s: %r" % (name, v))
         if port is None:
             port = DEFAULT_PORTS[transport]
         elif type(port) is not int or not 0 < port <= 65535:
