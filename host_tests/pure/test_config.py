@@ -95,3 +95,15 @@ def test_board_settings_checked_with_defaults_and_no_password_in_messages():
         " (watchdog off)",
         "config: heartbeat_s: expected a number from 0.1 to 86400, got True (10 s)",
     ]
+
+
+def test_board_settings_name_an_unknown_top_level_key():
+    """A misspelt section (``influxdb`` for ``influx``) would leave that
+    capability off without a word; the firmware's reading names it."""
+    errors = []
+    doc = {"device": "d", "firmware": "f", "log_level": "info", "influxdb": {"host": "h"},
+           "heartbeat": 5, "influx": None, "syslog": None, "control": None, "trace": None,
+           "prometheus": None, "wifi": None, "ntp": None, "watchdog_ms": 0, "heartbeat_s": 10}
+    assert board_settings(doc, errors) == [None, None, 0, 10]
+    assert sorted(errors) == ["config: heartbeat: unknown key (ignored)",
+                              "config: influxdb: unknown key (ignored)"]

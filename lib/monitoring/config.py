@@ -242,7 +242,8 @@ def board_settings(doc, errors):
     """The firmware's own settings, checked: ``[wifi, ntp host,
     watchdog_ms, heartbeat_s]``. A bad one gets one message naming the
     key and falls back to its default (network off, the board's NTP
-    server, no watchdog, 10 s), so a typo never stops the board booting."""
+    server, no watchdog, 10 s), so a typo never stops the board booting;
+    a key the firmware does not know (a misspelt section) is named too."""
     out = []
     for key, check, default, off in (
             ("wifi", ("ssid", "password", "country"), None, "network off"),
@@ -273,4 +274,12 @@ def board_settings(doc, errors):
         out.append(v)
     if out[1] is not None:
         out[1] = out[1].get("host")
+    for key in doc:
+        if key not in _TOP:
+            errors.append("config: %s: unknown key (ignored)" % key)
     return out
+
+
+# what the firmware reads: the sections above, board_settings' keys and these
+_TOP = ("device", "firmware", "log_level", "wifi", "ntp", "watchdog_ms", "heartbeat_s") + tuple(
+    SECTIONS)
