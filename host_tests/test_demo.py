@@ -133,8 +133,11 @@ def test_demo_firmware_logs_through_micropython_lib_logging(mp, rsyslog, tmp_pat
         import pytest
 
         pytest.skip("micropython-lib logging not fetched to %s (not installable in CI)" % MPLIB)
+    # the Unix board's defaults listen on 2323 and 4242: free ports instead, so
+    # a `make run` on this machine does not keep monitoring from starting
     cfg = {"device": "mplib-demo", "log_level": "debug", "heartbeat_s": 1,
-           "syslog": {"transport": "tcp", "host": "127.0.0.1", "port": rsyslog.tcp_port}}
+           "syslog": {"transport": "tcp", "host": "127.0.0.1", "port": rsyslog.tcp_port},
+           "control": {"port": free_port()}, "trace": {"port": free_port()}}
     cfg_path = tmp_path / "config.json"
     cfg_path.write_text(json.dumps(cfg))
     env = run_demo.firmware_env(mp, str(cfg_path), 3)
