@@ -182,3 +182,28 @@ def test_demo_firmware_boots_through_bad_top_level_settings(mp, tmp_path):
         # the heartbeat ran on its default period (10 s): once, at 0 s
         assert out.count("INFO:app:alive") == 1, (bad, out[-2000:])
         assert "INFO:app:demo done after 2.5 s" in out and "SUMMARY " in out, (bad, out[-2000:])
+
+
+def test_make_run_says_which_listener_port_is_taken(tmp_path):
+    """``make run`` with a port of the demo's listeners already taken (a
+    node_exporter on 9100, another demo on 2323) stops at once, naming the
+    port and the variable that moves it; before, the firmware logged the
+    failure only to its console file and the run went on with no
+    monitoring at all, every command it printed failing."""
+    busy = socket.socket()
+    busy.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    busy.bind(("0.0.0.0", 0))
+    busy.listen(1)
+    port = busy.getsockname()[1]
+    try:
+        env = dict(os.environ, DURATION="1", CONTROL_PORT=str(free_port()), TRACE_PORT=str(free_port()),
+                   PROMETHEUS_PORT=str(port))
+        t0 = time.monotonic()
+        p = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "run_demo.py")],
+                           capture_output=True, text=True, timeout=120, env=env, cwd=ROOT)
+    finally:
+        busy.close()
+    assert p.returncode == 2, (p.stdout, p.stderr)
+    assert p.stderr == ("make run: port %d (Prometheus endpoint) is in use; choose another with "
+                        "PROMETHEUS_PORT=...\n" % port), p.stderr
+    assert "demo running" not in p.stdout and time.monotonic() - t0 < 10

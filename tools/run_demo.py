@@ -10,6 +10,7 @@ $DURATION seconds) stops everything it started and prints a summary.
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -51,8 +52,33 @@ def firmware_env(mp, cfg_path, duration=None):
     return env
 
 
+def taken(port):
+    """True when ``port`` cannot be listened on (another program has it)."""
+    s = socket.socket()
+    try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("0.0.0.0", port))
+        return False
+    except OSError:
+        return True
+    finally:
+        s.close()
+
+
 def main():
     duration = float(os.environ.get("DURATION") or 0)
+    control_port = int(os.environ.get("CONTROL_PORT") or 2323)
+    trace_port = int(os.environ.get("TRACE_PORT") or 4242)
+    prom_port = int(os.environ.get("PROMETHEUS_PORT") or 9100)
+    # the firmware would start no monitoring at all, saying so only in its
+    # console file: stop here instead, saying which port and how to move it
+    for port, what, var in ((control_port, "control socket", "CONTROL_PORT"),
+                            (trace_port, "trace port", "TRACE_PORT"),
+                            (prom_port, "Prometheus endpoint", "PROMETHEUS_PORT")):
+        if taken(port):
+            print("make run: port %d (%s) is in use; choose another with %s=..." % (port, what, var),
+                  file=sys.stderr)
+            return 2
     work = tempfile.mkdtemp(prefix="mpmon-demo-")
     influx = InfluxDB(os.path.join(work, "influxdb"))
     syslog = Rsyslog(os.path.join(work, "rsyslog"))
@@ -63,9 +89,6 @@ def main():
         influx.start()
         influx.create_db(DB)
         syslog.start()
-        control_port = int(os.environ.get("CONTROL_PORT") or 2323)
-        trace_port = int(os.environ.get("TRACE_PORT") or 4242)
-        prom_port = int(os.environ.get("PROMETHEUS_PORT") or 9100)
         cfg = demo_config(influx, syslog, control_port, trace_port, prom_port)
         cfg_path = os.path.join(work, "config.json")
         with open(cfg_path, "w") as f:
