@@ -672,3 +672,24 @@ asyncio.run(main())
         "refused bad buffer_size: '4096' None", "refused bad buffer_size: 0 None",
         "refused bad mtu: '512' None", "refused bad mtu: 0 None",
         "refused bad timeout_ms: '5000' None", "refused bad timeout_ms: 0 None"], out
+
+
+def test_a_point_too_long_is_named_in_last_error(mp):
+    """A source whose line passes 1024 bytes (here 18 regions: the library's
+    own ``regions`` point) is dropped at every flush; the reporter's
+    ``last_error`` now names it, where before only ``points_dropped`` grew
+    and nothing said which source never arrived."""
+    p = mp.run(r"""
+import asyncio, monitoring
+async def main():
+    mon = monitoring.start(influx=("127.0.0.1", 9), transport="udp", interval=10)
+    for k in range(18):
+        with monitoring.region("handler%02d" % k):
+            x = bytearray(100)
+    mon.influx.collect()
+    c = mon.counters
+    print(c.points_produced, c.points_dropped, c.send_errors, mon.influx.last_error)
+    mon.stop()
+asyncio.run(main())
+""")
+    assert p.stdout.strip() == "4 1 0 point too long: regions", p.stdout + p.stderr

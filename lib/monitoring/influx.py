@@ -146,6 +146,8 @@ class InfluxReporter(Sender):
             if end == 0 and enc.points_too_long == too_long:
                 return 0
             # a loss: too long, or it cannot fit beside what is in flight
+            if end == 0:
+                self.last_error = "point too long: " + src.name
             if end == 0 or not q.drop_oldest():
                 c.points_produced += 1
                 c.points_dropped += 1
