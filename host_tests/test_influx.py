@@ -675,21 +675,58 @@ asyncio.run(main())
 
 
 def test_a_point_too_long_is_named_in_last_error(mp):
-    """A source whose line passes 1024 bytes (here 18 regions: the library's
-    own ``regions`` point) is dropped at every flush; the reporter's
-    ``last_error`` now names it, where before only ``points_dropped`` grew
-    and nothing said which source never arrived."""
+    """A point that cannot go out even split into lines (one field longer
+    than the 1024-byte line) is dropped at every flush; the reporter's
+    ``last_error`` names its source, where before only ``points_dropped``
+    grew and nothing said which source never arrived."""
     p = mp.run(r"""
 import asyncio, monitoring
+from monitoring.metrics import Source
+notes = Source("notes")
 async def main():
     mon = monitoring.start(influx=("127.0.0.1", 9), transport="udp", interval=10)
-    for k in range(18):
-        with monitoring.region("handler%02d" % k):
-            x = bytearray(100)
+    notes.set("text", "x" * 1100)
     mon.influx.collect()
     c = mon.counters
     print(c.points_produced, c.points_dropped, c.send_errors, mon.influx.last_error)
     mon.stop()
 asyncio.run(main())
 """)
-    assert p.stdout.strip() == "4 1 0 point too long: regions", p.stdout + p.stderr
+    assert p.stdout.strip() == "4 1 0 point too long: notes", p.stdout + p.stderr
+
+
+def test_a_point_longer_than_a_line_is_split_and_stored_whole(mp, influxdb, influx_db):
+    """A source whose point passes the 1024-byte line (30 regions: the
+    library's own ``regions`` point, 90 fields; and a user source of 80
+    fields) goes out as several lines of the same measurement, tags and
+    timestamp, which InfluxDB stores as one point with every field; before,
+    the whole point was dropped at every flush."""
+    p = mp.run(r"""
+import asyncio, monitoring
+from monitoring.metrics import Source
+big = Source("big", labels={"room": "hall"})
+async def main():
+    mon = monitoring.start(hostname="pico-1", influx=("127.0.0.1", %d), transport="http", db=%r,
+                           interval=10, precision="ms")
+    for k in range(80):
+        big.set("field_%%02d" %% k, 1000000 + k)
+    for k in range(30):
+        with monitoring.region("handler%%02d" %% k):
+            x = bytearray(100)
+    mon.influx.collect()
+    await mon.influx.aclose()
+    c = mon.counters
+    print(c.points_produced, c.points_sent, c.points_dropped, mon.influx.last_error)
+    mon.stop()
+asyncio.run(main())
+""" % (influxdb.http_port, influx_db))
+    produced, sent, dropped, err = p.stdout.split(None, 3)
+    assert dropped == "0" and produced == sent and int(sent) > 5 and err.strip() == "None", p.stdout
+    rows = influxdb.rows(influx_db, "big")
+    assert len(rows) == 1 and rows[0]["room"] == "hall" and rows[0]["host"] == "pico-1", rows
+    assert {k: v for k, v in rows[0].items() if k.startswith("field_")} == {
+        "field_%02d" % k: 1000000 + k for k in range(80)}
+    rows = influxdb.rows(influx_db, "regions")
+    assert len(rows) == 1, rows
+    assert [rows[0]["handler%02d_count" % k] for k in range(30)] == [1] * 30
+    assert all(rows[0]["handler%02d_bytes" % k] > 0 for k in range(30)), rows[0]

@@ -136,22 +136,28 @@ class InfluxReporter(Sender):
         c = self.counters
         host = self.registry.host
         too_long = enc.points_too_long
+        first = queued = 0
         while True:
-            end = enc.encode_into(q.mv, q.used, q.capacity, src, host, ts)
+            # a point longer than a line goes out as several lines (split)
+            end = enc.encode_into(q.mv, q.used, q.capacity, src, host, ts, first, True)
             if end > 0:
                 q.commit(end - q.used)
                 c.points_produced += 1
-                return 1
+                queued += 1
+                first = enc.rest
+                if not first:
+                    return queued
+                continue
             # 0: no valid field (no loss), or longer than line_max (a loss)
             if end == 0 and enc.points_too_long == too_long:
-                return 0
+                return queued
             # a loss: too long, or it cannot fit beside what is in flight
             if end == 0:
                 self.last_error = "point too long: " + src.name
             if end == 0 or not q.drop_oldest():
                 c.points_produced += 1
                 c.points_dropped += 1
-                return 0
+                return queued
             c.points_dropped += 1
 
     # -- sending -------------------------------------------------------
