@@ -268,6 +268,47 @@ def test_second_client_refused_then_served_after_first_leaves(mp):
     assert res["refused"] == 1 and res["sessions"] == 2, res
 
 
+ANY_LABEL_BODY = """
+async def main():
+    mon = monitoring.start(trace_port=PORT, trace_interval_ms=50)
+    await wait_client(mon)
+    raised = []
+    for label in (5, None, 2.5, "ok"):
+        try:
+            monitoring.mark(label)
+        except Exception as e:
+            raised.append(repr(e))
+    try:
+        monitoring.memory_error(7)
+    except Exception as e:
+        raised.append(repr(e))
+    await asyncio.sleep_ms(200)
+    report(mon, raised=raised)
+    mon.stop()
+
+asyncio.run(main())
+"""
+
+
+def test_a_marker_of_any_type_never_raises_when_a_client_connects(mp):
+    """``monitoring.mark(5)`` does nothing while nobody traces; it must not
+    start raising TypeError into the application the moment an operator
+    connects montrace: a label that is neither str nor bytes is written as
+    its text."""
+    port = free_port()
+    p = spawn(mp, ANY_LABEL_BODY, port)
+    s = connect(port)
+    try:
+        text = read_all(s, 10)
+    finally:
+        s.close()
+    res, out = finish(p)
+    assert res["raised"] == [], out
+    rows = [ln.split("\t") for ln in text.splitlines()[1:]]
+    assert [r[2] for r in rows if r[0] == "M"] == ["5", "None", "2.5", "ok"], text
+    assert [r[2:] for r in rows if r[0] == "E"] == [["MemoryError", "7"]], text
+
+
 STALL_BODY = """
 async def spam(mon):
     # markers as fast as the loop allows: 100-byte lines, no allocation
