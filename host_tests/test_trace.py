@@ -309,6 +309,46 @@ def test_a_marker_of_any_type_never_raises_when_a_client_connects(mp):
     assert [r[2:] for r in rows if r[0] == "E"] == [["MemoryError", "7"]], text
 
 
+BAD_REGION_BODY = """
+async def main():
+    mon = monitoring.start(trace_port=PORT, trace_interval_ms=50)
+    raised = []
+    for phase in range(2):
+        if phase:
+            await wait_client(mon)
+        for name in ("", "a\\nb", 5, None):
+            try:
+                with monitoring.region(name):
+                    pass
+            except Exception as e:
+                raised.append((phase, repr(e)))
+    with monitoring.region("good"):
+        pass
+    await asyncio.sleep_ms(200)
+    report(mon, raised=raised, regions=sorted(mon.regions.by_name))
+    mon.stop()
+
+asyncio.run(main())
+"""
+
+
+def test_a_bad_region_name_never_raises_when_a_client_connects(mp):
+    """``monitoring.region("")`` (or 5, None, a name with a control
+    character) is a no-op while nobody traces; it must not start raising
+    ValueError into the application when an operator connects montrace:
+    such a region is not measured, traced or not."""
+    port = free_port()
+    p = spawn(mp, BAD_REGION_BODY, port)
+    s = connect(port)
+    try:
+        text = read_all(s, 10)
+    finally:
+        s.close()
+    res, out = finish(p)
+    assert res["raised"] == [] and res["regions"] == ["good"], out
+    assert [ln.split("\t")[2] for ln in text.splitlines() if ln.startswith("R\t")] == ["good"], text
+
+
 STALL_BODY = """
 async def spam(mon):
     # markers as fast as the loop allows: 100-byte lines, no allocation

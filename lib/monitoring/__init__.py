@@ -275,6 +275,8 @@ def region(name):
     region is a no-op that allocates nothing; when on, a pass allocates
     nothing after the region's first use (the decorator form allocates
     the call's arguments, as any ``*args`` call does on MicroPython).
+    A name that is not a non-empty str without control characters is
+    never measured; ``region`` never raises.
     """
     m = current
     if m is not None:
@@ -282,7 +284,12 @@ def region(name):
         if r is None and m.want_regions:
             r = m.make_regions()
         if r is not None and r.on():
-            return r.get(name)
+            try:
+                return r.get(name)
+            except ValueError:
+                # a bad name is not measured: it must not start raising
+                # when an operator connects a trace client
+                pass
     n = _NULL
     n.name = name
     return n
