@@ -158,19 +158,20 @@ def read_config():
     """``(board settings, start kwargs, log level name, errors)`` from the
     board's defaults and the user's file; the board settings, checked, are
     ``[wifi, ntp host, watchdog_ms, heartbeat_s]``. ``monitoring.config``
-    is needed once, at boot: it is unloaded afterwards, its code (about
-    3 KB) freed."""
-    from monitoring import config
+    and ``monitoring.boardsettings`` are needed once, at boot: they are
+    unloaded afterwards, their code (about 4 KB) freed."""
+    from monitoring import boardsettings, config
 
     doc, errors = config.load(board.DEFAULTS, board.config_path())
     level = config.log_level(doc, errors)
-    settings = config.board_settings(doc, errors)
+    settings = boardsettings.board_settings(doc, errors)
     kwargs, more = config.to_start_kwargs(doc, board.device_id())
-    del sys.modules["monitoring.config"]
-    try:
-        delattr(monitoring, "config")
-    except AttributeError:
-        pass
+    for name in ("config", "boardsettings"):
+        del sys.modules["monitoring." + name]
+        try:
+            delattr(monitoring, name)
+        except AttributeError:
+            pass
     return settings, kwargs, level, errors + more
 
 

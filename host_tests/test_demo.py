@@ -160,9 +160,9 @@ def test_demo_firmware_boots_through_bad_top_level_settings(mp, tmp_path):
     and its heartbeat keeps running, instead of a traceback at boot or a
     dead heartbeat task."""
     cases = [
-        ({"ntp": "pool.ntp.org"}, "config: ntp: expected an object"),
-        ({"wifi": "plant-net"}, "config: wifi: expected an object"),
-        ({"wifi": {"ssid": 5}}, "config: wifi.ssid: expected a string"),
+        ({"ntp": "pool.ntp.org"}, "config: ntp: expected an object of strings: host, got"),
+        ({"wifi": "plant-net"}, "config: wifi: expected an object of strings: ssid,"),
+        ({"wifi": {"ssid": 5}}, "config: wifi: expected an object of strings: ssid,"),
         ({"heartbeat_s": "1"}, "config: heartbeat_s: expected a number from"),
         ({"heartbeat_s": 0}, "config: heartbeat_s: expected a number from"),
         ({"watchdog_ms": "8000"}, "config: watchdog_ms: expected 0 (off) or an integer from"),

@@ -1,6 +1,7 @@
 """Firmware configuration: JSON document -> monitoring.start kwargs."""
 
-from monitoring.config import board_settings, log_level, merge, to_start_kwargs
+from monitoring.boardsettings import board_settings
+from monitoring.config import log_level, merge, to_start_kwargs
 
 
 def test_full_document():
@@ -89,8 +90,9 @@ def test_board_settings_checked_with_defaults_and_no_password_in_messages():
            "watchdog_ms": 500, "heartbeat_s": True}
     assert board_settings(bad, errors) == [None, None, 0, 10]
     assert errors == [
-        "config: wifi.password: expected a string (network off)",
-        "config: ntp: expected an object, got 'pool.ntp.org' (the board's NTP server)",
+        "config: wifi: expected an object of strings: ssid, password, country (network off)",
+        "config: ntp: expected an object of strings: host, got 'pool.ntp.org'"
+        " (the board's NTP server)",
         "config: watchdog_ms: expected 0 (off) or an integer from 1000 to 3600000, got 500"
         " (watchdog off)",
         "config: heartbeat_s: expected a number from 0.1 to 86400, got True (10 s)",
