@@ -109,3 +109,15 @@ def test_board_settings_name_an_unknown_top_level_key():
     assert board_settings(doc, errors) == [None, None, 0, 10]
     assert sorted(errors) == ["config: heartbeat: unknown key (ignored)",
                               "config: influxdb: unknown key (ignored)"]
+
+
+def test_device_names_start_would_refuse_are_refused_here():
+    """The device name becomes start()'s hostname: a name start() refuses
+    (a final backslash, a DEL character) must be caught here, with the
+    default used, or the whole of monitoring fails to start."""
+    for dev in ("pico\\", "a\x7fb", "a\\,b"):
+        kw, errors = to_start_kwargs({"device": dev}, "dflt")
+        assert kw["hostname"] == "dflt" and len(errors) == 1, (dev, kw, errors)
+        assert errors[0].startswith("config: device: expected a name"), errors
+    kw, errors = to_start_kwargs({"device": "pi:co-1.lan"}, "dflt")
+    assert kw["hostname"] == "pi:co-1.lan" and errors == []

@@ -24,6 +24,8 @@ its syslog settings still boots and reports metrics.
 
 import json
 
+from .metrics import check_name
+
 LEVELS = ("debug", "info", "warning", "error", "critical")
 
 
@@ -208,7 +210,9 @@ def to_start_kwargs(doc, default_device="micropython"):
     errors = []
     kw = {}
     dev = doc.get("device", default_device)
-    if _text(dev) or not dev or "," in dev or " " in dev or "=" in dev:
+    try:
+        check_name(dev, "device", ", =")  # as start() checks the host name
+    except ValueError:
         errors.append("config: device: expected a name without spaces, ',' or '=', got %r" % (dev,))
         dev = default_device
     kw["hostname"] = dev
