@@ -121,3 +121,12 @@ def test_device_names_start_would_refuse_are_refused_here():
         assert errors[0].startswith("config: device: expected a name"), errors
     kw, errors = to_start_kwargs({"device": "pi:co-1.lan"}, "dflt")
     assert kw["hostname"] == "pi:co-1.lan" and errors == []
+
+
+def test_an_empty_host_turns_its_section_off_with_a_message():
+    """``"host": ""`` (a template left unfilled) is no host: the section is
+    off with a message, not started with every send failing."""
+    kw, errors = to_start_kwargs({"influx": {"host": ""}, "syslog": {"host": ""}})
+    assert "influx" not in kw and "syslog" not in kw, kw
+    assert errors == ["config: influx.host: expected a host name or address, got '' (influx off)",
+                      "config: syslog.host: expected a host name or address, got '' (syslog off)"]

@@ -66,6 +66,12 @@ def _opt_text(v):
     return None if v is None else _text(v)
 
 
+def _host(v):
+    if _text(v) or not v or " " in v:
+        return "a host name or address"
+    return None
+
+
 _PORT = _int(1, 65535)
 
 _FACILITY_NAMES = ("kern user mail daemon auth syslog lpr news uucp cron authpriv ftp "
@@ -85,7 +91,7 @@ _REQUIRED = object()
 SECTIONS = {
     "influx": (
         ("transport", _choice("tcp", "udp", "http"), "udp", "transport"),
-        ("host", _text, _REQUIRED, ""),
+        ("host", _host, _REQUIRED, ""),
         ("port", _PORT, None, ""),
         ("db", _opt_text, None, "db"),
         ("org", _opt_text, None, "org"),
@@ -97,7 +103,7 @@ SECTIONS = {
     ),
     "syslog": (
         ("transport", _choice("udp", "tcp"), "udp", "syslog_transport"),
-        ("host", _text, _REQUIRED, ""),
+        ("host", _host, _REQUIRED, ""),
         ("port", _PORT, 514, ""),
         ("format", _choice("rfc5424", "rfc3164"), "rfc5424", "syslog_format"),
         ("framing", _choice("octet", "lf"), "octet", "syslog_framing"),
