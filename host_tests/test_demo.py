@@ -207,3 +207,20 @@ def test_make_run_says_which_listener_port_is_taken(tmp_path):
     assert p.stderr == ("make run: port %d (Prometheus endpoint) is in use; choose another with "
                         "PROMETHEUS_PORT=...\n" % port), p.stderr
     assert "demo running" not in p.stdout and time.monotonic() - t0 < 10
+
+
+def test_make_run_refuses_bad_variables_with_one_line(tmp_path):
+    """``make run DURATION=abc`` or ``CONTROL_PORT=70000`` is one line
+    naming the variable and exit 2, not a Python traceback."""
+    for var, value, what in (("DURATION", "abc", "a number of seconds"),
+                             ("DURATION", "-5", "a number of seconds"),
+                             ("CONTROL_PORT", "70000", "a port number from 1 to 65535"),
+                             ("TRACE_PORT", "x", "a port number from 1 to 65535"),
+                             ("PROMETHEUS_PORT", "0", "a port number from 1 to 65535")):
+        env = dict(os.environ, DURATION="1", CONTROL_PORT=str(free_port()), TRACE_PORT=str(free_port()),
+                   PROMETHEUS_PORT=str(free_port()))
+        env[var] = value
+        p = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "run_demo.py")],
+                           capture_output=True, text=True, timeout=60, env=env, cwd=ROOT)
+        assert p.returncode == 2 and p.stdout == "", (var, value, p.stdout, p.stderr)
+        assert p.stderr == "make run: %s=%s: expected %s\n" % (var, value, what), p.stderr

@@ -65,11 +65,28 @@ def taken(port):
         s.close()
 
 
+def setting(var, default, convert, ok, what):
+    """``$var`` converted, or ``default`` when unset; None (after saying
+    so) when it is not ``what``."""
+    text = os.environ.get(var)
+    try:
+        v = convert(text) if text else default
+        if ok(v):
+            return v
+    except ValueError:
+        pass
+    print("make run: %s=%s: expected %s" % (var, text, what), file=sys.stderr)
+    return None
+
+
 def main():
-    duration = float(os.environ.get("DURATION") or 0)
-    control_port = int(os.environ.get("CONTROL_PORT") or 2323)
-    trace_port = int(os.environ.get("TRACE_PORT") or 4242)
-    prom_port = int(os.environ.get("PROMETHEUS_PORT") or 9100)
+    duration = setting("DURATION", 0, float, lambda v: v >= 0, "a number of seconds")
+    ports = [setting(var, default, int, lambda v: 0 < v < 65536, "a port number from 1 to 65535")
+             for var, default in (("CONTROL_PORT", 2323), ("TRACE_PORT", 4242),
+                                  ("PROMETHEUS_PORT", 9100))]
+    if duration is None or None in ports:
+        return 2
+    control_port, trace_port, prom_port = ports
     # the firmware would start no monitoring at all, saying so only in its
     # console file: stop here instead, saying which port and how to move it
     for port, what, var in ((control_port, "control socket", "CONTROL_PORT"),
