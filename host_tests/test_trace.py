@@ -7,6 +7,7 @@ import socket
 import struct
 import subprocess
 import sys
+import threading
 import time
 import xml.etree.ElementTree as ET
 
@@ -768,3 +769,43 @@ def test_a_session_in_a_64k_heap(mp):
     assert [r for r in rows if r[0] == "R"][-1][2:4] == ["r", "20"]
     assert res["samples"] >= 5 and res["dropped"] == 0 and res["memory_errors"] == 0
     assert res["free"] > 16 * 1024, res  # room left for the application
+
+
+def test_montrace_to_a_pipe_that_closes_ends_quietly():
+    """``montrace board -o - | head`` : when the reader goes away, montrace
+    stops without blaming the board (``error: HOST:PORT: Broken pipe``,
+    exit 1) and without Python's "Exception ignored" at exit."""
+    lst = socket.socket()
+    lst.bind(("127.0.0.1", 0))
+    lst.listen(1)
+    port = lst.getsockname()[1]
+
+    def board():
+        c, _ = lst.accept()
+        try:
+            c.sendall(b'{"format": "mpmon-trace", "version": 1}\n')
+            line = b"S\t0\t1000\t2000\t-\t-\t-\t0\t0\n"
+            for _ in range(2000):
+                c.sendall(line * 50)
+        except OSError:
+            pass
+        finally:
+            c.close()
+
+    t = threading.Thread(target=board, daemon=True)
+    t.start()
+    env = dict(os.environ)
+    env["PYTHONPATH"] = TOOLS + os.pathsep + env.get("PYTHONPATH", "")
+    p = subprocess.Popen([sys.executable, "-m", "montools.montrace", "127.0.0.1:%d" % port, "-o", "-",
+                          "--duration", "20"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    try:
+        assert p.stdout.readline().startswith(b"{")
+        p.stdout.close()  # the reader goes away
+        _, err = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+        lst.close()
+    err = err.decode()
+    assert p.returncode == 0, err
+    assert "error" not in err and "Exception ignored" not in err and "Traceback" not in err, err

@@ -360,6 +360,13 @@ def main(argv=None):
     except RuntimeError as e:
         print("error: board says: %s" % e, file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        if out is not sys.stdout:
+            raise
+        # the reader of "-o -" went away (montrace ... -o - | head): done,
+        # and Python's own last flush of stdout must not complain either
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as e:
         print("error: %s:%d: %s" % (host, port, e), file=sys.stderr)
         return 1
