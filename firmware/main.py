@@ -20,6 +20,7 @@ On the Unix port ``MONITORING_CONFIG`` names the configuration file and
 
 import gc
 import math
+import os
 import sys
 
 try:
@@ -162,7 +163,13 @@ def read_config():
     unloaded afterwards, their code (about 4 KB) freed."""
     from monitoring import boardsettings, config
 
-    doc, errors = config.load(board.DEFAULTS, board.config_path())
+    path = board.config_path()
+    doc, errors = config.load(board.DEFAULTS, path)
+    if path:
+        try:
+            os.stat(path)
+        except OSError:  # load() skips it: say so, or a typo goes unseen
+            errors.append("config: %s: not found (the board's defaults alone)" % path)
     level = config.log_level(doc, errors)
     settings = boardsettings.board_settings(doc, errors)
     kwargs, more = config.to_start_kwargs(doc, board.device_id())

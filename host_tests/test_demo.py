@@ -224,3 +224,26 @@ def test_make_run_refuses_bad_variables_with_one_line(tmp_path):
                            capture_output=True, text=True, timeout=60, env=env, cwd=ROOT)
         assert p.returncode == 2 and p.stdout == "", (var, value, p.stdout, p.stderr)
         assert p.stderr == "make run: %s=%s: expected %s\n" % (var, value, what), p.stderr
+
+
+def test_demo_firmware_says_when_the_users_configuration_file_is_missing(mp, tmp_path):
+    """``MONITORING_CONFIG=conf.jsn`` (a typo), or no ``/config.json`` on a
+    board: the firmware says it runs on the board's defaults alone, instead
+    of silently leaving every capability the file named off."""
+    import shutil
+
+    missing = str(tmp_path / "conf.jsn")
+    # the Unix board, with defaults that open no port (its own listen on 2323 and 4242)
+    bdir = tmp_path / "board"
+    bdir.mkdir()
+    shutil.copy(os.path.join(ROOT, "boards", "unix", "board.py"), str(bdir / "board.py"))
+    (bdir / "config.json").write_text(json.dumps({"device": "no-user-config"}))
+    env = run_demo.firmware_env(mp, missing, 1)
+    env["MICROPYPATH"] = str(bdir) + ":" + env["MICROPYPATH"]
+    p = subprocess.run([mp.binary, "-X", "heapsize=256k", os.path.join(ROOT, "firmware", "main.py")],
+                       capture_output=True, text=True, cwd=ROOT, timeout=60, env=env)
+    out = p.stdout + p.stderr
+    assert p.returncode == 0 and "Traceback" not in out, out[-2000:]
+    assert ("ERROR:app:config: %s: not found (the board's defaults alone)" % missing
+            in out.splitlines()), out[-2000:]
+    assert "INFO:app:no-user-config starting on unix" in out, out[-2000:]
