@@ -49,7 +49,7 @@ PARTS = (
     ("control", ("control_server", "control", "logbackend", "listener")),
     ("trace", ("trace", "tracesession", "tracefmt", "regions")),
     ("Prometheus + net/asyncio sources", ("prometheus", "promfmt", "netsources")),
-    ("config (the firmware's)", ("config",)),
+    ("config (the firmware's, at boot)", ("config", "boardsettings")),
 )
 SEED_PARTS = 5  # base and the four capabilities of the seed
 

@@ -20,6 +20,7 @@ On the Unix port ``MONITORING_CONFIG`` names the configuration file and
 
 import gc
 import math
+import os
 import sys
 
 try:
@@ -155,24 +156,34 @@ async def feed_watchdog(wdt, period_ms):
 
 
 def read_config():
-    """``(document, start kwargs, log level name, errors)`` from the board's
-    defaults and the user's file. ``monitoring.config`` is needed once, at
-    boot: it is unloaded afterwards, its code (about 3 KB) freed."""
-    from monitoring import config
+    """``(board settings, start kwargs, log level name, errors)`` from the
+    board's defaults and the user's file; the board settings, checked, are
+    ``[wifi, ntp host, watchdog_ms, heartbeat_s]``. ``monitoring.config``
+    and ``monitoring.boardsettings`` are needed once, at boot: they are
+    unloaded afterwards, their code (about 4 KB) freed."""
+    from monitoring import boardsettings, config
 
-    doc, errors = config.load(board.DEFAULTS, board.config_path())
+    path = board.config_path()
+    doc, errors = config.load(board.DEFAULTS, path)
+    if path:
+        try:
+            os.stat(path)
+        except OSError:  # load() skips it: say so, or a typo goes unseen
+            errors.append("config: %s: not found (the board's defaults alone)" % path)
     level = config.log_level(doc, errors)
+    settings = boardsettings.board_settings(doc, errors)
     kwargs, more = config.to_start_kwargs(doc, board.device_id())
-    del sys.modules["monitoring.config"]
-    try:
-        delattr(monitoring, "config")
-    except AttributeError:
-        pass
-    return doc, kwargs, level, errors + more
+    for name in ("config", "boardsettings"):
+        del sys.modules["monitoring." + name]
+        try:
+            delattr(monitoring, name)
+        except AttributeError:
+            pass
+    return settings, kwargs, level, errors + more
 
 
 async def main():
-    doc, kwargs, level, errors = read_config()
+    settings, kwargs, level, errors = read_config()
     logging = board.logging_module()
     app_log, sensor_log, http_log = setup_logging(logging, level)
     for e in errors:
@@ -180,14 +191,13 @@ async def main():
     app_log.info("%s starting on %s (reset cause: %s)", kwargs["hostname"], board.NAME,
                  board.reset_cause())
 
-    if not await board.connect_network(doc.get("wifi"), app_log):
+    wifi, ntp_host, wdt_ms, heartbeat_s = settings
+    if not await board.connect_network(wifi, app_log):
         app_log.error("network down: monitoring will retry in the background")
-    ntp = doc.get("ntp") or {}
-    if not board.set_clock(ntp.get("host")):
+    if not board.set_clock(ntp_host):
         app_log.warning("clock not set by NTP: timestamps left to the servers")
 
     wdt = None
-    wdt_ms = doc.get("watchdog_ms") or 0
     if wdt_ms:
         wdt = board.watchdog(wdt_ms)
 
@@ -201,12 +211,13 @@ async def main():
     tasks = [
         asyncio.create_task(sensor(demo, sensor_log)),
         asyncio.create_task(http(demo, http_log)),
-        asyncio.create_task(heartbeat(app_log, doc.get("heartbeat_s", 10))),
+        asyncio.create_task(heartbeat(app_log, heartbeat_s)),
     ]
     if wdt is not None:
         tasks.append(asyncio.create_task(feed_watchdog(wdt, wdt_ms // 3)))
-    app_log.info("monitoring started: %s", ", ".join(sorted(k for k in kwargs if k in (
-        "influx", "syslog", "listen_port", "trace_port", "prometheus_port"))))
+    if mon is not None:
+        app_log.info("monitoring started: %s", ", ".join(sorted(k for k in kwargs if k in (
+            "influx", "syslog", "listen_port", "trace_port", "prometheus_port"))))
     secs = board.run_seconds()
     if secs is None:
         while True:

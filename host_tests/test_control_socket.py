@@ -632,6 +632,15 @@ def test_monctl_targets():
     assert parse_target("fe80::1") == ("fe80::1", 2323)
 
 
+
+def test_monctl_refuses_a_port_out_of_range():
+    """``HOST:70000`` is a bad target (exit 2), not a connection to port
+    70000 - 65536 = 4464, which the socket layer made of it."""
+    for target in ("127.0.0.1:70000", "127.0.0.1:0", "127.0.0.1:-1", "[::1]:65536"):
+        p = monctl(target, "m", "--timeout", "2")
+        assert p.returncode == 2 and p.stderr == "monctl: bad target: %s\n" % target, (target, p.stderr)
+
+
 def test_server_under_cpython_asyncio():
     """The same server in a CPython asyncio program (host tools, tests)."""
     import logging
@@ -675,6 +684,18 @@ def test_bad_options_are_refused():
         with pytest.raises(ValueError) as e:
             ControlServer(Registry(), None, **kw)
         assert str(e.value) == msg
+
+
+def test_a_control_token_that_is_not_text_is_refused():
+    """``control_token=123`` (a number from a hand-written setting) is
+    refused like an empty token, not a TypeError about iterating an int."""
+    from monitoring.control_server import ControlServer
+    from monitoring.metrics import Registry
+
+    for token in (123, 1.5, ["tok"]):
+        with pytest.raises(ValueError) as e:
+            ControlServer(Registry(), None, token=token)
+        assert str(e.value) == "bad control token", token
 
 
 def test_start_with_a_bad_option_starts_nothing(mp):
@@ -808,3 +829,43 @@ def test_micropython_lib_logging_backend(mp):
         "ok: app:quiet,dns:error",
         "[('dns', 10), ('app', 20)]",
     ], p.stdout + p.stderr
+
+
+def test_a_port_in_use_is_named_and_the_demo_says_monitoring_is_off(mp, tmp_path):
+    """A listening port already taken (a second demo on the same machine)
+    makes ``start`` raise OSError(EADDRINUSE) whose text names the address
+    and port, for each of the three listeners; the demo firmware logs that
+    and does not then claim that monitoring started."""
+    busy = socket.socket()
+    busy.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    busy.bind(("0.0.0.0", 0))
+    busy.listen(1)
+    port = busy.getsockname()[1]
+    try:
+        p = mp.run(r"""
+import asyncio, monitoring
+async def main():
+    for opt in ("listen_port", "trace_port", "prometheus_port"):
+        try:
+            monitoring.start(**{opt: %d})
+        except OSError as e:
+            print(opt, e.errno, str(e).split(": ", 1)[-1], monitoring.current)
+asyncio.run(main())
+""" % port)
+        assert p.stdout.splitlines() == ["%s 98 cannot listen on 0.0.0.0:%d None" % (opt, port)
+                                         for opt in ("listen_port", "trace_port", "prometheus_port")
+                                         ], p.stdout + p.stderr
+        cfg = tmp_path / "config.json"
+        cfg.write_text(json.dumps({"control": {"port": port}, "trace": None}))
+        sys.path.insert(0, TOOLS)
+        import run_demo
+
+        p = subprocess.run([mp.binary, os.path.join(ROOT, "firmware", "main.py")], capture_output=True,
+                           text=True, cwd=ROOT, timeout=60, env=run_demo.firmware_env(mp, str(cfg), 1))
+    finally:
+        busy.close()
+    out = p.stdout + p.stderr
+    assert p.returncode == 0 and "Traceback" not in out, out[-2000:]
+    assert ("ERROR:app:monitoring not started: [Errno 98] EADDRINUSE: cannot listen on 0.0.0.0:%d"
+            % port) in out.splitlines(), out[-2000:]
+    assert "monitoring started" not in out, out[-2000:]

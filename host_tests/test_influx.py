@@ -563,3 +563,157 @@ def test_error_bookkeeping_survives_a_heap_with_no_room(mp):
         "    micropython.heap_unlock()\n"
         "print(free == str(e), locked, c.send_errors, s.last_error)\n")
     assert p.stdout.split() == ["True", "MemoryError", "1", "MemoryError"], p.stdout + p.stderr
+
+
+def test_bad_interval_is_refused_at_start_not_in_a_dead_task(mp):
+    """``interval`` not a positive number (a str from a hand-made
+    configuration, 0, a negative) is refused by ``start`` with a
+    ValueError naming it, like a bad transport, and nothing is left
+    running; before, the task died at its first flush (``"10"``) or
+    flushed in a tight loop (``0``)."""
+    code = """
+import asyncio, monitoring
+async def main():
+    for iv in ("10", 0, -1, None, True):
+        try:
+            mon = monitoring.start(influx=("127.0.0.1", 9), transport="udp", interval=iv)
+        except ValueError as e:
+            print("refused", repr(iv), e, monitoring.current)
+        else:
+            print("started", repr(iv))
+            mon.stop()
+    mon = monitoring.start(influx=("127.0.0.1", 9), transport="udp", interval=0.05)
+    await asyncio.sleep(0.22)
+    mon.stop()
+    print("flushes", mon.counters.points_produced // 3)
+asyncio.run(main())
+"""
+    p = mp.run(code)
+    out = p.stdout + p.stderr
+    lines = out.strip().splitlines()
+    assert "Traceback" not in out and "exception" not in out, out
+    assert lines[:5] == ["refused %s bad interval: %s None" % (v, v)
+                         for v in ("'10'", "0", "-1", "None", "True")], out
+    assert lines[5] in ("flushes 4", "flushes 5"), out
+
+
+def test_influx_address_must_be_host_and_port(mp):
+    """``influx="192.168.1.10"`` (the host alone, not a tuple; the same for
+    ``syslog``) or a port
+    that is not an int 1-65535 is refused by ``start`` with a ValueError
+    saying what is expected; before, the string was indexed into host
+    ``"1"``, port ``"9"``, and the reporter ran, every send failing."""
+    p = mp.run(r"""
+import asyncio, monitoring
+async def main():
+    for a in ("192.168.1.10", ("127.0.0.1", "8094"), ("127.0.0.1", 0), ("127.0.0.1", 8094, 1)):
+        try:
+            mon = monitoring.start(influx=a, transport="udp", interval=1)
+        except ValueError as e:
+            print("refused", e, monitoring.current)
+        else:
+            print("started", repr(a), mon.influx._conn.host, mon.influx._conn.port)
+            mon.stop()
+    mon = monitoring.start(influx=("127.0.0.1",), transport="udp", interval=1)
+    print("default port", mon.influx._conn.port)
+    mon.stop()
+    try:
+        monitoring.start(syslog="192.168.1.10")
+    except ValueError as e:
+        print("refused", e, monitoring.current)
+asyncio.run(main())
+""")
+    out = p.stdout + p.stderr
+    assert out.splitlines() == [
+        "refused influx: expected (host, port), got '192.168.1.10' None",
+        "refused bad influx port: '8094' None",
+        "refused bad influx port: 0 None",
+        "refused influx: expected (host, port), got ('127.0.0.1', 8094, 1) None",
+        "default port 8089",
+        "refused syslog: expected (host, port), got '192.168.1.10' None",
+    ], out
+
+
+def test_bad_buffer_mtu_and_timeout_are_refused_at_start(mp):
+    """``buffer_size``, ``mtu`` and ``timeout_ms`` of the wrong type or out
+    of range are refused by ``start`` with a ValueError naming them; before,
+    ``mtu="512"`` and ``timeout_ms="5000"`` started a reporter whose every
+    send failed on a type error, and ``buffer_size="4096"`` raised a
+    TypeError about string encodings."""
+    p = mp.run(r"""
+import asyncio, monitoring
+async def main():
+    for kw in ({"buffer_size": "4096"}, {"buffer_size": 0}, {"mtu": "512"}, {"mtu": 0},
+               {"timeout_ms": "5000"}, {"timeout_ms": 0}):
+        try:
+            mon = monitoring.start(influx=("127.0.0.1", 9), transport="udp", interval=1, **kw)
+        except ValueError as e:
+            print("refused", e, monitoring.current)
+        else:
+            print("started", kw)
+            mon.stop()
+asyncio.run(main())
+""")
+    out = p.stdout + p.stderr
+    assert out.splitlines() == [
+        "refused bad buffer_size: '4096' None", "refused bad buffer_size: 0 None",
+        "refused bad mtu: '512' None", "refused bad mtu: 0 None",
+        "refused bad timeout_ms: '5000' None", "refused bad timeout_ms: 0 None"], out
+
+
+def test_a_point_too_long_is_named_in_last_error(mp):
+    """A point that cannot go out even split into lines (one field longer
+    than the 1024-byte line) is dropped at every flush; the reporter's
+    ``last_error`` names its source, where before only ``points_dropped``
+    grew and nothing said which source never arrived."""
+    p = mp.run(r"""
+import asyncio, monitoring
+from monitoring.metrics import Source
+notes = Source("notes")
+async def main():
+    mon = monitoring.start(influx=("127.0.0.1", 9), transport="udp", interval=10)
+    notes.set("text", "x" * 1100)
+    mon.influx.collect()
+    c = mon.counters
+    print(c.points_produced, c.points_dropped, c.send_errors, mon.influx.last_error)
+    mon.stop()
+asyncio.run(main())
+""")
+    assert p.stdout.strip() == "4 1 0 point too long: notes", p.stdout + p.stderr
+
+
+def test_a_point_longer_than_a_line_is_split_and_stored_whole(mp, influxdb, influx_db):
+    """A source whose point passes the 1024-byte line (30 regions: the
+    library's own ``regions`` point, 90 fields; and a user source of 80
+    fields) goes out as several lines of the same measurement, tags and
+    timestamp, which InfluxDB stores as one point with every field; before,
+    the whole point was dropped at every flush."""
+    p = mp.run(r"""
+import asyncio, monitoring
+from monitoring.metrics import Source
+big = Source("big", labels={"room": "hall"})
+async def main():
+    mon = monitoring.start(hostname="pico-1", influx=("127.0.0.1", %d), transport="http", db=%r,
+                           interval=10, precision="ms")
+    for k in range(80):
+        big.set("field_%%02d" %% k, 1000000 + k)
+    for k in range(30):
+        with monitoring.region("handler%%02d" %% k):
+            x = bytearray(100)
+    mon.influx.collect()
+    await mon.influx.aclose()
+    c = mon.counters
+    print(c.points_produced, c.points_sent, c.points_dropped, mon.influx.last_error)
+    mon.stop()
+asyncio.run(main())
+""" % (influxdb.http_port, influx_db))
+    produced, sent, dropped, err = p.stdout.split(None, 3)
+    assert dropped == "0" and produced == sent and int(sent) > 5 and err.strip() == "None", p.stdout
+    rows = influxdb.rows(influx_db, "big")
+    assert len(rows) == 1 and rows[0]["room"] == "hall" and rows[0]["host"] == "pico-1", rows
+    assert {k: v for k, v in rows[0].items() if k.startswith("field_")} == {
+        "field_%02d" % k: 1000000 + k for k in range(80)}
+    rows = influxdb.rows(influx_db, "regions")
+    assert len(rows) == 1, rows
+    assert [rows[0]["handler%02d_count" % k] for k in range(30)] == [1] * 30
+    assert all(rows[0]["handler%02d_bytes" % k] > 0 for k in range(30)), rows[0]

@@ -202,3 +202,28 @@ asyncio.run(main())
     assert lines[2] == "prometheus None"
     # not asked for: neither source is registered
     assert lines[3] == "default ['memory', 'system', 'monitoring']", p.stdout
+
+
+def test_bad_asyncio_lag_ms_is_refused_at_start_not_in_a_dead_task(mp):
+    """``asyncio_lag_ms`` not a positive number (``"100"``, a negative) is
+    refused by ``start`` with a ValueError naming it, nothing left running;
+    before, ``"100"`` killed the probe task at its first sleep and the
+    ``asyncio`` source kept reporting no samples."""
+    p = mp.run(r"""
+import asyncio, monitoring
+async def main():
+    for v in ("100", -5, True):
+        try:
+            mon = monitoring.start(hostname="p", net_sources=True, asyncio_lag_ms=v)
+        except ValueError as e:
+            print("refused", e, monitoring.current)
+        else:
+            print("started", repr(v))
+            await asyncio.sleep_ms(50)
+            mon.stop()
+asyncio.run(main())
+""")
+    out = p.stdout + p.stderr
+    assert "Traceback" not in out and "exception" not in out, out
+    assert out.splitlines() == ["refused bad asyncio_lag_ms: %s None" % v
+                                for v in ("'100'", "-5", "True")], out

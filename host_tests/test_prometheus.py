@@ -379,7 +379,10 @@ def test_demo_firmware_serves_metrics_from_its_config(mp, tmp_path):
 
     port = free_port()
     cfg = tmp_path / "config.json"
-    cfg.write_text(json.dumps({"device": "demo-board", "prometheus": {"port": port}}))
+    # free ports for the control and trace listeners too (the Unix board's
+    # defaults, 2323 and 4242, may be taken by a `make run` on this machine)
+    cfg.write_text(json.dumps({"device": "demo-board", "prometheus": {"port": port},
+                               "control": {"port": free_port()}, "trace": {"port": free_port()}}))
     env = mp.env({"MONITORING_CONFIG": str(cfg), "MONITORING_DURATION": "30"}, compiled=True)
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env["MICROPYPATH"] = ":".join([".frozen", compiled_lib(), os.path.join(root, "boards", "unix"),

@@ -7,6 +7,7 @@ import socket
 import struct
 import subprocess
 import sys
+import threading
 import time
 import xml.etree.ElementTree as ET
 
@@ -278,6 +279,87 @@ def test_second_client_refused_then_served_after_first_leaves(mp):
         c.close()
     res, out = finish(p)
     assert res["refused"] == 1 and res["sessions"] == 2, res
+
+
+ANY_LABEL_BODY = """
+async def main():
+    mon = monitoring.start(trace_port=PORT, trace_interval_ms=50)
+    await wait_client(mon)
+    raised = []
+    for label in (5, None, 2.5, "ok"):
+        try:
+            monitoring.mark(label)
+        except Exception as e:
+            raised.append(repr(e))
+    try:
+        monitoring.memory_error(7)
+    except Exception as e:
+        raised.append(repr(e))
+    await asyncio.sleep_ms(200)
+    report(mon, raised=raised)
+    mon.stop()
+
+asyncio.run(main())
+"""
+
+
+def test_a_marker_of_any_type_never_raises_when_a_client_connects(mp):
+    """``monitoring.mark(5)`` does nothing while nobody traces; it must not
+    start raising TypeError into the application the moment an operator
+    connects montrace: a label that is neither str nor bytes is written as
+    its text."""
+    port = free_port()
+    p = spawn(mp, ANY_LABEL_BODY, port)
+    s = connect(port)
+    try:
+        text = read_all(s, 10)
+    finally:
+        s.close()
+    res, out = finish(p)
+    assert res["raised"] == [], out
+    rows = [ln.split("\t") for ln in text.splitlines()[1:]]
+    assert [r[2] for r in rows if r[0] == "M"] == ["5", "None", "2.5", "ok"], text
+    assert [r[2:] for r in rows if r[0] == "E"] == [["MemoryError", "7"]], text
+
+
+BAD_REGION_BODY = """
+async def main():
+    mon = monitoring.start(trace_port=PORT, trace_interval_ms=50)
+    raised = []
+    for phase in range(2):
+        if phase:
+            await wait_client(mon)
+        for name in ("", "a\\nb", 5, None):
+            try:
+                with monitoring.region(name):
+                    pass
+            except Exception as e:
+                raised.append((phase, repr(e)))
+    with monitoring.region("good"):
+        pass
+    await asyncio.sleep_ms(200)
+    report(mon, raised=raised, regions=sorted(mon.regions.by_name))
+    mon.stop()
+
+asyncio.run(main())
+"""
+
+
+def test_a_bad_region_name_never_raises_when_a_client_connects(mp):
+    """``monitoring.region("")`` (or 5, None, a name with a control
+    character) is a no-op while nobody traces; it must not start raising
+    ValueError into the application when an operator connects montrace:
+    such a region is not measured, traced or not."""
+    port = free_port()
+    p = spawn(mp, BAD_REGION_BODY, port)
+    s = connect(port)
+    try:
+        text = read_all(s, 10)
+    finally:
+        s.close()
+    res, out = finish(p)
+    assert res["raised"] == [] and res["regions"] == ["good"], out
+    assert [ln.split("\t")[2] for ln in text.splitlines() if ln.startswith("R\t")] == ["good"], text
 
 
 STALL_BODY = """
@@ -596,6 +678,21 @@ def test_montrace_bad_target_and_refused_connection():
     assert r.returncode == 1 and "error: 127.0.0.1:%d" % port in r.stderr
 
 
+
+def test_montrace_missing_or_unwritable_files_give_an_error_line(tmp_path):
+    """A trace file that cannot be read (plot, summary) or an output that
+    cannot be written (capture) is one ``error:`` line and exit 1, not a
+    Python traceback; the capture checks its output before connecting."""
+    missing = str(tmp_path / "nope.tsv")
+    for args in (("summary", missing), ("summary", missing, "--json"),
+                 ("plot", missing, "-o", str(tmp_path / "x.png")),
+                 ("127.0.0.1:%d" % free_port(), "-o", str(tmp_path / "no" / "dir.tsv"))):
+        r = montrace(*args)
+        assert r.returncode == 1 and "Traceback" not in r.stderr, (args, r.stderr)
+        assert r.stderr.startswith("error: ") and r.stderr.count("\n") == 1, (args, r.stderr)
+        assert ("nope.tsv" if args[0] in ("plot", "summary") else "dir.tsv") in r.stderr, r.stderr
+
+
 INFLUX_BODY = """
 async def main():
     mon = monitoring.start(hostname="pico-r", influx=("127.0.0.1", int(sys.argv[2])),
@@ -664,3 +761,43 @@ def test_a_session_in_a_64k_heap(mp):
     assert [r for r in rows if r[0] == "R"][-1][2:4] == ["r", "20"]
     assert res["samples"] >= 5 and res["dropped"] == 0 and res["memory_errors"] == 0
     assert res["free"] > 16 * 1024, res  # room left for the application
+
+
+def test_montrace_to_a_pipe_that_closes_ends_quietly():
+    """``montrace board -o - | head`` : when the reader goes away, montrace
+    stops without blaming the board (``error: HOST:PORT: Broken pipe``,
+    exit 1) and without Python's "Exception ignored" at exit."""
+    lst = socket.socket()
+    lst.bind(("127.0.0.1", 0))
+    lst.listen(1)
+    port = lst.getsockname()[1]
+
+    def board():
+        c, _ = lst.accept()
+        try:
+            c.sendall(b'{"format": "mpmon-trace", "version": 1}\n')
+            line = b"S\t0\t1000\t2000\t-\t-\t-\t0\t0\n"
+            for _ in range(2000):
+                c.sendall(line * 50)
+        except OSError:
+            pass
+        finally:
+            c.close()
+
+    t = threading.Thread(target=board, daemon=True)
+    t.start()
+    env = dict(os.environ)
+    env["PYTHONPATH"] = TOOLS + os.pathsep + env.get("PYTHONPATH", "")
+    p = subprocess.Popen([sys.executable, "-m", "montools.montrace", "127.0.0.1:%d" % port, "-o", "-",
+                          "--duration", "20"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    try:
+        assert p.stdout.readline().startswith(b"{")
+        p.stdout.close()  # the reader goes away
+        _, err = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+        lst.close()
+    err = err.decode()
+    assert p.returncode == 0, err
+    assert "error" not in err and "Exception ignored" not in err and "Traceback" not in err, err

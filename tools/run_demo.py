@@ -10,6 +10,7 @@ $DURATION seconds) stops everything it started and prints a summary.
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -51,8 +52,50 @@ def firmware_env(mp, cfg_path, duration=None):
     return env
 
 
+def taken(port):
+    """True when ``port`` cannot be listened on (another program has it)."""
+    s = socket.socket()
+    try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("0.0.0.0", port))
+        return False
+    except OSError:
+        return True
+    finally:
+        s.close()
+
+
+def setting(var, default, convert, ok, what):
+    """``$var`` converted, or ``default`` when unset; None (after saying
+    so) when it is not ``what``."""
+    text = os.environ.get(var)
+    try:
+        v = convert(text) if text else default
+        if ok(v):
+            return v
+    except ValueError:
+        pass
+    print("make run: %s=%s: expected %s" % (var, text, what), file=sys.stderr)
+    return None
+
+
 def main():
-    duration = float(os.environ.get("DURATION") or 0)
+    duration = setting("DURATION", 0, float, lambda v: v >= 0, "a number of seconds")
+    ports = [setting(var, default, int, lambda v: 0 < v < 65536, "a port number from 1 to 65535")
+             for var, default in (("CONTROL_PORT", 2323), ("TRACE_PORT", 4242),
+                                  ("PROMETHEUS_PORT", 9100))]
+    if duration is None or None in ports:
+        return 2
+    control_port, trace_port, prom_port = ports
+    # the firmware would start no monitoring at all, saying so only in its
+    # console file: stop here instead, saying which port and how to move it
+    for port, what, var in ((control_port, "control socket", "CONTROL_PORT"),
+                            (trace_port, "trace port", "TRACE_PORT"),
+                            (prom_port, "Prometheus endpoint", "PROMETHEUS_PORT")):
+        if taken(port):
+            print("make run: port %d (%s) is in use; choose another with %s=..." % (port, what, var),
+                  file=sys.stderr)
+            return 2
     work = tempfile.mkdtemp(prefix="mpmon-demo-")
     influx = InfluxDB(os.path.join(work, "influxdb"))
     syslog = Rsyslog(os.path.join(work, "rsyslog"))
@@ -63,9 +106,6 @@ def main():
         influx.start()
         influx.create_db(DB)
         syslog.start()
-        control_port = int(os.environ.get("CONTROL_PORT") or 2323)
-        trace_port = int(os.environ.get("TRACE_PORT") or 4242)
-        prom_port = int(os.environ.get("PROMETHEUS_PORT") or 9100)
         cfg = demo_config(influx, syslog, control_port, trace_port, prom_port)
         cfg_path = os.path.join(work, "config.json")
         with open(cfg_path, "w") as f:

@@ -111,3 +111,33 @@ def test_encode_int_fields_allocates_nothing():
     for _ in range(20):
         enc.encode(s, "h")
     assert gc.mem_alloc() - before == 0, gc.mem_alloc() - before
+
+
+def test_split_point_lines_share_head_and_timestamp():
+    reg = Registry()
+    s = Source("m", registry=reg, labels={"k": "v"})
+    for i in range(12):
+        s.set("f%02d" % i, -1000 * i if i % 2 else 1.5 * i)
+    enc = LineEncoder(64)
+    buf = bytearray(2048)
+    mv = memoryview(buf)
+    p, first, lines = 0, 0, []
+    while True:
+        end = enc.encode_into(mv, p, len(buf), s, "h", b" 17", first, True)
+        assert end > p
+        lines.append(bytes(buf[p:end]))
+        p, first = end, enc.rest
+        if not first:
+            break
+    assert len(lines) > 2 and enc.points_too_long == 0
+    fields = []
+    for ln in lines:
+        assert len(ln) <= 64 and ln.startswith(b"m,host=h,k=v ") and ln.endswith(b" 17\n"), ln
+        fields += ln[len(b"m,host=h,k=v "):-len(b" 17\n")].split(b",")
+    assert fields == [b"f%02d=%s" % (i, b"%di" % (-1000 * i) if i % 2 else b"%r" % (1.5 * i))
+                      for i in range(12)]
+    # without split the same point is too long, as is a single field past a line
+    assert enc.encode_into(mv, 0, len(buf), s, "h", b" 17") == 0 and enc.points_too_long == 1
+    s.set("long", "x" * 80)
+    assert enc.encode_into(mv, 0, len(buf), s, "h", b"", 12, True) == 0
+    assert enc.points_too_long == 2

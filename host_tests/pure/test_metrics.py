@@ -42,6 +42,30 @@ def test_type_change_is_refused():
     raises(TypeError, s.set, "y", None)
 
 
+def test_incr_keeps_the_field_type():
+    """``incr`` cannot change a field's type either: a float step on an int
+    counter made it a float (InfluxDB then refuses every batch as a field
+    type conflict), a bool field became an int, and a str step created a
+    str "counter" or grew a str field by concatenation."""
+    s = Source("app", registry=Registry())
+    s.incr("n")
+    raises(TypeError, s.incr, "n", 1.5)
+    raises(TypeError, s.incr, "n", True)
+    assert s.get("n") == 1 and type(s.get("n")) is int
+    s.set("flag", True)
+    raises(TypeError, s.incr, "flag")
+    assert s.get("flag") is True
+    s.set("state", "idle")
+    raises(TypeError, s.incr, "state", "x")
+    assert s.get("state") == "idle"
+    raises(TypeError, s.incr, "text", "1")
+    raises(TypeError, s.incr, "yes", True)
+    assert s.get("text") is None and s.get("yes") is None and s.counters == ["n"]
+    s.incr("seconds", 0.5)  # a float counter takes ints and floats
+    s.incr("seconds", 2)
+    assert s.get("seconds") == 2.5 and type(s.get("seconds")) is float
+
+
 def test_bad_names_rejected():
     reg = Registry()
     for bad in ("", "a,b", "a:b", "a\nb", "a\x00", "a\\", 5):

@@ -165,8 +165,10 @@ def start(hostname="micropython", influx=None, transport="tcp", interval=10,
         if influx is not None:
             from .influx import InfluxReporter
 
+            _address("influx", influx)
             mon.influx = mon._add(InfluxReporter(
-                reg, counters, influx[0], influx[1], transport, interval,
+                reg, counters, influx[0], influx[1] if len(influx) > 1 else None,
+                transport, interval,
                 db=db, org=org, bucket=bucket, token=token,
                 precision=precision, mtu=mtu, buffer_size=buffer_size,
                 timeout_ms=timeout_ms))
@@ -187,6 +189,7 @@ def start(hostname="micropython", influx=None, transport="tcp", interval=10,
         if syslog is not None:
             from .syslog_handler import start_syslog
 
+            _address("syslog", syslog)
             mon.syslog = start_syslog(
                 mon, syslog, syslog_transport, syslog_framing, syslog_format,
                 syslog_facility, app_name or firmware, syslog_queue, loggers,
@@ -220,6 +223,13 @@ def start(hostname="micropython", influx=None, transport="tcp", interval=10,
         raise
     current = mon
     return mon
+
+
+def _address(name, addr):
+    # (host, port) or (host,): not the host alone, whose characters would
+    # be taken for host and port
+    if type(addr) not in (tuple, list) or not 1 <= len(addr) <= 2:
+        raise ValueError("%s: expected (host, port), got %r" % (name, addr))
 
 
 # -- trace port and regions (module-level helpers) ------------------------
@@ -265,6 +275,8 @@ def region(name):
     region is a no-op that allocates nothing; when on, a pass allocates
     nothing after the region's first use (the decorator form allocates
     the call's arguments, as any ``*args`` call does on MicroPython).
+    A name that is not a non-empty str without control characters is
+    never measured; ``region`` never raises.
     """
     m = current
     if m is not None:
@@ -272,7 +284,12 @@ def region(name):
         if r is None and m.want_regions:
             r = m.make_regions()
         if r is not None and r.on():
-            return r.get(name)
+            try:
+                return r.get(name)
+            except ValueError:
+                # a bad name is not measured: it must not start raising
+                # when an operator connects a trace client
+                pass
     n = _NULL
     n.name = name
     return n

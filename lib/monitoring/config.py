@@ -24,6 +24,8 @@ its syslog settings still boots and reports metrics.
 
 import json
 
+from .metrics import check_name
+
 LEVELS = ("debug", "info", "warning", "error", "critical")
 
 
@@ -64,6 +66,12 @@ def _opt_text(v):
     return None if v is None else _text(v)
 
 
+def _host(v):
+    if _text(v) or not v or " " in v:
+        return "a host name or address"
+    return None
+
+
 _PORT = _int(1, 65535)
 
 _FACILITY_NAMES = ("kern user mail daemon auth syslog lpr news uucp cron authpriv ftp "
@@ -83,7 +91,7 @@ _REQUIRED = object()
 SECTIONS = {
     "influx": (
         ("transport", _choice("tcp", "udp", "http"), "udp", "transport"),
-        ("host", _text, _REQUIRED, ""),
+        ("host", _host, _REQUIRED, ""),
         ("port", _PORT, None, ""),
         ("db", _opt_text, None, "db"),
         ("org", _opt_text, None, "org"),
@@ -95,7 +103,7 @@ SECTIONS = {
     ),
     "syslog": (
         ("transport", _choice("udp", "tcp"), "udp", "syslog_transport"),
-        ("host", _text, _REQUIRED, ""),
+        ("host", _host, _REQUIRED, ""),
         ("port", _PORT, 514, ""),
         ("format", _choice("rfc5424", "rfc3164"), "rfc5424", "syslog_format"),
         ("framing", _choice("octet", "lf"), "octet", "syslog_framing"),
@@ -208,7 +216,9 @@ def to_start_kwargs(doc, default_device="micropython"):
     errors = []
     kw = {}
     dev = doc.get("device", default_device)
-    if _text(dev) or not dev or "," in dev or " " in dev or "=" in dev:
+    try:
+        check_name(dev, "device", ", =")  # as start() checks the host name
+    except ValueError:
         errors.append("config: device: expected a name without spaces, ',' or '=', got %r" % (dev,))
         dev = default_device
     kw["hostname"] = dev

@@ -96,7 +96,8 @@ class ControlServer(PolledListener):
         if token is not None:
             if isinstance(token, str):
                 token = token.encode()
-            if not token or b"\n" in token or b"\r" in token:
+            if not isinstance(token, (bytes, bytearray)) or not token or b"\n" in token \
+                    or b"\r" in token:
                 raise ValueError("bad control token")
         if not isinstance(max_clients, int) or max_clients < 1:
             raise ValueError("bad control_clients: %r" % (max_clients,))

@@ -62,7 +62,16 @@ class InfluxReporter(Sender):
             raise ValueError("bad transport: %s" % transport)
         if precision not in PRECISIONS:
             raise ValueError("bad precision: %s" % precision)
-        port = port or DEFAULT_PORTS[transport]
+        if type(interval) not in (int, float) or interval <= 0:
+            raise ValueError("bad interval: %r" % (interval,))
+        for name, v, lo in (("buffer_size", buffer_size, 256), ("mtu", mtu, 1),
+                            ("timeout_ms", timeout_ms, 1)):
+            if type(v) is not int or v < lo:
+                raise ValueError("bad %s: %r" % (name, v))
+        if port is None:
+            port = DEFAULT_PORTS[transport]
+        elif type(port) is not int or not 0 < port <= 65535:
+            raise ValueError("bad influx port: %r" % (port,))
         self._http_head = None
         if transport == "http":
             if (version or (2 if bucket else 1)) == 1:
@@ -127,20 +136,28 @@ class InfluxReporter(Sender):
         c = self.counters
         host = self.registry.host
         too_long = enc.points_too_long
+        first = queued = 0
         while True:
-            end = enc.encode_into(q.mv, q.used, q.capacity, src, host, ts)
+            # a point longer than a line goes out as several lines (split)
+            end = enc.encode_into(q.mv, q.used, q.capacity, src, host, ts, first, True)
             if end > 0:
                 q.commit(end - q.used)
                 c.points_produced += 1
-                return 1
+                queued += 1
+                first = enc.rest
+                if not first:
+                    return queued
+                continue
             # 0: no valid field (no loss), or longer than line_max (a loss)
             if end == 0 and enc.points_too_long == too_long:
-                return 0
+                return queued
             # a loss: too long, or it cannot fit beside what is in flight
+            if end == 0:
+                self.last_error = "point too long: " + src.name
             if end == 0 or not q.drop_oldest():
                 c.points_produced += 1
                 c.points_dropped += 1
-                return 0
+                return queued
             c.points_dropped += 1
 
     # -- sending -------------------------------------------------------

@@ -137,6 +137,7 @@ class LineEncoder:
         self.line_max = line_max
         self.fields_dropped = 0
         self.points_too_long = 0
+        self.rest = 0  # see encode_into's split
 
     def _cache(self, src, host):
         c = src.cache
@@ -166,27 +167,40 @@ class LineEncoder:
         n = self.encode_into(self.mv, 0, self.line_max, src, host, ts)
         return n if n > 0 else 0
 
-    def encode_into(self, out, start, limit, src, host, ts=b""):
+    def encode_into(self, out, start, limit, src, host, ts=b"", first=0, split=False):
         """Encode ``src`` into ``out[start:limit]``; returns the end offset;
         0 if there was nothing to write or the line is longer than
         ``line_max`` (counted in ``points_too_long``); -1 if it did not fit
         in a room smaller than ``line_max`` (the caller may make room and
-        call again)."""
+        call again).
+
+        With ``split``, a point longer than ``line_max`` ends its line at the
+        last field that fits and ``self.rest`` is the index of the next
+        field (0 when the point is complete): the caller encodes the rest
+        with ``first=self.rest`` as another line of the same measurement,
+        tags and timestamp, which InfluxDB stores as one point. Only a
+        single field longer than a line is then too long."""
         # written with locals and inline copies: this is the hot path
         c = self._cache(src, host)
         keys = c[2]
         names = src.names
         fields = src.fields
         end = limit if limit - start < self.line_max else start + self.line_max
+        self.rest = 0
         head = c[1]
         p = start + len(head)
         if p > end:
             return self._no_room(start, end)
         out[start:p] = head
+        # fields end before the timestamp and the LF
+        lf = len(ts)
+        end -= lf + 1
         sep = 32  # space, then commas
         nfields = 0
         nan = 0
-        for i in range(len(names)):
+        full = False
+        for i in range(first, len(names)):
+            pfield = p
             v = fields[names[i]]
             t = type(v)
             if t is int:
@@ -204,7 +218,8 @@ class LineEncoder:
             k = keys[i]
             n = len(k)
             if p + n + 1 > end:
-                return self._no_room(start, end)
+                full = True
+                break
             out[p] = sep
             sep = 44
             out[p + 1:p + 1 + n] = k
@@ -212,7 +227,8 @@ class LineEncoder:
             if b is None:
                 if v < 0:
                     if p >= end:
-                        return self._no_room(start, end)
+                        full = True
+                        break
                     out[p] = 45  # -
                     p += 1
                     v = -v
@@ -223,7 +239,8 @@ class LineEncoder:
                     x //= 10
                     n += 1
                 if p + n + 1 > end:
-                    return self._no_room(start, end)
+                    full = True
+                    break
                 j = p + n - 1
                 while j >= p:
                     out[j] = 48 + v % 10
@@ -234,19 +251,23 @@ class LineEncoder:
             else:
                 n = len(b)
                 if p + n > end:
-                    return self._no_room(start, end)
+                    full = True
+                    break
                 out[p:p + n] = b
                 p += n
             nfields += 1
+        if full:
+            if not (split and nfields and end + lf + 1 - start >= self.line_max):
+                return self._no_room(start, end + lf + 1)
+            # a full line: it ends before this field, the rest goes next
+            p = pfield
+            self.rest = i
         self.fields_dropped += nan
         if nfields == 0:
             return 0
-        n = len(ts)
-        if p + n + 1 > end:
-            return self._no_room(start, end)
-        out[p:p + n] = ts
-        out[p + n] = 10
-        return p + n + 1
+        out[p:p + lf] = ts
+        out[p + lf] = 10
+        return p + lf + 1
 
     def _no_room(self, start, end):
         if end - start >= self.line_max:

@@ -75,6 +75,12 @@ class PolledListener:
             s.bind(socket.getaddrinfo(self.addr, self.port)[0][-1])
             s.listen(self.backlog)
             s.setblocking(False)
+        except OSError as e:
+            s.close()
+            if type(e.errno) is not int:  # a name lookup's error
+                raise
+            # which port: start() may open three listeners
+            raise OSError(e.errno, "cannot listen on %s:%s" % (self.addr, self.port))
         except BaseException:
             s.close()
             raise

@@ -87,13 +87,22 @@ class Source:
         (registry or default_registry).add(self)
 
     def incr(self, field, n=1):
-        """Add ``n`` (default 1) to the counter ``field`` (created at 0)."""
+        """Add ``n`` (default 1) to the counter ``field`` (created at 0).
+        An int counter takes int steps, a float one int or float steps;
+        anything else raises TypeError, as a type change in :meth:`set`."""
         if not self.active:
             return
         f = self.fields
+        t = type(n)
         if field in f:
-            f[field] += n
+            old = f[field]
+            if t is not int and t is not float or type(old) is not t and (
+                    type(old) is not float or t is not int):
+                raise TypeError("field %s is %s" % (field, type(old).__name__))
+            f[field] = old + n
         else:
+            if t is not int and t is not float:
+                raise TypeError("field %s: unsupported type" % field)
             self._new_field(field, n)
             self.counters.append(field)
 

@@ -65,6 +65,8 @@ class LoopLag:
     figures since the last report."""
 
     def __init__(self, period_ms=100):
+        if type(period_ms) not in (int, float) or period_ms <= 0:
+            raise ValueError("bad asyncio_lag_ms: %r" % (period_ms,))
         self.period_ms = period_ms
         self.max = self.sum = self.n = 0
         self._task = None

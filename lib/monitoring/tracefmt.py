@@ -86,12 +86,18 @@ def put_int(buf, pos, end, n):
     return k
 
 
+_BYTES = (bytes, bytearray, memoryview)  # a tuple built once: the check allocates nothing
+
+
 def put_text(buf, pos, end, s):
     """Write ``s`` (bytes, bytearray or str) at ``buf[pos:]``; tabs, LF
     and other control bytes become spaces so a label never breaks a line.
-    A str is encoded as UTF-8 (that allocates; bytes do not)."""
+    A str is encoded as UTF-8 (that allocates; bytes do not); anything
+    else is written as its ``str()``, never raising into the caller."""
     if isinstance(s, str):
         s = s.encode()
+    elif not isinstance(s, _BYTES):
+        s = str(s).encode()
     n = len(s)
     if pos < 0 or pos + n > end:
         return -1

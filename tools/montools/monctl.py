@@ -18,14 +18,19 @@ CLOSING = ("error: busy", "error: unauthorized")
 
 
 def parse_target(target):
-    """``HOST[:PORT]`` (``[v6]:PORT`` too) -> (host, port)."""
+    """``HOST[:PORT]`` (``[v6]:PORT`` too) -> (host, port); ValueError
+    when PORT is not a number from 1 to 65535."""
+    host, port = target, DEFAULT_PORT
     if target.startswith("["):
         host, _, rest = target[1:].partition("]")
-        return host, int(rest[1:]) if rest.startswith(":") else DEFAULT_PORT
-    if target.count(":") == 1:
+        if rest.startswith(":"):
+            port = int(rest[1:])
+    elif target.count(":") == 1:
         host, port = target.split(":")
-        return host, int(port)
-    return target, DEFAULT_PORT
+        port = int(port)
+    if not 0 < port < 65536:
+        raise ValueError("bad port: %d" % port)
+    return host, port
 
 
 class Connection:

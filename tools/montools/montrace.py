@@ -315,7 +315,11 @@ def main(argv=None):
         if ext not in (".svg", ".png"):
             print("error: output must end in .svg or .png", file=sys.stderr)
             return 2
-        t = load(a.trace)
+        try:
+            t = load(a.trace)
+        except OSError as e:
+            print("error: %s" % e, file=sys.stderr)
+            return 1
         if not t.samples:
             print("error: %s: no samples" % a.trace, file=sys.stderr)
             return 1
@@ -327,7 +331,11 @@ def main(argv=None):
         ap.add_argument("trace")
         ap.add_argument("--json", action="store_true", help="machine-readable output")
         a = ap.parse_args(argv[1:])
-        d = summarize(load(a.trace))
+        try:
+            d = summarize(load(a.trace))
+        except OSError as e:
+            print("error: %s" % e, file=sys.stderr)
+            return 1
         print(json.dumps(d, indent=1) if a.json else format_summary(d))
         return 0
     ap = argparse.ArgumentParser(prog="montrace", description=__doc__,
@@ -341,13 +349,24 @@ def main(argv=None):
     except ValueError as e:
         print("error: %s" % e, file=sys.stderr)
         return 2
-    out = sys.stdout if a.output == "-" else open(a.output, "w", encoding="utf-8")
+    try:
+        out = sys.stdout if a.output == "-" else open(a.output, "w", encoding="utf-8")
+    except OSError as e:
+        print("error: %s" % e, file=sys.stderr)
+        return 1
     progress = sys.stderr if sys.stderr.isatty() else None
     try:
         n, secs = capture(host, port, out, a.duration, progress)
     except RuntimeError as e:
         print("error: board says: %s" % e, file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        if out is not sys.stdout:
+            raise
+        # the reader of "-o -" went away (montrace ... -o - | head): done,
+        # and Python's own last flush of stdout must not complain either
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as e:
         print("error: %s:%d: %s" % (host, port, e), file=sys.stderr)
         return 1
