@@ -413,3 +413,21 @@ def test_demo_firmware_serves_metrics_from_its_config(mp, tmp_path):
         proc.kill()
         proc.wait()
         log.close()
+
+
+def test_bad_port_raises_and_starts_nothing(mp):
+    """A port given as a string (as a hand-written config might) is refused
+    by start() naming it, as the control and trace ports are; nothing runs."""
+    out = mp.run(r"""
+import monitoring
+for port in ("9100", -1, 70000, 9.5):
+    try:
+        monitoring.start(hostname="pico-1", prometheus_port=port, prometheus_addr="127.0.0.1")
+        print("NO ERROR", port)
+    except ValueError as e:
+        print("error:", e)
+print("current", monitoring.current)
+""").stdout
+    assert out.splitlines() == ["error: bad prometheus_port: '9100'", "error: bad prometheus_port: -1",
+                                "error: bad prometheus_port: 70000", "error: bad prometheus_port: 9.5",
+                                "current None"], out

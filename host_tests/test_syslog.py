@@ -469,7 +469,7 @@ def test_bad_options_raise_and_start_nothing(mp):
     p = mp.run(HEADER + """
 for kw in ({"syslog_transport": "sctp"}, {"syslog_framing": "nul"}, {"syslog_format": "x"},
            {"syslog_facility": 42}, {"syslog_queue": 10}, {"syslog": ("127.0.0.1", "514")},
-           {"syslog_max_len": 20}, {"loggers": (logging.getLogger("z"), 42)}):
+           {"syslog_max_len": 20}, {"loggers": (logging.getLogger("z"), 42)}, {"timeout_ms": "500"}):
     args = {"syslog": ("127.0.0.1", 514), "loggers": logging.getLogger("z")}
     args.update(kw)
     try:
@@ -481,7 +481,7 @@ print("current", monitoring.current)
 print("handlers", len(logging.getLogger("z")._handlers))
 """)
     assert "NO ERROR" not in p.stdout
-    assert p.stdout.count("error: bad syslog") == 8, p.stdout
+    assert p.stdout.count("error: bad syslog") == 9, p.stdout
     assert "current None" in p.stdout
     assert not logging_handlers_left(p.stdout)
 

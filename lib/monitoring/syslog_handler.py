@@ -61,6 +61,7 @@ class SyslogSender(Sender):
         check_option(transport in ("udp", "tcp"), "transport", transport)
         check_option(type(port) is int and 0 < port < 65536, "port", port)
         check_option(framing in ("octet", "lf"), "framing", framing)
+        check_option(type(timeout_ms) is int and timeout_ms > 0, "timeout_ms", timeout_ms)
         queue = queue_size
         if not isinstance(queue, LineQueue):
             check_option(type(queue) is int and queue >= 256, "queue size", queue)
