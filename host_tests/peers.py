@@ -37,6 +37,16 @@ def free_port(kind=socket.SOCK_STREAM):
     raise RuntimeError("no free port")
 
 
+def busy_port():
+    """A TCP socket listening on all addresses at a free port, as another
+    program holding a port would; returns (socket, port): close it after."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("0.0.0.0", 0))
+    s.listen(1)
+    return s, s.getsockname()[1]
+
+
 def wait_until(pred, timeout=10.0, step=0.05):
     """Poll ``pred()`` until it returns a truthy value or ``timeout``."""
     end = time.monotonic() + timeout

@@ -18,7 +18,7 @@ import pytest
 
 from control_thread import control_server_thread
 from mpy import MPLIB
-from peers import free_port
+from peers import busy_port, free_port
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -836,11 +836,7 @@ def test_a_port_in_use_is_named_and_the_demo_says_monitoring_is_off(mp, tmp_path
     makes ``start`` raise OSError(EADDRINUSE) whose text names the address
     and port, for each of the three listeners; the demo firmware logs that
     and does not then claim that monitoring started."""
-    busy = socket.socket()
-    busy.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    busy.bind(("0.0.0.0", 0))
-    busy.listen(1)
-    port = busy.getsockname()[1]
+    busy, port = busy_port()
     try:
         p = mp.run(r"""
 import asyncio, monitoring

@@ -11,7 +11,7 @@ import sys
 import time
 import urllib.request
 
-from peers import free_port, wait_until
+from peers import busy_port, free_port, wait_until
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
@@ -190,11 +190,7 @@ def test_make_run_says_which_listener_port_is_taken(tmp_path):
     port and the variable that moves it; before, the firmware logged the
     failure only to its console file and the run went on with no
     monitoring at all, every command it printed failing."""
-    busy = socket.socket()
-    busy.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    busy.bind(("0.0.0.0", 0))
-    busy.listen(1)
-    port = busy.getsockname()[1]
+    busy, port = busy_port()
     try:
         env = dict(os.environ, DURATION="1", CONTROL_PORT=str(free_port()), TRACE_PORT=str(free_port()),
                    PROMETHEUS_PORT=str(port))

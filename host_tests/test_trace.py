@@ -115,16 +115,22 @@ def parse(text):
     return header, rows
 
 
-def one_session(mp, body, heapsize=HEAP):
+def session_text(mp, body, heapsize=HEAP, timeout=20.0):
     """Run ``body``, read its whole trace as its one client, then wait for
-    its RESULT; returns (result, header, rows)."""
+    its RESULT; returns (result, console output, trace text)."""
     p, port = spawn(mp, body, heapsize)
     s = connect(port)
     try:
-        text = read_all(s)
+        text = read_all(s, timeout)
     finally:
         s.close()
-    res, _ = finish(p)
+    res, out = finish(p)
+    return res, out, text
+
+
+def one_session(mp, body, heapsize=HEAP):
+    """As :func:`session_text`, the trace parsed; returns (result, header, rows)."""
+    res, _, text = session_text(mp, body, heapsize)
     header, rows = parse(text)
     return res, header, rows
 
@@ -308,14 +314,7 @@ def test_a_marker_of_any_type_never_raises_when_a_client_connects(mp):
     start raising TypeError into the application the moment an operator
     connects montrace: a label that is neither str nor bytes is written as
     its text."""
-    port = free_port()
-    p = spawn(mp, ANY_LABEL_BODY, port)
-    s = connect(port)
-    try:
-        text = read_all(s, 10)
-    finally:
-        s.close()
-    res, out = finish(p)
+    res, out, text = session_text(mp, ANY_LABEL_BODY, timeout=10)
     assert res["raised"] == [], out
     rows = [ln.split("\t") for ln in text.splitlines()[1:]]
     assert [r[2] for r in rows if r[0] == "M"] == ["5", "None", "2.5", "ok"], text
@@ -350,14 +349,7 @@ def test_a_bad_region_name_never_raises_when_a_client_connects(mp):
     character) is a no-op while nobody traces; it must not start raising
     ValueError into the application when an operator connects montrace:
     such a region is not measured, traced or not."""
-    port = free_port()
-    p = spawn(mp, BAD_REGION_BODY, port)
-    s = connect(port)
-    try:
-        text = read_all(s, 10)
-    finally:
-        s.close()
-    res, out = finish(p)
+    res, out, text = session_text(mp, BAD_REGION_BODY, timeout=10)
     assert res["raised"] == [] and res["regions"] == ["good"], out
     assert [ln.split("\t")[2] for ln in text.splitlines() if ln.startswith("R\t")] == ["good"], text
 
