@@ -134,21 +134,39 @@ class Soak:
                 pass
         # what the sink swallowed never reaches rsyslog: count it so the
         # totals can still be checked (received by the sink, not lost)
+        # Closing a connection with bytes still arriving resets it and loses
+        # frames the sender already counted as sent (the kernel took them).
+        # So: take every connection the kernel completed, stop listening, then
+        # half-close each (FIN): the sender sees the end and closes its side,
+        # and what it wrote until then is read here up to its own FIN.
+        s.setblocking(False)
+        try:
+            while True:
+                conns.append(s.accept()[0])
+        except OSError:
+            pass
+        s.close()
         swallowed = 0
         for c in conns:
-            c.setblocking(False)
             data = b""
             try:
-                while True:
-                    b = c.recv(65536)
-                    if not b:
-                        break
-                    data += b
+                c.shutdown(socket.SHUT_WR)
             except OSError:
                 pass
+            c.settimeout(0.5)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                try:
+                    b = c.recv(65536)
+                except socket.timeout:
+                    continue
+                except OSError:
+                    break
+                if not b:
+                    break
+                data += b
             c.close()
             swallowed += complete_frames(data)
-        s.close()
         self.restart_syslog(0)
         return swallowed
 
