@@ -101,9 +101,7 @@ class ControlServer(PolledListener):
                 raise ValueError("bad control token")
         if not isinstance(max_clients, int) or max_clients < 1:
             raise ValueError("bad control_clients: %r" % (max_clients,))
-        if not isinstance(port, int) or not 0 <= port <= 65535:
-            raise ValueError("bad listen_port: %r" % (port,))
-        PolledListener.__init__(self, port, addr, poll_ms)
+        PolledListener.__init__(self, port, addr, poll_ms, what="listen_port")
         self.registry = registry
         self.logs = log_backend
         self.token = token

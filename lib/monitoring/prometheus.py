@@ -85,13 +85,11 @@ class PrometheusServer(PolledListener):
     def __init__(self, registry, port=9100, addr="0.0.0.0", max_clients=2, buf_size=512,
                  head_max=512, head_timeout_ms=2000, timeout_ms=5000, poll_ms=20,
                  backlog=2):
-        if type(port) is not int or not 0 <= port <= 65535:
-            raise ValueError("bad prometheus_port: %r" % (port,))
         if max_clients < 1:
             raise ValueError("bad max_clients: %r" % (max_clients,))
         if buf_size < 128 or head_max < 64:
             raise ValueError("buffers too small")
-        PolledListener.__init__(self, port, addr, poll_ms, backlog)
+        PolledListener.__init__(self, port, addr, poll_ms, backlog, "prometheus_port")
         self.registry = registry
         self.max_clients = max_clients
         self.buf_size = buf_size
