@@ -156,11 +156,13 @@ async def feed_watchdog(wdt, period_ms):
 
 
 def read_config():
-    """``(board settings, start kwargs, log level name, errors)`` from the
-    board's defaults and the user's file; the board settings, checked, are
-    ``[wifi, ntp host, watchdog_ms, heartbeat_s]``. ``monitoring.config``
-    and ``monitoring.boardsettings`` are needed once, at boot: they are
-    unloaded afterwards, their code (about 4 KB) freed."""
+    """``(document, board settings, errors)``: the board's defaults and the
+    user's file merged, each bad section turned off by the same checks as
+    ``monitoring.start`` (the rest still runs). The board settings are the
+    firmware's own keys (``wifi``, ``ntp``, ``watchdog_ms``,
+    ``heartbeat_s``, ``log_level``). ``monitoring.config`` and
+    ``monitoring.boardsettings`` are needed once, at boot: they are
+    unloaded afterwards, their code freed."""
     from monitoring import boardsettings, config
 
     path = board.config_path()
@@ -170,28 +172,44 @@ def read_config():
             os.stat(path)
         except OSError:  # load() skips it: say so, or a typo goes unseen
             errors.append("config: %s: not found (the board's defaults alone)" % path)
-    level = config.log_level(doc, errors)
     settings = boardsettings.board_settings(doc, errors)
-    kwargs, more = config.to_start_kwargs(doc, board.device_id())
+    doc, more = monitoring.validate(doc)
     for name in ("config", "boardsettings"):
         del sys.modules["monitoring." + name]
         try:
             delattr(monitoring, name)
         except AttributeError:
             pass
-    return settings, kwargs, level, errors + more
+    return doc, settings, errors + more
+
+
+def with_demo_defaults(doc):
+    """The demo's choices where the configuration says nothing: the board's
+    device id as hostname, the ``net`` and ``asyncio`` sources on, syslog
+    on the demo's loggers."""
+    doc.setdefault("hostname", board.device_id())
+    src = doc.get("sources")
+    if src is None:
+        doc["sources"] = src = {}
+    src.setdefault("net", True)
+    sl = doc.get("syslog")
+    if type(sl) is dict:
+        sl.setdefault("loggers", list(DEMO_LOGGERS))
+    return doc
 
 
 async def main():
-    settings, kwargs, level, errors = read_config()
+    doc, settings, errors = read_config()
+    doc = with_demo_defaults(doc)
     logging = board.logging_module()
-    app_log, sensor_log, http_log = setup_logging(logging, level)
+    app_log, sensor_log, http_log = setup_logging(logging, settings["log_level"])
     for e in errors:
         app_log.error(e)
-    app_log.info("%s starting on %s (reset cause: %s)", kwargs["hostname"], board.NAME,
+    app_log.info("%s starting on %s (reset cause: %s)", doc["hostname"], board.NAME,
                  board.reset_cause())
 
-    wifi, ntp_host, wdt_ms, heartbeat_s = settings
+    wifi, ntp_host = settings["wifi"], settings["ntp"]
+    wdt_ms, heartbeat_s = settings["watchdog_ms"], settings["heartbeat_s"]
     if not await board.connect_network(wifi, app_log):
         app_log.error("network down: monitoring will retry in the background")
     if not board.set_clock(ntp_host):
@@ -203,8 +221,7 @@ async def main():
 
     demo = Source("demo", tags=("demo",), labels={"board": board.NAME})
     try:
-        mon = monitoring.start(loggers=(app_log, sensor_log, http_log), net_sources=True,
-                               net_status=board.net_status, **kwargs)
+        mon = monitoring.start(logging=logging, net_status=board.net_status, **doc)
     except Exception as e:  # a bad option: run the demo without monitoring
         app_log.error("monitoring not started: %s", e)
         mon = None
@@ -216,8 +233,8 @@ async def main():
     if wdt is not None:
         tasks.append(asyncio.create_task(feed_watchdog(wdt, wdt_ms // 3)))
     if mon is not None:
-        app_log.info("monitoring started: %s", ", ".join(sorted(k for k in kwargs if k in (
-            "influx", "syslog", "listen_port", "trace_port", "prometheus_port"))))
+        app_log.info("monitoring started: %s", ", ".join(
+            k for k in monitoring.SECTIONS[1:] if getattr(mon, k) is not None))
     secs = board.run_seconds()
     if secs is None:
         while True:

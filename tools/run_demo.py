@@ -29,10 +29,10 @@ DB = "board"
 def demo_config(influx, syslog, control_port, trace_port, prometheus_port, interval=2, db=DB):
     """The demo firmware's configuration, pointed at the running peers."""
     return {
-        "device": "unix-demo",
+        "hostname": "unix-demo",
         "log_level": "debug",
         "influx": {"transport": "http", "host": "127.0.0.1", "port": influx.http_port,
-                   "db": db, "interval": interval, "precision": "ms"},
+                   "db": db, "interval_s": interval, "precision": "ms"},
         "syslog": {"transport": "tcp", "host": "127.0.0.1", "port": syslog.tcp_port,
                    "format": "rfc5424", "framing": "octet"},
         "control": {"port": control_port},

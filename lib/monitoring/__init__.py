@@ -7,18 +7,22 @@ Quick use, from inside your asyncio program::
     from monitoring.metrics import Source
 
     app = Source("app", tags=("demo",))
-    mon = monitoring.start(influx=("192.168.1.10", 8094), hostname="pico-1")
+    mon = monitoring.start(hostname="pico-1",
+                           influx={"host": "192.168.1.10", "db": "telemetry"})
     ...
     app.incr("requests")
     app.set("temperature", 21.5)
     ...
     mon.stop()
 
-Only what ``start`` is asked for is imported, so an unused capability
-costs no RAM.
+Each capability is one section, a dict with the same keys as in
+``config.json`` and in docs/. Only what ``start`` is asked for is
+imported, so an unused capability costs no RAM.
 """
 
-from .metrics import default_registry
+from . import options
+from .compat import default_logging
+from .metrics import check_name, default_registry
 from .sources import Counters, add_builtin_sources
 
 __version__ = "0.1.0"
@@ -42,6 +46,8 @@ class Monitor:
     def __init__(self, registry, counters):
         self.registry = registry
         self.counters = counters
+        self.firmware = "unknown"
+        self.builtin_sources = True
         self.influx = None
         self.control = None
         self.syslog = None
@@ -87,69 +93,117 @@ class Monitor:
             current = None
 
 
-def start(hostname="micropython", influx=None, transport="tcp", interval=10,
-          db=None, org=None, bucket=None, token=None, precision="ns",
-          buffer_size=4096, mtu=512, timeout_ms=5000, firmware="unknown",
-          registry=None, builtin_sources=True,
-          # control socket (issue: control socket)
-          listen_port=None, listen_addr="0.0.0.0", control_token=None,
-          control_clients=2,
-          # syslog (issue: syslog)
-          syslog=None, syslog_transport="udp", syslog_framing="octet",
-          syslog_format="rfc5424", syslog_facility=3, app_name=None,
-          syslog_queue=4096, loggers=None, syslog_max_len=None, syslog_bom=False,
-          # trace port (issue: trace port)
-          trace_port=None, trace_interval_ms=200,
-          # Prometheus endpoint (issue: Prometheus)
-          prometheus_port=None, prometheus_addr="0.0.0.0",
-          net_sources=False, net_status=None, asyncio_lag_ms=100,
-          **extra):
+# the capability sections, in the order they start, and the keys of a
+# configuration document that belong to the firmware (start() ignores them)
+SECTIONS = ("sources", "influx", "control", "syslog", "trace", "prometheus")
+FIRMWARE_KEYS = ("wifi", "ntp", "watchdog_ms", "heartbeat_s", "log_level")
+
+
+def owner(name):
+    """The module that owns section ``name`` (its ``OPTIONS``, ``check``
+    and ``start``); imported only when the section is used."""
+    if name == "influx":
+        from . import influx as m
+    elif name == "syslog":
+        from . import syslog_handler as m
+    elif name == "control":
+        from . import control_server as m
+    elif name == "trace":
+        from . import trace as m
+    elif name == "prometheus":
+        from . import prometheus as m
+    elif name == "sources":
+        from . import sources as m
+    else:
+        raise ValueError("%s: unknown key (known: hostname, firmware, %s)" % (
+            name, ", ".join(SECTIONS)))
+    return m
+
+
+def _top(hostname, firmware):
+    try:
+        check_name(hostname, "hostname", ", =")  # a tag value of every point
+    except ValueError:
+        raise ValueError("hostname: expected a name without spaces, ',' or '=', got %r"
+                         % (hostname,))
+    why = options.text(firmware)
+    if why:
+        raise ValueError("firmware: expected %s, got %r" % (why, firmware))
+
+
+def check(doc):
+    """Every section of ``doc`` (the keywords of :func:`start`) checked:
+    ``{name: options}`` for the sections that are on. Raises ValueError
+    naming ``section.key`` at the first bad one."""
+    _top(doc.get("hostname", "micropython"), doc.get("firmware", "unknown"))
+    out = {}
+    for name in doc:
+        if name not in SECTIONS and name not in FIRMWARE_KEYS and name not in _TOP:
+            owner(name)  # raises: unknown key
+    for name in SECTIONS:
+        sec = doc.get(name)
+        if name == "sources" and sec is None:
+            sec = {}
+        if sec is not None and not (type(sec) is dict and sec.get("enabled") is False):
+            out[name] = owner(name).check(sec)
+    return out
+
+
+def validate(doc):
+    """``(doc, errors)``: ``doc`` without its bad sections and keys, and one
+    message for each, from the same checks as :func:`start`. For a
+    firmware that must boot whatever its configuration says: the rest
+    still runs (a bad hostname or firmware falls back to the default)."""
+    errors = []
+    good = {}
+    for name in doc:
+        try:
+            if name not in FIRMWARE_KEYS:
+                check({name: doc[name]})
+            good[name] = doc[name]
+        except ValueError as e:
+            errors.append("config: %s (%s)" % (e, name + " off" if name in SECTIONS
+                                                else "default used" if name in _TOP
+                                                else "ignored"))
+    return good, errors
+
+
+# what start() takes beside the sections: Python objects, not configuration
+_TOP = ("hostname", "firmware", "registry", "logging", "net_status")
+
+
+def start(hostname="micropython", firmware="unknown", registry=None, logging=None,
+          net_status=None, **sections):
     """Start monitoring; returns a :class:`Monitor` (call ``stop()`` on it).
 
-    Metrics: ``influx=(host, port)`` enables the Influx reporter, which
-    every ``interval`` seconds sends the active sources over ``transport``
-    (``"tcp"``, ``"udp"`` or ``"http"``; HTTP needs ``db``, or ``org`` and
-    ``bucket`` and usually ``token`` for InfluxDB 2). ``precision`` is the
-    timestamp unit (``s``, ``ms``, ``us``, ``ns``), ``buffer_size`` the
-    bytes of unsent lines kept while the sink is down, ``mtu`` the largest
-    UDP datagram, ``timeout_ms`` the longest wait on the network before a
-    send counts as failed. ``hostname`` is sent as the ``host`` tag of every point.
-    ``builtin_sources`` registers ``memory``, ``system`` and ``monitoring``.
-    ``net_sources=True`` registers ``net`` and ``asyncio`` too (tag
-    ``builtin``; off by default: about 5 KB of RAM): ``net_status`` is the
-    board's hook (``board.net_status``, returning ``{"connected", "rssi",
-    "reconnects"}`` or None), ``asyncio_lag_ms`` the period of the loop-lag
-    probe (0: no ``asyncio`` source).
+    ``hostname`` is the ``host`` tag of every point and the syslog
+    HOSTNAME; ``firmware`` the firmware's name and version (the
+    ``system`` source's ``firmware`` field, the default syslog APP-NAME).
+    Each capability is a section, a dict of options (absent, None or
+    ``{"enabled": False}``: off), the same as in ``config.json``:
+    ``influx``, ``syslog``, ``control``, ``trace``, ``prometheus``, and
+    ``sources`` (which built-in sources run; on by default). Their keys are
+    in docs/ and in each owner module's ``OPTIONS``; so
+    ``start(**json.load(f))`` works, the firmware's own keys (``wifi``,
+    ``ntp``, ``watchdog_ms``, ``heartbeat_s``, ``log_level``) ignored.
 
-    Prometheus: ``prometheus_port=9100`` serves ``GET /metrics`` on
-    ``prometheus_addr`` (see :mod:`monitoring.prometheus`).
+    Python objects beside the sections: ``registry`` (default the
+    package's), ``logging`` (the logging module whose levels the control
+    socket sets and whose loggers syslog attaches to, by name; default
+    micropython-lib's or CPython's ``logging``, else ``adafruit_logging``),
+    ``net_status`` (the board's hook for the ``net`` source, returning
+    ``{"connected", "rssi", "reconnects"}`` or None).
 
-    Syslog: ``syslog=(host, port)`` attaches a handler to ``loggers`` (a
-    logging module, a logger, a logger name, or a tuple of them; default
-    the root logger of micropython-lib ``logging``, else
-    ``adafruit_logging``) that ships every record over
-    ``syslog_transport`` (``"udp"`` or ``"tcp"``, with ``syslog_framing``
-    ``"octet"`` or ``"lf"``) as ``syslog_format`` (``"rfc5424"`` or
-    ``"rfc3164"``) with facility ``syslog_facility`` (number or name,
-    default 3, daemon), APP-NAME ``app_name`` (default ``firmware``),
-    messages of at most ``syslog_max_len`` bytes (default 480 on UDP, 2048
-    on TCP) queued in ``syslog_queue`` bytes; ``syslog_bom`` puts a BOM
-    before each message. With ``builtin_sources`` it also registers the
-    ``log`` source (records per level, drops).
-
-    Control socket: ``listen_port=2323`` starts it on ``listen_addr``
-    (``L``/``l``/``M``/``m`` commands, see :mod:`control`), with at most
-    ``control_clients`` clients and, if ``control_token`` is set, an
-    ``auth TOKEN`` first line. Log levels are those of ``loggers`` when it
-    is a logging module, else of micropython-lib ``logging`` or
-    ``adafruit_logging``, whichever is installed.
-
+    Every option is checked before anything starts: a bad one raises
+    ValueError naming ``section.key`` and nothing is left running. A port
+    that cannot be bound raises OSError, and what had started is stopped.
     Must be called with an asyncio event loop available (from inside
     ``asyncio.run``'s coroutine on CPython).
     """
     global current
-    if extra:
-        raise TypeError("unknown option: %s" % ", ".join(extra))
+    sections["hostname"] = hostname
+    sections["firmware"] = firmware
+    opts = check(sections)
     import gc
 
     # what importing left behind goes first, so the buffers below (a few
@@ -157,79 +211,36 @@ def start(hostname="micropython", influx=None, transport="tcp", interval=10,
     gc.collect()
     reg = registry if registry is not None else default_registry
     reg.set_host(hostname)
-    counters = Counters()
-    mon = Monitor(reg, counters)
-    if builtin_sources:
-        add_builtin_sources(reg, counters, firmware)
+    mon = Monitor(reg, Counters())
+    mon.firmware = firmware
+    src = opts["sources"]
+    mon.builtin_sources = src["builtin"]
+    if src["builtin"]:
+        add_builtin_sources(reg, mon.counters, firmware)
+    # regions: measured for a trace client and for a metrics consumer; for
+    # metrics alone the machinery loads at the first region() call, so a
+    # firmware that uses no regions never pays for it
+    mon.want_regions = src["builtin"] and (
+        "influx" in opts or "prometheus" in opts or "control" in opts)
+    logmod = logging or default_logging()
     try:
-        if influx is not None:
-            from .influx import InfluxReporter
+        if src["net"]:
+            from .netsources import add_net_sources
 
-            _address("influx", influx)
-            mon.influx = mon._add(InfluxReporter(
-                reg, counters, influx[0], influx[1] if len(influx) > 1 else None,
-                transport, interval,
-                db=db, org=org, bucket=bucket, token=token,
-                precision=precision, mtu=mtu, buffer_size=buffer_size,
-                timeout_ms=timeout_ms))
-
-        # -- control socket: start it here ------------------------------
-        if listen_port is not None:
-            from .control_server import ControlServer
-            from .logbackend import backend_for, default_logging
-
-            # ``loggers`` may be the logging module to control; anything
-            # else (logger names, None): the installed logging module
-            logmod = loggers if hasattr(loggers, "getLogger") else default_logging()
-            mon.control = mon._add(ControlServer(
-                reg, backend_for(logmod), listen_port, listen_addr,
-                token=control_token, max_clients=control_clients))
-
-        # -- syslog: start it here --------------------------------------
-        if syslog is not None:
-            from .syslog_handler import start_syslog
-
-            _address("syslog", syslog)
-            mon.syslog = start_syslog(
-                mon, syslog, syslog_transport, syslog_framing, syslog_format,
-                syslog_facility, app_name or firmware, syslog_queue, loggers,
-                syslog_max_len, syslog_bom, timeout_ms, builtin_sources)
-
-        # -- trace port: start it here ----------------------------------
-        # regions: measured for a trace client and for a metrics consumer
-        # (Influx, Prometheus, the control socket); for metrics alone, the
-        # machinery loads at the first region() call, so a firmware that
-        # uses no regions never pays for it
-        mon.want_regions = builtin_sources and (
-            influx is not None or prometheus_port is not None or listen_port is not None)
-        if trace_port is not None:
-            from .trace import TraceServer
-
-            mon.make_regions()
-
-            mon.trace = mon._add(TraceServer(trace_port, trace_interval_ms, device=hostname,
-                                             regions=mon.regions))
-            mon.regions.tracer = mon.trace
-
-        # -- Prometheus endpoint: start it here -------------------------
-        if net_sources or prometheus_port is not None:
-            from .netsources import start_endpoint
-
-            start_endpoint(mon, prometheus_port, prometheus_addr, net_sources, net_status,
-                           asyncio_lag_ms)
-
+            for svc in add_net_sources(reg, mon, net_status, src["asyncio_lag_ms"]):
+                mon._add(svc)
+        for name in SECTIONS[1:]:
+            if name in opts:
+                m = owner(name)
+                if name in ("control", "syslog"):
+                    m.start(mon, opts[name], logmod)
+                else:
+                    m.start(mon, opts[name])
     except BaseException:
         mon.stop()
         raise
     current = mon
     return mon
-
-
-def _address(name, addr):
-    # (host, port) or (host,): not the host alone, whose characters would
-    # be taken for host and port
-    if type(addr) not in (tuple, list) or not 1 <= len(addr) <= 2:
-        raise ValueError("%s: expected (host, port), got %r" % (name, addr))
 
 
 # -- trace port and regions (module-level helpers) ------------------------

@@ -1,48 +1,52 @@
-"""The demo firmware's own settings in its configuration document (beside
-the capability sections of :mod:`config`): ``wifi``, ``ntp``,
-``watchdog_ms``, ``heartbeat_s``, checked so that a typo never stops a
+"""The demo firmware's own keys in its configuration document, beside the
+capability sections that :func:`monitoring.start` takes: ``wifi``,
+``ntp``, ``watchdog_ms``, ``heartbeat_s``, ``log_level``. Checked with the
+same rules as the sections (:mod:`options`), so that a typo never stops a
 board booting. Pure module; needed once, at boot, and unloaded afterwards
-with :mod:`config` (a separate module, so that a firmware of its own that
-uses :mod:`config` alone does not load it)."""
+(a separate module, so a firmware of its own never loads it)."""
 
-from .config import SECTIONS, _number, _opt_text
+from . import options
+
+LEVELS = ("debug", "info", "warning", "error", "critical")
 
 
 def _object(*keys):
-    def check(v):
-        if type(v) is not dict or [1 for k in v if k not in keys or _opt_text(v[k])]:
+    def rule(v):
+        if type(v) is not dict or [1 for k in v if k not in keys or (
+                v[k] is not None and options.text(v[k]))]:
             return "an object of strings: " + ", ".join(keys)
         return None
-    return check
+    return rule
 
 
-# the firmware's own settings: (key, check, default, what the default means)
-_BOARD = (("wifi", _object("ssid", "password", "country"), None, "network off"),
-          ("ntp", _object("host"), None, "the board's NTP server"),
-          ("watchdog_ms", lambda v: None if type(v) is int and (v == 0 or 1000 <= v <= 3600000)
-           else "0 (off) or an integer from 1000 to 3600000", 0, "watchdog off"),
-          ("heartbeat_s", _number(0.1, 86400), 10, "10 s"))
+def _watchdog(v):
+    if type(v) is int and (v == 0 or 1000 <= v <= 3600000):
+        return None
+    return "0 (off) or an integer from 1000 to 3600000"
+
+
+# (key, default, rule, what the default means)
+KEYS = (("wifi", None, _object("ssid", "password", "country"), "network off"),
+        ("ntp", None, _object("host"), "the board's NTP server"),
+        ("watchdog_ms", 0, _watchdog, "watchdog off"),
+        ("heartbeat_s", 10, options.number(0.1, 86400), "10 s"),
+        ("log_level", "info", options.choice(*LEVELS), "info"))
 
 
 def board_settings(doc, errors):
-    """The firmware's own settings, checked: ``[wifi, ntp host,
-    watchdog_ms, heartbeat_s]``. A bad one gets one message naming the
-    key and falls back to its default (network off, the board's NTP
-    server, no watchdog, 10 s), so a typo never stops the board booting;
-    a key the firmware does not know (a misspelt section) is named too."""
-    out = []
-    for key, check, default, off in _BOARD:
+    """The firmware's own keys, checked: a dict of each key of
+    :data:`KEYS` (``ntp`` as the host name alone). A bad value gets one
+    message naming the key and falls back to its default (network off,
+    the board's NTP server, no watchdog, 10 s, info)."""
+    out = {}
+    for key, default, rule, off in KEYS:
         v = doc.get(key)
-        why = None if v is None else check(v)
+        why = None if v is None else rule(v)
         if why:
             # (an object's values are not repeated: the Wi-Fi password)
             errors.append("config: %s: expected %s%s (%s)" % (
                 key, why, "" if type(v) is dict else ", got %r" % (v,), off))
-        out.append(default if v is None or why else v)
-    for key in doc:
-        if key not in SECTIONS and key not in ("device", "firmware", "log_level") and not [
-                1 for b in _BOARD if b[0] == key]:
-            errors.append("config: %s: unknown key (ignored)" % key)
-    if out[1] is not None:
-        out[1] = out[1].get("host")
+        out[key] = default if v is None or why else v
+    if out["ntp"] is not None:
+        out["ntp"] = out["ntp"].get("host")
     return out

@@ -1,8 +1,8 @@
 """What differs between MicroPython, CircuitPython and CPython, in one place.
 
 ``ticks_ms``/``ticks_diff``/``ticks_add`` (wrapping millisecond ticks),
-``sleep_ms`` (an awaitable), ``asyncio``, ``IS_MICROPYTHON`` and
-``error_text``.
+``sleep_ms`` (an awaitable), ``asyncio``, ``IS_MICROPYTHON``,
+``error_text`` and ``default_logging``.
 """
 
 import sys
@@ -46,6 +46,18 @@ def error_text(e, n=120, rep=False):
         return (repr(e) if rep else str(e))[:n]
     except MemoryError:
         return "MemoryError"
+
+
+def default_logging():
+    """The logging module in use when none is given: ``logging``
+    (micropython-lib's on a board, the stdlib's on CPython), else
+    ``adafruit_logging`` (CircuitPython), else None."""
+    for name in ("logging", "adafruit_logging"):
+        try:
+            return __import__(name)
+        except ImportError:
+            pass
+    return None
 
 
 if hasattr(asyncio, "sleep_ms"):

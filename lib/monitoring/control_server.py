@@ -24,6 +24,7 @@ except ImportError:  # CPython
     def const(x):
         return x
 
+from . import options
 from .compat import ticks_diff, ticks_ms
 from .control import MAX_LINE, execute
 from .listener import PolledListener, recv_into, send
@@ -34,6 +35,37 @@ _CR = const(13)
 # reads and commands per client per poll: bound the time one step takes
 _READS_PER_STEP = const(32)
 _CMDS_PER_STEP = const(4)
+
+
+def _token(v):
+    # bytes from Python; a line of its own after "auth "
+    if type(v) not in (str, bytes) or not v or (type(v) is str and options.text(v)) or (
+            type(v) is bytes and (b"\n" in v or b"\r" in v)):
+        return "a non-empty string without control characters"
+    return None
+
+
+# the ``control`` section: (key, default, rule); see docs/control.md
+OPTIONS = (
+    ("port", DEFAULT_PORT, options.listen_port),
+    ("addr", "0.0.0.0", options.host),
+    ("token", None, _token),  # None: no "auth" line asked for
+    ("clients", 2, options.integer(1, 16)),
+)
+
+
+def check(section):
+    """The ``control`` section checked: every key, defaults filled in."""
+    return options.check("control", OPTIONS, section)
+
+
+def start(mon, o, logmod=None):
+    """Run the checked section ``o`` on :class:`Monitor` ``mon``: the
+    control server, setting the levels of ``logmod`` (default the
+    installed logging module)."""
+    from .logbackend import backend_for
+
+    mon.control = mon._add(ControlServer(mon.registry, backend_for(logmod), o))
 
 
 def same_secret(given, secret):
@@ -91,24 +123,20 @@ class ControlServer(PolledListener):
     count what happened.
     """
 
-    def __init__(self, registry, log_backend, port=DEFAULT_PORT, addr="0.0.0.0", token=None,
-                 max_clients=2, line_max=MAX_LINE, idle_ms=30000, silence_ms=250, poll_ms=20):
-        if token is not None:
-            if isinstance(token, str):
-                token = token.encode()
-            if not isinstance(token, (bytes, bytearray)) or not token or b"\n" in token \
-                    or b"\r" in token:
-                raise ValueError("bad control token")
-        if not isinstance(max_clients, int) or max_clients < 1:
-            raise ValueError("bad control_clients: %r" % (max_clients,))
-        PolledListener.__init__(self, port, addr, poll_ms, what="listen_port")
+    def __init__(self, registry, log_backend, section, line_max=MAX_LINE, idle_ms=30000,
+                 silence_ms=250, poll_ms=20):
+        o = check(section)
+        token = o["token"]
+        if isinstance(token, str):
+            token = token.encode()
+        PolledListener.__init__(self, o["port"], o["addr"], poll_ms)
         self.registry = registry
         self.logs = log_backend
         self.token = token
         self.idle_ms = idle_ms
         self.silence_ms = silence_ms
         cl = self.clients = []
-        for _ in range(max_clients):
+        for _ in range(o["clients"]):
             cl.append(_Client(line_max + 2))
         self.commands = 0
         self.errors = 0

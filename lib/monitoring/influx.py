@@ -22,11 +22,12 @@ dropped first when it is full, every dropped point counted in
 backoff and jitter. Nothing here raises into the caller or blocks the loop.
 """
 
-from . import clock
+from . import clock, options
 from .compat import sleep_ms, ticks_add, ticks_diff, ticks_ms
 from .lineproto import PRECISIONS, LineEncoder, timestamp_suffix
 from .linequeue import LineQueue
 from .netio import Sender, TcpClient, UdpClient
+from .options import REQUIRED
 
 DEFAULT_PORTS = {"tcp": 8094, "udp": 8089, "http": 8086}
 
@@ -41,46 +42,64 @@ def _quote(s):
     return "".join(out)
 
 
+# the ``influx`` section: (key, default, rule); see docs/influx.md
+OPTIONS = (
+    ("host", REQUIRED, options.host),
+    ("port", None, options.port),  # None: the transport's default port
+    ("transport", "http", options.choice("http", "tcp", "udp")),
+    ("db", None, options.text),
+    ("org", None, options.text),
+    ("bucket", None, options.text),
+    ("token", None, options.text),
+    ("interval_s", 10, options.number(0.05, 86400)),
+    ("precision", "ns", options.choice(*PRECISIONS)),
+    ("buffer_bytes", 4096, options.integer(256, 1048576)),
+    ("mtu_bytes", 512, options.integer(64, 65507)),
+    ("timeout_ms", 5000, options.integer(1, 600000)),
+)
+
+
+def _cross(o):
+    if o["transport"] == "http" and not (o["db"] or (o["org"] and o["bucket"])):
+        return "db", "required for http (InfluxDB 1.x), or org and bucket (2.x)"
+    return None
+
+
+def check(section):
+    """The ``influx`` section checked: every key, defaults filled in."""
+    return options.check("influx", OPTIONS, section, _cross)
+
+
+def start(mon, o):
+    """Run the reporter of the checked section ``o`` on :class:`Monitor` ``mon``."""
+    mon.influx = mon._add(InfluxReporter(mon.registry, mon.counters, o))
+
+
 class InfluxReporter(Sender):
     """Pushes the registry's active sources to an Influx sink.
 
     ``registry``: a :class:`metrics.Registry`; ``counters``: a
-    :class:`sources.Counters` (points sent/dropped, bytes, errors).
-    ``transport`` is ``"tcp"``, ``"udp"`` or ``"http"``. For HTTP give
-    ``db`` (version 1) or ``org`` and ``bucket`` (version 2), and
-    ``token`` where the server wants one. ``precision`` is ``s``, ``ms``,
-    ``us`` or ``ns``; timestamps are left out while the clock is unset, so
-    the server stamps the points. ``buffer_size`` caps the unsent lines in
-    RAM; ``timeout_ms`` bounds every network wait.
+    :class:`sources.Counters` (points sent/dropped, bytes, errors);
+    ``section``: the ``influx`` options (a dict, checked here; see
+    :data:`OPTIONS`). Timestamps are left out while the clock is unset, so
+    the server stamps the points. ``line_max`` is the longest line
+    (a longer point is split), ``backoff_max_ms`` the longest wait between
+    reconnects.
     """
 
-    def __init__(self, registry, counters, host, port=None, transport="tcp",
-                 interval=10, db=None, org=None, bucket=None, token=None,
-                 version=None, precision="ns", mtu=512, buffer_size=4096,
-                 line_max=1024, timeout_ms=5000, backoff_max_ms=60000):
-        if transport not in DEFAULT_PORTS:
-            raise ValueError("bad transport: %s" % transport)
-        if precision not in PRECISIONS:
-            raise ValueError("bad precision: %s" % precision)
-        if type(interval) not in (int, float) or interval <= 0:
-            raise ValueError("bad interval: %r" % (interval,))
-        for name, v, lo in (("buffer_size", buffer_size, 256), ("mtu", mtu, 1),
-                            ("timeout_ms", timeout_ms, 1)):
-            if type(v) is not int or v < lo:
-                raise ValueError("bad %s: %r" % (name, v))
-        if port is None:
-            port = DEFAULT_PORTS[transport]
-        elif type(port) is not int or not 0 < port <= 65535:
-            raise ValueError("bad influx port: %r" % (port,))
+    def __init__(self, registry, counters, section, line_max=1024, backoff_max_ms=60000):
+        o = check(section)
+        host = o["host"]
+        transport = o["transport"]
+        precision = o["precision"]
+        timeout_ms = o["timeout_ms"]
+        port = o["port"] or DEFAULT_PORTS[transport]
+        db, org, bucket, token = o["db"], o["org"], o["bucket"], o["token"]
         self._http_head = None
         if transport == "http":
-            if (version or (2 if bucket else 1)) == 1:
-                if not db:
-                    raise ValueError("http version 1 needs db")
+            if not (org and bucket):  # InfluxDB 1.x
                 path = "/write?db=%s&precision=%s" % (_quote(db), PRECISIONS[precision][1])
             else:
-                if not (org and bucket):
-                    raise ValueError("http version 2 needs org and bucket")
                 path = "/api/v2/write?org=%s&bucket=%s&precision=%s" % (
                     _quote(org), _quote(bucket), precision)
             self._http_head = (
@@ -95,11 +114,11 @@ class InfluxReporter(Sender):
         self._conn = (UdpClient(host, port) if transport == "udp" else
                       TcpClient(host, port, timeout_ms, counters if transport == "tcp" else None))
         self.transport = transport
-        self.interval = interval
+        self.interval = o["interval_s"]
         self.precision = precision
-        self.mtu = mtu
+        self.mtu = o["mtu_bytes"]
         self.timeout_ms = timeout_ms
-        self.queue = LineQueue(buffer_size)
+        self.queue = LineQueue(o["buffer_bytes"])
         self.encoder = LineEncoder(line_max)
         self._rbuf = None  # HTTP responses are read into it
 

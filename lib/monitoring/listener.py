@@ -53,10 +53,7 @@ class PolledListener:
     ``flags`` (poll events, set by :meth:`_polled`).
     """
 
-    def __init__(self, port, addr, poll_ms, backlog=2, what="port"):
-        # ``what``: the option's name in the ValueError for a bad port
-        if type(port) is not int or not 0 <= port <= 65535:
-            raise ValueError("bad %s: %r" % (what, port))
+    def __init__(self, port, addr, poll_ms, backlog=2):
         self.port = port
         self.addr = addr
         self.poll_ms = poll_ms

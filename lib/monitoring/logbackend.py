@@ -152,21 +152,3 @@ class LogBackend:
 def backend_for(mod):
     """A :class:`LogBackend` for ``mod``, or None when ``mod`` is None."""
     return None if mod is None else LogBackend(mod)
-
-
-def default_logging():
-    """The logging module to control when none is given: ``logging``
-    (micropython-lib's on a board, the stdlib's on CPython), else
-    ``adafruit_logging``, else None."""
-    try:
-        import logging
-
-        return logging
-    except ImportError:
-        pass
-    try:
-        import adafruit_logging
-
-        return adafruit_logging
-    except ImportError:
-        return None

@@ -28,7 +28,7 @@ from .sources import _builtin, _copy
 
 _NET = (("influx_points_sent", "points_sent"), ("influx_bytes_sent", "bytes_sent"),
         ("syslog_sent", "log_sent"), ("syslog_bytes_sent", "log_bytes_sent"))
-_PROM = ("prometheus_scrapes", "prometheus_bytes_sent")
+PROM_FIELDS = ("prometheus_scrapes", "prometheus_bytes_sent")
 
 
 def net_sampler(mon, net_status=None):
@@ -53,8 +53,8 @@ def net_sampler(mon, net_status=None):
             _copy(src, name, getattr(c, attr))
         p = getattr(mon, "prometheus", None)
         if p is not None:
-            _copy(src, _PROM[0], p.scrapes)
-            _copy(src, _PROM[1], p.bytes_sent)
+            _copy(src, PROM_FIELDS[0], p.scrapes)
+            _copy(src, PROM_FIELDS[1], p.bytes_sent)
 
     return sample
 
@@ -65,8 +65,6 @@ class LoopLag:
     figures since the last report."""
 
     def __init__(self, period_ms=100):
-        if type(period_ms) not in (int, float) or period_ms <= 0:
-            raise ValueError("bad asyncio_lag_ms: %r" % (period_ms,))
         self.period_ms = period_ms
         self.max = self.sum = self.n = 0
         self._task = None
@@ -115,25 +113,3 @@ def add_net_sources(registry, mon, net_status=None, lag_period_ms=100):
         _builtin(registry, "asyncio", lag)
         return (lag,)
     return ()
-
-
-def start_endpoint(mon, port, addr="0.0.0.0", net_sources=False, net_status=None,
-                   lag_ms=100):
-    """What :func:`monitoring.start` does for issue 8: register the ``net``
-    and ``asyncio`` sources (``net_sources``) and start their probe, and
-    serve ``/metrics`` on ``addr:port`` (``port`` not None) as
-    ``mon.prometheus``. Only what is asked for is imported."""
-    if net_sources:
-        for svc in add_net_sources(mon.registry, mon, net_status, lag_ms):
-            mon._add(svc)
-    if port is not None:
-        from .prometheus import PrometheusServer
-
-        mon.prometheus = mon._add(PrometheusServer(mon.registry, port, addr))
-        net = mon.registry.get("net")
-        if net is not None:
-            # the fields exist from the start: a sample on a tight heap
-            # later never has to grow the source
-            for name in _PROM:
-                net.incr(name, 0)
-            net.sample()

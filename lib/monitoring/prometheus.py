@@ -37,6 +37,7 @@ except ImportError:  # CPython
     def const(x):
         return x
 
+from . import options
 from .compat import error_text, ticks_add, ticks_diff, ticks_ms
 from .listener import PolledListener, recv_into, send
 from .promfmt import PromEncoder, chunk_header, response_head, route, wants_chunked
@@ -77,21 +78,47 @@ class _Slot:
         self.phase = 0
 
 
-class PrometheusServer(PolledListener):
-    """Serves ``registry``'s active sources on ``addr:port`` at
-    ``/metrics``. ``start()`` binds (raising OSError if the port is taken)
-    and starts the serving task; ``stop()`` closes everything."""
+# the ``prometheus`` section: (key, default, rule); see docs/prometheus.md
+OPTIONS = (
+    ("port", 9100, options.listen_port),
+    ("addr", "0.0.0.0", options.host),
+    ("clients", 2, options.integer(1, 8)),
+)
 
-    def __init__(self, registry, port=9100, addr="0.0.0.0", max_clients=2, buf_size=512,
-                 head_max=512, head_timeout_ms=2000, timeout_ms=5000, poll_ms=20,
-                 backlog=2):
-        if max_clients < 1:
-            raise ValueError("bad max_clients: %r" % (max_clients,))
-        if buf_size < 128 or head_max < 64:
-            raise ValueError("buffers too small")
-        PolledListener.__init__(self, port, addr, poll_ms, backlog, "prometheus_port")
+
+def check(section):
+    """The ``prometheus`` section checked: every key, defaults filled in."""
+    return options.check("prometheus", OPTIONS, section)
+
+
+def start(mon, o):
+    """Serve ``/metrics`` for the checked section ``o`` as ``mon.prometheus``."""
+    mon.prometheus = mon._add(PrometheusServer(mon.registry, o))
+    net = mon.registry.get("net")
+    if net is not None:
+        from .netsources import PROM_FIELDS
+
+        # the fields exist from the start: a sample on a tight heap
+        # later never has to grow the source
+        for name in PROM_FIELDS:
+            net.incr(name, 0)
+        net.sample()
+
+
+class PrometheusServer(PolledListener):
+    """Serves ``registry``'s active sources at ``/metrics`` as the
+    ``prometheus`` section ``section`` says (a dict, checked here; see
+    :data:`OPTIONS`). ``start()`` binds (raising OSError if the port is
+    taken) and starts the serving task; ``stop()`` closes everything.
+    The rest tunes buffers (``buf_size`` >= 128, ``head_max`` >= 64) and
+    timeouts."""
+
+    def __init__(self, registry, section, buf_size=512, head_max=512, head_timeout_ms=2000,
+                 timeout_ms=5000, poll_ms=20, backlog=2):
+        o = check(section)
+        PolledListener.__init__(self, o["port"], o["addr"], poll_ms, backlog)
         self.registry = registry
-        self.max_clients = max_clients
+        self.max_clients = o["clients"]
         self.buf_size = buf_size
         self.head_max = head_max
         self.head_timeout_ms = head_timeout_ms

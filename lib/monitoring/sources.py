@@ -16,6 +16,7 @@ All three carry the tag ``builtin``.
 import gc
 import sys
 
+from . import options
 from .compat import ticks_diff, ticks_ms
 from .metrics import Source
 
@@ -103,3 +104,16 @@ def add_builtin_sources(registry, counters, firmware="unknown"):
         if registry.get(name) is None:
             out.append(_builtin(registry, name, sampler))
     return tuple(out)
+
+
+# the ``sources`` section: which built-in sources run; see docs/sources.md
+OPTIONS = (
+    ("builtin", True, options.boolean),  # memory, system, monitoring, log, regions
+    ("net", False, options.boolean),  # net and asyncio (about 5 KB of RAM)
+    ("asyncio_lag_ms", 100, options.integer(0, 60000)),  # 0: no asyncio source
+)
+
+
+def check(section):
+    """The ``sources`` section checked: every key, defaults filled in."""
+    return options.check("sources", OPTIONS, section)

@@ -3,7 +3,7 @@ sends them to a syslog server over UDP or TCP.
 
 Attach with one line, for the logging module you use::
 
-    sender = SyslogSender(counters, "192.168.1.10", 514)   # or monitoring.start(syslog=...)
+    sender = SyslogSender(counters, {"host": "192.168.1.10"})  # or monitoring.start(syslog=...)
     sender.start()
     logging.getLogger().addHandler(MicroPythonHandler(sender))   # micropython-lib logging
     adafruit_logging.getLogger("app").addHandler(AdafruitHandler(sender))
@@ -33,42 +33,76 @@ cannot tell whether anyone listens: datagrams to a stopped server are lost
 
 import select
 
-from .compat import asyncio, sleep_ms, ticks_diff, ticks_ms
+from .compat import asyncio, default_logging, sleep_ms, ticks_diff, ticks_ms
 from .linequeue import LineQueue
 from .metrics import Source
 from .netio import Sender, TcpClient, UdpClient
-from .syslog import SyslogFormatter, check_option, frame, put_int
+from . import options
+from .options import REQUIRED
+from .syslog import SyslogFormatter, check_option, facility_code, frame, put_int
+
+
+def _facility(v):
+    try:
+        facility_code(v)
+        return None
+    except ValueError:
+        return "a number from 0 to 23 or a facility name (daemon, local0...)"
+
+
+def _loggers(v):
+    # names (JSON) or, from Python, logger objects and logging modules
+    for lg in v if type(v) in (list, tuple) else (v,):
+        if not (type(lg) is str or hasattr(lg, "addHandler") or hasattr(lg, "getLogger")):
+            return "a logger name, a logger, or a list of them"
+    return None
+
+
+# the ``syslog`` section: (key, default, rule); see docs/syslog.md
+OPTIONS = (
+    ("host", REQUIRED, options.host),
+    ("port", 514, options.port),
+    ("transport", "udp", options.choice("udp", "tcp")),
+    ("framing", "octet", options.choice("octet", "lf")),
+    ("format", "rfc5424", options.choice("rfc5424", "rfc3164")),
+    ("facility", "daemon", _facility),
+    ("app_name", None, options.text),  # None: the firmware name
+    ("loggers", None, _loggers),  # None: the logging module's root logger
+    ("queue_bytes", 4096, options.integer(256, 1048576)),
+    ("max_message_bytes", None, options.integer(64, 65535)),  # None: 480 UDP, 2048 TCP
+    ("bom", False, options.boolean),
+    ("timeout_ms", 5000, options.integer(1, 600000)),
+)
+
+
+def check(section):
+    """The ``syslog`` section checked: every key, defaults filled in."""
+    return options.check("syslog", OPTIONS, section)
 
 
 class SyslogSender(Sender):
     """The shared queue and sending task behind every syslog handler.
 
-    ``counters``: a :class:`sources.Counters`; ``host``, ``port``: the
-    syslog server; ``transport``: ``"udp"`` or ``"tcp"``; ``framing``:
-    ``"octet"`` or ``"lf"`` (TCP only); ``formatter``: a
-    :class:`syslog.SyslogFormatter` (default: RFC 5424, ``hostname`` and
-    ``app_name``, messages of at most 480 bytes on UDP, 2048 on TCP);
-    ``queue_size``: bytes of queued messages (default 4096), or a
-    :class:`linequeue.LineQueue` (allocate it first on a small heap:
-    one 4 KB block is easier to find before code is loaded);
-    ``timeout_ms`` bounds every network wait; reconnects back off from
-    0.5 s up to ``backoff_max_ms``. Bad options raise ValueError.
+    ``counters``: a :class:`sources.Counters`; ``section``: the ``syslog``
+    options (a dict, checked here; see :data:`OPTIONS`; ``loggers`` is
+    used by :func:`start`, not here); ``formatter``: a
+    :class:`syslog.SyslogFormatter` (default: one made from the section
+    with ``hostname``, and APP-NAME ``app_name`` or ``"-"``); ``queue``: a
+    :class:`linequeue.LineQueue` to use instead of allocating one of
+    ``queue_bytes`` (allocate it first on a small heap: one 4 KB block is
+    easier to find before code is loaded). Reconnects back off from 0.5 s
+    up to ``backoff_max_ms``.
     """
 
-    def __init__(self, counters, host, port=514, transport="udp", framing="octet",
-                 formatter=None, queue_size=4096, timeout_ms=5000, backoff_max_ms=60000,
-                 hostname="-", app_name="-"):
-        check_option(transport in ("udp", "tcp"), "transport", transport)
-        check_option(type(port) is int and 0 < port < 65536, "port", port)
-        check_option(framing in ("octet", "lf"), "framing", framing)
-        check_option(type(timeout_ms) is int and timeout_ms > 0, "timeout_ms", timeout_ms)
-        queue = queue_size
-        if not isinstance(queue, LineQueue):
-            check_option(type(queue) is int and queue >= 256, "queue size", queue)
-            queue = LineQueue(queue)
+    def __init__(self, counters, section, formatter=None, queue=None, hostname="-",
+                 backoff_max_ms=60000):
+        o = check(section)
+        transport = o["transport"]
+        if queue is None:
+            queue = LineQueue(o["queue_bytes"])
         if formatter is None:
-            formatter = SyslogFormatter(hostname, app_name,
-                                        max_len=480 if transport == "udp" else 2048)
+            formatter = make_formatter(o, hostname, o["app_name"] or "-")
+        host, port, framing = o["host"], o["port"], o["framing"]
         Sender.__init__(self, counters, backoff_max_ms)
         self.transport = transport
         framing = self.framing = framing if transport == "tcp" else "none"
@@ -89,7 +123,7 @@ class SyslogSender(Sender):
         self.attached = []
         # the connection is opened (TCP) or the socket made (UDP) at the first send
         self._conn = (UdpClient(host, port) if transport == "udp" else
-                      TcpClient(host, port, timeout_ms, counters))
+                      TcpClient(host, port, o["timeout_ms"], counters))
         self._poll = None  # polls the TCP connection for an EOF
         self._event = asyncio.Event()  # set when a record is queued
         # (thread id, event loop) of the sending task, for the CPython handler
@@ -293,7 +327,7 @@ class SyslogSender(Sender):
         CPython), or None (the default module's root logger).
         """
         if target is None or isinstance(target, str):
-            mod = default_logging_module()
+            mod = default_logging()
             if mod is None:
                 raise ValueError("no logging module to attach syslog to")
             target = mod.getLogger(target) if target else mod
@@ -346,16 +380,6 @@ class SyslogSender(Sender):
                 f[n] = v
             else:
                 src.incr(n, v)
-
-
-def default_logging_module():
-    """micropython-lib (or CPython) ``logging`` if importable, else
-    ``adafruit_logging``, else None."""
-    for name in ("logging", "adafruit_logging"):
-        try:
-            return __import__(name)
-        except ImportError:
-            pass
 
 
 class MicroPythonHandler:
@@ -411,32 +435,38 @@ class AdafruitHandler(MicroPythonHandler):
     _text = "msg"
 
 
-def start_syslog(mon, addr, transport, framing, fmt_name, facility, app_name, queue,
-                 loggers, max_len, bom, timeout_ms, builtin_sources):
-    """What :func:`monitoring.start` does for ``syslog=(host, port)``:
-    a running :class:`SyslogSender` attached to ``loggers``, with the
-    ``log`` source when ``builtin_sources``. Kept here so a firmware
-    without syslog never loads this code."""
+def make_formatter(o, hostname, app_name):
+    """The :class:`syslog.SyslogFormatter` of the checked section ``o``."""
+    n = o["max_message_bytes"] or (480 if o["transport"] == "udp" else 2048)
+    return SyslogFormatter(hostname, app_name, facility_code(o["facility"]), o["format"], n,
+                           o["bom"])
+
+
+def start(mon, o, logmod=None):
+    """Run the checked section ``o`` on :class:`Monitor` ``mon``: a
+    :class:`SyslogSender` attached to ``o["loggers"]`` (names are looked
+    up in ``logmod``, default the installed logging module), with the
+    ``log`` source when the built-in sources are on. Kept here so a
+    firmware without syslog never loads this code."""
     import gc
 
     # what loading the code left behind, collected before the
     # queue asks for its one large block
     gc.collect()
-    squeue = LineQueue(queue) if type(queue) is int and queue >= 256 else queue
-    if max_len is None:
-        max_len = 480 if transport == "udp" else 2048
+    queue = LineQueue(o["queue_bytes"])
     reg = mon.registry
-    fmt = SyslogFormatter(reg.host, app_name, facility, fmt_name, max_len, bom)
-    sender = SyslogSender(mon.counters, addr[0], addr[1] if len(addr) > 1 else 514,
-                          transport, framing, fmt, squeue, timeout_ms)
+    fmt = make_formatter(o, reg.host, o["app_name"] or mon.firmware)
+    sender = SyslogSender(mon.counters, o, fmt, queue)
     # running before the handlers go on, so stop() takes them off
-    mon._add(sender)
+    mon.syslog = mon._add(sender)
+    loggers = o["loggers"]
     if loggers is None:
-        # the default logging module's root logger, if there is one
-        loggers = (None,) if default_logging_module() else ()
-    for lg in loggers if isinstance(loggers, (tuple, list)) else (loggers,):
+        # the logging module's root logger, if there is one
+        loggers = (logmod,) if logmod else ()
+    for lg in loggers if type(loggers) in (list, tuple) else (loggers,):
+        if type(lg) is str and logmod is not None:
+            lg = logmod.getLogger(lg)
         sender.attach(lg)
-    if builtin_sources:
+    if mon.builtin_sources:
         reg.remove("log")  # a previous start's, counting for a stopped sender
         sender.log_source(reg)
-    return sender

@@ -19,19 +19,40 @@ only (``ipoll``, ``socket.write(buf, off, n)`` and ``readinto``: the calls
 that allocate nothing).
 """
 
+from . import options
 from .compat import error_text
 from .listener import PolledListener
 
 REFUSED = b"error: trace already active\n"
 
 
-class TraceServer(PolledListener):
-    """The trace listener on ``host:port``.
+# the ``trace`` section: (key, default, rule); see docs/trace.md
+OPTIONS = (
+    ("port", 4242, options.listen_port),
+    ("addr", "0.0.0.0", options.host),
+    ("interval_ms", 200, options.integer(10, 60000)),
+    ("buffer_bytes", 1024, options.integer(256, 65536)),
+)
 
-    ``interval_ms``: time between samples (10 to 60000). ``regions``: a
+
+def check(section):
+    """The ``trace`` section checked: every key, defaults filled in."""
+    return options.check("trace", OPTIONS, section)
+
+
+def start(mon, o):
+    """Run the checked section ``o`` on :class:`Monitor` ``mon``."""
+    regions = mon.make_regions()
+    mon.trace = mon._add(TraceServer(o, mon.registry.host, regions))
+    regions.tracer = mon.trace
+
+
+class TraceServer(PolledListener):
+    """The trace listener of the ``trace`` section ``section`` (a dict,
+    checked here; see :data:`OPTIONS`): ``interval_ms`` between samples,
+    ``buffer_bytes`` of unsent lines kept per session. ``regions``: a
     :class:`regions.Regions` whose totals are streamed (and which reports
-    library collections here). ``buffer_size``: bytes of unsent lines kept
-    per session. ``write_timeout_ms``: a session whose pending output
+    library collections here). ``write_timeout_ms``: a session whose pending output
     makes no progress for that long is ended. ``task_count``: optional
     callable returning the number of asyncio tasks (the ``tasks`` column,
     ``-`` without it). ``sndbuf``: socket send buffer to ask for (tests).
@@ -41,20 +62,14 @@ class TraceServer(PolledListener):
     ``memory_errors``. ``active`` is True while a client is served.
     """
 
-    def __init__(self, port=4242, interval_ms=200, host="0.0.0.0", device="micropython",
-                 regions=None, buffer_size=1024, write_timeout_ms=5000, accept_poll_ms=100,
-                 task_count=None, sndbuf=None):
-        if not (type(port) is int and 0 <= port <= 65535 and type(interval_ms) is int
-                and 10 <= interval_ms <= 60000 and type(buffer_size) is int
-                and buffer_size >= 256):
-            raise ValueError("bad trace option: port %r (0-65535), interval_ms %r (10-60000), "
-                             "buffer_size %r (>=256)" % (port, interval_ms, buffer_size))
-        # ``host`` is kept as ``addr``, ``accept_poll_ms`` as ``poll_ms``
-        PolledListener.__init__(self, port, host, accept_poll_ms)
-        self.interval_ms = interval_ms
+    def __init__(self, section, device="micropython", regions=None, write_timeout_ms=5000,
+                 accept_poll_ms=100, task_count=None, sndbuf=None):
+        o = check(section)
+        PolledListener.__init__(self, o["port"], o["addr"], accept_poll_ms)
+        self.interval_ms = o["interval_ms"]
         self.device = device
         self.regions = regions
-        self.buffer_size = buffer_size
+        self.buffer_size = o["buffer_bytes"]
         self.write_timeout_ms = write_timeout_ms
         self.task_count = task_count
         self.sndbuf = sndbuf
