@@ -173,7 +173,7 @@ def read_config():
         except OSError:  # load() skips it: say so, or a typo goes unseen
             errors.append("config: %s: not found (the board's defaults alone)" % path)
     settings = boardsettings.board_settings(doc, errors)
-    doc, more = monitoring.validate(doc)
+    doc, more = config.validate(doc)
     for name in ("config", "boardsettings"):
         del sys.modules["monitoring." + name]
         try:

@@ -41,8 +41,8 @@ app = Source(%r, tags=("demo",), labels=%r, sampler=lambda s: s.incr("flush"))
 FIELDS = %r
 %s
 async def main():
-    mon = monitoring.start(hostname="pico-1", influx=(%r, %d), transport=%r,
-                           interval=%r%s)
+    mon = monitoring.start(hostname="pico-1", influx={"host": %r, "port": %d,
+                           "transport": %r, "interval_s": %r%s})
     for k in FIELDS:
         app.set(k, FIELDS[k])
     for i in range(%d):
@@ -84,7 +84,7 @@ def check_tricky_rows(influxdb, db, min_rows):
 
 
 def test_http_v1_stores_exact_values_types_and_tags(mp, influxdb, influx_db):
-    p = mp.run(program(("127.0.0.1", influxdb.http_port), "http", start_args=", db=%r" % influx_db))
+    p = mp.run(program(("127.0.0.1", influxdb.http_port), "http", start_args=", 'db': %r" % influx_db))
     s = summary(p.stdout)
     assert s["errors"] == 0 and s["dropped"] == 0 and s["queued"] == 0, s
     rows = check_tricky_rows(influxdb, influx_db, 3)
@@ -105,7 +105,7 @@ def test_http_v1_stores_exact_values_types_and_tags(mp, influxdb, influx_db):
 
 def test_udp_datagrams_arrive_whole(mp, influxdb):
     # a small MTU forces several datagrams per flush; no line may be split
-    p = mp.run(program(("127.0.0.1", influxdb.udp_port), "udp", start_args=", mtu=300"))
+    p = mp.run(program(("127.0.0.1", influxdb.udp_port), "udp", start_args=", 'mtu_bytes': 300"))
     s = summary(p.stdout)
     assert s["errors"] == 0 and s["sent"] >= 12, s
     wait_until(lambda: len(influxdb.rows(influxdb.udp_db, TRICKY_MEASUREMENT)) >= 3, 5)
@@ -238,7 +238,7 @@ def test_http_v2_request_is_exact(mp, influxdb, influx_db):
     port = sink.port
     try:
         p = mp.run(program(("127.0.0.1", port), "http", flushes=1, interval=0.3,
-                           start_args=", org='my org', bucket='b/1', token='s3cr=t', precision='ms'"))
+                           start_args=", 'org': 'my org', 'bucket': 'b/1', 'token': 's3cr=t', 'precision': 'ms'"))
     finally:
         sink.close()
     s = summary(p.stdout)
@@ -270,8 +270,9 @@ from monitoring.metrics import Source
 # the sampler runs once per flush: "n" numbers the points produced
 app = Source("app", sampler=lambda s: s.incr("n"))
 async def main():
-    mon = monitoring.start(hostname="pico-1", influx=("127.0.0.1", %d), transport="tcp",
-                           interval=0.05, buffer_size=1024, builtin_sources=False)
+    mon = monitoring.start(hostname="pico-1", sources={"builtin": False}, influx={
+        "host": "127.0.0.1", "port": %d, "transport": "tcp", "interval_s": 0.05,
+        "buffer_bytes": 1024})
     mon.influx.backoff.max_ms = 100
     app.set("pad", "x" * 20)
     peak = 0
@@ -332,8 +333,8 @@ import asyncio, json, monitoring
 from monitoring.metrics import Source
 app = Source("confl")
 async def main():
-    mon = monitoring.start(hostname="pico-1", influx=("127.0.0.1", %d), transport="http",
-                           db=%r, interval=0.1, builtin_sources=False)
+    mon = monitoring.start(hostname="pico-1", sources={"builtin": False}, influx={
+        "host": "127.0.0.1", "port": %d, "db": %r, "interval_s": 0.1})
     for i in range(3):
         app.set("seq", i)
         await asyncio.sleep(0.1)
@@ -359,8 +360,8 @@ import asyncio, json, monitoring
 from monitoring.metrics import Source
 app = Source("retry")
 async def main():
-    mon = monitoring.start(hostname="pico-1", influx=("127.0.0.1", %d), transport="http",
-                           db="x", interval=5, builtin_sources=False)
+    mon = monitoring.start(hostname="pico-1", sources={"builtin": False}, influx={
+        "host": "127.0.0.1", "port": %d, "db": "x", "interval_s": 5})
     mon.influx.backoff.min_ms = 50
     app.set("v", 1)
     for i in range(40):
@@ -397,8 +398,9 @@ class BoardSizedTcp(monitoring.netio.TcpClient):
 
 monitoring.influx.TcpClient = BoardSizedTcp
 async def main():
-    mon = monitoring.start(hostname="pico-1", influx=("127.0.0.1", %d), transport="tcp",
-                           interval=0.02, timeout_ms=300, buffer_size=2048)
+    mon = monitoring.start(hostname="pico-1", influx={
+        "host": "127.0.0.1", "port": %d, "transport": "tcp", "interval_s": 0.02,
+        "timeout_ms": 300, "buffer_bytes": 2048})
     app.set("pad", "y" * 400)
     worst = 0
     peak = 0
@@ -432,8 +434,8 @@ import asyncio, json, monitoring
 from monitoring.metrics import Source
 app = Source("nan")
 async def main():
-    mon = monitoring.start(hostname="pico-1", influx=("127.0.0.1", %d), transport="http",
-                           db=%r, interval=0.1, builtin_sources=False)
+    mon = monitoring.start(hostname="pico-1", sources={"builtin": False}, influx={
+        "host": "127.0.0.1", "port": %d, "db": %r, "interval_s": 0.1})
     app.set("good", 1.5)
     app.set("bad", float("nan"))
     await asyncio.sleep(0.25)
@@ -457,8 +459,8 @@ monitoring.clock.unix_ns = lambda: 5 * 10**9  # 1970: not set
 from monitoring.metrics import Source
 app = Source("app")
 async def main():
-    mon = monitoring.start(hostname="h", influx=("127.0.0.1", %d), interval=0.1,
-                           builtin_sources=False)
+    mon = monitoring.start(hostname="h", sources={"builtin": False}, influx={
+        "host": "127.0.0.1", "port": %d, "transport": "tcp", "interval_s": 0.1})
     app.set("v", 3)
     await asyncio.sleep(0.15)
     mon.stop()
@@ -481,8 +483,8 @@ import asyncio, gc, monitoring
 from monitoring.metrics import Source
 app = Source("heap64_%s", tags=("demo",))
 async def main():
-    mon = monitoring.start(hostname="pico-64k", influx=("127.0.0.1", %d), transport=%r,
-                           db=%r, interval=0.05)
+    mon = monitoring.start(hostname="pico-64k", influx={
+        "host": "127.0.0.1", "port": %d, "transport": %r, "db": %r, "interval_s": 0.05})
     for i in range(60):
         app.set("seq", i)
         app.incr("n")
@@ -516,8 +518,8 @@ import asyncio, monitoring
 from monitoring.metrics import Source
 app = Source("conc", tags=("demo",))
 async def main():
-    mon = monitoring.start(hostname="h", influx=("127.0.0.1", %d), transport="http", db=%r,
-                           interval=0.02, builtin_sources=False)
+    mon = monitoring.start(hostname="h", sources={"builtin": False}, influx={
+        "host": "127.0.0.1", "port": %d, "db": %r, "interval_s": 0.02})
     for i in range(40):
         app.set("seq", i)
         await asyncio.gather(mon.influx.flush(), mon.influx.flush())
@@ -565,100 +567,64 @@ def test_error_bookkeeping_survives_a_heap_with_no_room(mp):
     assert p.stdout.split() == ["True", "MemoryError", "1", "MemoryError"], p.stdout + p.stderr
 
 
-def test_bad_interval_is_refused_at_start_not_in_a_dead_task(mp):
-    """``interval`` not a positive number (a str from a hand-made
-    configuration, 0, a negative) is refused by ``start`` with a
-    ValueError naming it, like a bad transport, and nothing is left
-    running; before, the task died at its first flush (``"10"``) or
-    flushed in a tight loop (``0``)."""
-    code = """
-import asyncio, monitoring
-async def main():
-    for iv in ("10", 0, -1, None, True):
-        try:
-            mon = monitoring.start(influx=("127.0.0.1", 9), transport="udp", interval=iv)
-        except ValueError as e:
-            print("refused", repr(iv), e, monitoring.current)
-        else:
-            print("started", repr(iv))
-            mon.stop()
-    mon = monitoring.start(influx=("127.0.0.1", 9), transport="udp", interval=0.05)
-    await asyncio.sleep(0.22)
-    mon.stop()
-    print("flushes", mon.counters.points_produced // 3)
-asyncio.run(main())
-"""
-    p = mp.run(code)
-    out = p.stdout + p.stderr
-    lines = out.strip().splitlines()
-    assert "Traceback" not in out and "exception" not in out, out
-    assert lines[:5] == ["refused %s bad interval: %s None" % (v, v)
-                         for v in ("'10'", "0", "-1", "None", "True")], out
-    assert lines[5] in ("flushes 4", "flushes 5"), out
-
-
-def test_influx_address_must_be_host_and_port(mp):
-    """``influx="192.168.1.10"`` (the host alone, not a tuple; the same for
-    ``syslog``) or a port
-    that is not an int 1-65535 is refused by ``start`` with a ValueError
-    saying what is expected; before, the string was indexed into host
-    ``"1"``, port ``"9"``, and the reporter ran, every send failing."""
+def test_bad_influx_options_are_refused_at_start_naming_the_key(mp):
+    """Every influx option of the wrong type or out of range (a str from a
+    hand-made configuration, 0, a negative, an unknown key, a missing
+    host) is refused by ``start`` with a ValueError naming
+    ``influx.KEY``, and nothing is left running; before, ``interval="10"``
+    killed the task at its first flush, ``interval=0`` flushed in a tight
+    loop and ``mtu="512"`` started a reporter whose every send failed."""
     p = mp.run(r"""
 import asyncio, monitoring
+BASE = {"host": "127.0.0.1", "port": 9, "transport": "udp"}
 async def main():
-    for a in ("192.168.1.10", ("127.0.0.1", "8094"), ("127.0.0.1", 0), ("127.0.0.1", 8094, 1)):
+    for kw in ({"interval_s": "10"}, {"interval_s": 0}, {"interval_s": True},
+               {"buffer_bytes": "4096"}, {"buffer_bytes": 0}, {"mtu_bytes": "512"},
+               {"timeout_ms": 0}, {"port": "8094"}, {"port": 0}, {"host": ""},
+               {"transport": "tls"}, {"interval": 10}, {"transport": "http"}):
+        sec = dict(BASE)
+        sec.update(kw)
         try:
-            mon = monitoring.start(influx=a, transport="udp", interval=1)
-        except ValueError as e:
-            print("refused", e, monitoring.current)
-        else:
-            print("started", repr(a), mon.influx._conn.host, mon.influx._conn.port)
-            mon.stop()
-    mon = monitoring.start(influx=("127.0.0.1",), transport="udp", interval=1)
-    print("default port", mon.influx._conn.port)
-    mon.stop()
-    try:
-        monitoring.start(syslog="192.168.1.10")
-    except ValueError as e:
-        print("refused", e, monitoring.current)
-asyncio.run(main())
-""")
-    out = p.stdout + p.stderr
-    assert out.splitlines() == [
-        "refused influx: expected (host, port), got '192.168.1.10' None",
-        "refused bad influx port: '8094' None",
-        "refused bad influx port: 0 None",
-        "refused influx: expected (host, port), got ('127.0.0.1', 8094, 1) None",
-        "default port 8089",
-        "refused syslog: expected (host, port), got '192.168.1.10' None",
-    ], out
-
-
-def test_bad_buffer_mtu_and_timeout_are_refused_at_start(mp):
-    """``buffer_size``, ``mtu`` and ``timeout_ms`` of the wrong type or out
-    of range are refused by ``start`` with a ValueError naming them; before,
-    ``mtu="512"`` and ``timeout_ms="5000"`` started a reporter whose every
-    send failed on a type error, and ``buffer_size="4096"`` raised a
-    TypeError about string encodings."""
-    p = mp.run(r"""
-import asyncio, monitoring
-async def main():
-    for kw in ({"buffer_size": "4096"}, {"buffer_size": 0}, {"mtu": "512"}, {"mtu": 0},
-               {"timeout_ms": "5000"}, {"timeout_ms": 0}):
-        try:
-            mon = monitoring.start(influx=("127.0.0.1", 9), transport="udp", interval=1, **kw)
+            mon = monitoring.start(influx=sec)
         except ValueError as e:
             print("refused", e, monitoring.current)
         else:
             print("started", kw)
             mon.stop()
+    for sec in ("192.168.1.10", {"port": 8089}):
+        try:
+            monitoring.start(influx=sec)
+        except ValueError as e:
+            print("refused", e, monitoring.current)
+    mon = monitoring.start(influx={"host": "127.0.0.1", "transport": "udp", "interval_s": 0.05})
+    print("default port", mon.influx._conn.port)
+    await asyncio.sleep(0.22)
+    mon.stop()
+    print("flushes", mon.counters.points_produced // 3)
 asyncio.run(main())
 """)
     out = p.stdout + p.stderr
-    assert out.splitlines() == [
-        "refused bad buffer_size: '4096' None", "refused bad buffer_size: 0 None",
-        "refused bad mtu: '512' None", "refused bad mtu: 0 None",
-        "refused bad timeout_ms: '5000' None", "refused bad timeout_ms: 0 None"], out
+    lines = out.strip().splitlines()
+    assert lines[:-1] == [
+        "refused influx.interval_s: expected a number from 0.01 to 86400, got '10' None",
+        "refused influx.interval_s: expected a number from 0.01 to 86400, got 0 None",
+        "refused influx.interval_s: expected a number from 0.01 to 86400, got True None",
+        "refused influx.buffer_bytes: expected an integer from 256 to 1048576, got '4096' None",
+        "refused influx.buffer_bytes: expected an integer from 256 to 1048576, got 0 None",
+        "refused influx.mtu_bytes: expected an integer from 64 to 65507, got '512' None",
+        "refused influx.timeout_ms: expected an integer from 1 to 600000, got 0 None",
+        "refused influx.port: expected an integer from 1 to 65535, got '8094' None",
+        "refused influx.port: expected an integer from 1 to 65535, got 0 None",
+        "refused influx.host: expected a host name or address, got '' None",
+        "refused influx.transport: expected one of http, tcp, udp, got 'tls' None",
+        "refused influx.interval: unknown key (known: host, port, transport, db, org, bucket, "
+        "token, interval_s, precision, buffer_bytes, mtu_bytes, timeout_ms) None",
+        "refused influx.db: required for http (InfluxDB 1.x), or org and bucket (2.x) None",
+        "refused influx: expected an object of options, got '192.168.1.10' None",
+        "refused influx.host: required None",
+        "default port 8089",
+    ], out
+    assert lines[-1] in ("flushes 4", "flushes 5"), out
 
 
 def test_a_point_too_long_is_named_in_last_error(mp):
@@ -671,7 +637,7 @@ import asyncio, monitoring
 from monitoring.metrics import Source
 notes = Source("notes")
 async def main():
-    mon = monitoring.start(influx=("127.0.0.1", 9), transport="udp", interval=10)
+    mon = monitoring.start(influx={"host": "127.0.0.1", "port": 9, "transport": "udp"})
     notes.set("text", "x" * 1100)
     mon.influx.collect()
     c = mon.counters
@@ -693,8 +659,8 @@ import asyncio, monitoring
 from monitoring.metrics import Source
 big = Source("big", labels={"room": "hall"})
 async def main():
-    mon = monitoring.start(hostname="pico-1", influx=("127.0.0.1", %d), transport="http", db=%r,
-                           interval=10, precision="ms")
+    mon = monitoring.start(hostname="pico-1", influx={
+        "host": "127.0.0.1", "port": %d, "db": %r, "precision": "ms"})
     for k in range(80):
         big.set("field_%%02d" %% k, 1000000 + k)
     for k in range(30):

@@ -198,21 +198,23 @@ def test_notice_without_structured_data_keeps_the_sequence():
     assert b'sequenceId="1"' in f.format(20, "n", "m", UNSET)
 
 
-def test_config_syslog_facility_and_app_name():
-    from monitoring.config import to_start_kwargs
+def test_syslog_section_facility_and_app_name():
+    from monitoring.syslog_handler import check
 
-    kw, errors = to_start_kwargs({"syslog": {"host": "h", "facility": "local3", "app_name": "gh"}})
-    assert errors == [] and kw["syslog_facility"] == "local3" and kw["app_name"] == "gh"
-    assert facility_code(kw["syslog_facility"]) == 19
-    kw, errors = to_start_kwargs({"syslog": {"host": "h", "facility": 5}})
-    assert errors == [] and kw["syslog_facility"] == 5 and "app_name" not in kw
-    kw, errors = to_start_kwargs({"syslog": {"host": "h"}})
-    assert "syslog_facility" not in kw and "app_name" not in kw
+    o = check({"host": "h", "facility": "local3", "app_name": "gh"})
+    assert o["facility"] == "local3" and o["app_name"] == "gh"
+    assert facility_code(o["facility"]) == 19
+    o = check({"host": "h", "facility": 5})
+    assert o["facility"] == 5 and o["app_name"] is None
+    o = check({"host": "h"})
+    assert o["facility"] == "daemon" and facility_code(o["facility"]) == 3
     for bad in (24, "local9", -1, 3.0):
-        kw, errors = to_start_kwargs({"syslog": {"host": "h", "facility": bad}})
-        assert "syslog" not in kw
-        assert errors[0].startswith("config: syslog.facility: expected a number from 0 to 23")
-        assert errors[0].endswith("(syslog off)")
+        try:
+            check({"host": "h", "facility": bad})
+        except ValueError as e:
+            assert str(e).startswith("syslog.facility: expected a number from 0 to 23"), e
+        else:
+            raise AssertionError(bad)
 
 
 def test_bounded_room_writes_whole_messages_or_nothing():

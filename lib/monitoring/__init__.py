@@ -20,8 +20,6 @@ Each capability is one section, a dict with the same keys as in
 imported, so an unused capability costs no RAM.
 """
 
-from . import options
-from .compat import default_logging
 from .metrics import check_name, default_registry
 from .sources import Counters, add_builtin_sources
 
@@ -120,13 +118,13 @@ def owner(name):
     return m
 
 
-def _top(hostname, firmware):
+def _top(options, hostname, firmware):
     try:
         check_name(hostname, "hostname", ", =")  # a tag value of every point
     except ValueError:
         raise ValueError("hostname: expected a name without spaces, ',' or '=', got %r"
                          % (hostname,))
-    why = options.text(firmware)
+    why = options.expected("text", firmware)
     if why:
         raise ValueError("firmware: expected %s, got %r" % (why, firmware))
 
@@ -135,11 +133,13 @@ def check(doc):
     """Every section of ``doc`` (the keywords of :func:`start`) checked:
     ``{name: options}`` for the sections that are on. Raises ValueError
     naming ``section.key`` at the first bad one."""
-    _top(doc.get("hostname", "micropython"), doc.get("firmware", "unknown"))
-    out = {}
+    from . import options
+
+    _top(options, doc.get("hostname", "micropython"), doc.get("firmware", "unknown"))
     for name in doc:
         if name not in SECTIONS and name not in FIRMWARE_KEYS and name not in _TOP:
             owner(name)  # raises: unknown key
+    out = {}
     for name in SECTIONS:
         sec = doc.get(name)
         if name == "sources" and sec is None:
@@ -149,23 +149,14 @@ def check(doc):
     return out
 
 
-def validate(doc):
-    """``(doc, errors)``: ``doc`` without its bad sections and keys, and one
-    message for each, from the same checks as :func:`start`. For a
-    firmware that must boot whatever its configuration says: the rest
-    still runs (a bad hostname or firmware falls back to the default)."""
-    errors = []
-    good = {}
-    for name in doc:
-        try:
-            if name not in FIRMWARE_KEYS:
-                check({name: doc[name]})
-            good[name] = doc[name]
-        except ValueError as e:
-            errors.append("config: %s (%s)" % (e, name + " off" if name in SECTIONS
-                                                else "default used" if name in _TOP
-                                                else "ignored"))
-    return good, errors
+def _unload(name):
+    # forget a submodule so that its code can be collected
+    import sys
+
+    sys.modules.pop("monitoring." + name, None)
+    g = globals()
+    if name in g:
+        del g[name]
 
 
 # what start() takes beside the sections: Python objects, not configuration
@@ -201,13 +192,18 @@ def start(hostname="micropython", firmware="unknown", registry=None, logging=Non
     ``asyncio.run``'s coroutine on CPython).
     """
     global current
-    sections["hostname"] = hostname
-    sections["firmware"] = firmware
-    opts = check(sections)
     import gc
 
-    # what importing left behind goes first, so the buffers below (a few
-    # KB each) find contiguous room on a small, fragmented heap
+    # what importing left behind goes first, so the code loaded below and
+    # then the buffers (a few KB each) find contiguous room on a small heap
+    gc.collect()
+    sections["hostname"] = hostname
+    sections["firmware"] = firmware
+    try:
+        opts = check(sections)
+    finally:
+        # the checking code is needed before starting only: a board keeps none of it
+        _unload("options")
     gc.collect()
     reg = registry if registry is not None else default_registry
     reg.set_host(hostname)
@@ -222,7 +218,6 @@ def start(hostname="micropython", firmware="unknown", registry=None, logging=Non
     # firmware that uses no regions never pays for it
     mon.want_regions = src["builtin"] and (
         "influx" in opts or "prometheus" in opts or "control" in opts)
-    logmod = logging or default_logging()
     try:
         if src["net"]:
             from .netsources import add_net_sources
@@ -233,7 +228,7 @@ def start(hostname="micropython", firmware="unknown", registry=None, logging=Non
             if name in opts:
                 m = owner(name)
                 if name in ("control", "syslog"):
-                    m.start(mon, opts[name], logmod)
+                    m.start(mon, opts[name], logging)
                 else:
                     m.start(mon, opts[name])
     except BaseException:

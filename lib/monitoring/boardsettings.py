@@ -13,7 +13,7 @@ LEVELS = ("debug", "info", "warning", "error", "critical")
 def _object(*keys):
     def rule(v):
         if type(v) is not dict or [1 for k in v if k not in keys or (
-                v[k] is not None and options.text(v[k]))]:
+                v[k] is not None and options.expected("text", v[k]))]:
             return "an object of strings: " + ", ".join(keys)
         return None
     return rule
@@ -29,8 +29,8 @@ def _watchdog(v):
 KEYS = (("wifi", None, _object("ssid", "password", "country"), "network off"),
         ("ntp", None, _object("host"), "the board's NTP server"),
         ("watchdog_ms", 0, _watchdog, "watchdog off"),
-        ("heartbeat_s", 10, options.number(0.1, 86400), "10 s"),
-        ("log_level", "info", options.choice(*LEVELS), "info"))
+        ("heartbeat_s", 10, (0.1, 86400), "10 s"),
+        ("log_level", "info", LEVELS, "info"))
 
 
 def board_settings(doc, errors):
@@ -41,7 +41,7 @@ def board_settings(doc, errors):
     out = {}
     for key, default, rule, off in KEYS:
         v = doc.get(key)
-        why = None if v is None else rule(v)
+        why = None if v is None else options.expected(rule, v)
         if why:
             # (an object's values are not repeated: the Wi-Fi password)
             errors.append("config: %s: expected %s%s (%s)" % (

@@ -12,11 +12,13 @@ own keys (``wifi``, ``ntp``, ``watchdog_ms``, ``heartbeat_s``,
      "syslog": {"host": "192.168.1.10"},
      "control": {"port": 2323}}
 
-Checking is the capabilities' own (:func:`monitoring.validate`,
-:func:`monitoring.start`): this module only reads.
+Checking is the capabilities' own (:func:`monitoring.check`); :func:`validate`
+runs it section by section for a firmware that must boot anyway.
 """
 
 import json
+
+import monitoring
 
 
 def merge(base, over):
@@ -59,3 +61,25 @@ def load(*paths):
             continue
         doc = merge(doc, d)
     return doc, errors
+
+
+_TOP = ("hostname", "firmware")
+
+
+def validate(doc):
+    """``(doc, errors)``: ``doc`` without its bad sections and keys, and one
+    message for each, from the same checks as :func:`monitoring.start`. For a
+    firmware that must boot whatever its configuration says: the rest
+    still runs (a bad hostname or firmware falls back to the default)."""
+    errors = []
+    good = {}
+    for name in sorted(doc):  # one order on every port
+        try:
+            if name not in monitoring.FIRMWARE_KEYS:
+                monitoring.check({name: doc[name]})
+            good[name] = doc[name]
+        except ValueError as e:
+            errors.append("config: %s (%s)" % (e, name + " off" if name in monitoring.SECTIONS
+                                                else "default used" if name in _TOP
+                                                else "ignored"))
+    return good, errors

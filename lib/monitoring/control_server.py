@@ -24,7 +24,6 @@ except ImportError:  # CPython
     def const(x):
         return x
 
-from . import options
 from .compat import ticks_diff, ticks_ms
 from .control import MAX_LINE, execute
 from .listener import PolledListener, recv_into, send
@@ -38,24 +37,27 @@ _CMDS_PER_STEP = const(4)
 
 
 def _token(v):
-    # bytes from Python; a line of its own after "auth "
-    if type(v) not in (str, bytes) or not v or (type(v) is str and options.text(v)) or (
-            type(v) is bytes and (b"\n" in v or b"\r" in v)):
+    # str, or bytes from Python: a line of its own after "auth "
+    if type(v) is str:
+        v = v.encode()
+    if type(v) is not bytes or not v or [1 for b in v if b < 32 or b == 127]:
         return "a non-empty string without control characters"
     return None
 
 
 # the ``control`` section: (key, default, rule); see docs/control.md
 OPTIONS = (
-    ("port", DEFAULT_PORT, options.listen_port),
-    ("addr", "0.0.0.0", options.host),
+    ("port", DEFAULT_PORT, (0, 65535)),
+    ("addr", "0.0.0.0", "host"),
     ("token", None, _token),  # None: no "auth" line asked for
-    ("clients", 2, options.integer(1, 16)),
+    ("clients", 2, (1, 16)),
 )
 
 
 def check(section):
     """The ``control`` section checked: every key, defaults filled in."""
+    from . import options
+
     return options.check("control", OPTIONS, section)
 
 
@@ -63,9 +65,11 @@ def start(mon, o, logmod=None):
     """Run the checked section ``o`` on :class:`Monitor` ``mon``: the
     control server, setting the levels of ``logmod`` (default the
     installed logging module)."""
+    from .compat import default_logging
     from .logbackend import backend_for
 
-    mon.control = mon._add(ControlServer(mon.registry, backend_for(logmod), o))
+    mon.control = mon._add(ControlServer(mon.registry, backend_for(logmod or default_logging()),
+                                         o))
 
 
 def same_secret(given, secret):
@@ -114,7 +118,8 @@ class ControlServer(PolledListener):
     """Serve the control protocol for ``registry`` (a
     :class:`metrics.Registry`) and ``log_backend`` (a
     :class:`logbackend.LogBackend`, or None: ``L``/``l`` answer
-    ``error: no logging``) on ``addr:port``.
+    ``error: no logging``) as the ``control`` section ``section`` says
+    (the dict :func:`check` returns).
 
     ``start()`` binds and starts the task (raises OSError when the port
     cannot be bound); ``stop()`` closes everything. ``commands``,
@@ -125,7 +130,7 @@ class ControlServer(PolledListener):
 
     def __init__(self, registry, log_backend, section, line_max=MAX_LINE, idle_ms=30000,
                  silence_ms=250, poll_ms=20):
-        o = check(section)
+        o = section
         token = o["token"]
         if isinstance(token, str):
             token = token.encode()

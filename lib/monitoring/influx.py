@@ -22,12 +22,11 @@ dropped first when it is full, every dropped point counted in
 backoff and jitter. Nothing here raises into the caller or blocks the loop.
 """
 
-from . import clock, options
+from . import clock
 from .compat import sleep_ms, ticks_add, ticks_diff, ticks_ms
 from .lineproto import PRECISIONS, LineEncoder, timestamp_suffix
 from .linequeue import LineQueue
 from .netio import Sender, TcpClient, UdpClient
-from .options import REQUIRED
 
 DEFAULT_PORTS = {"tcp": 8094, "udp": 8089, "http": 8086}
 
@@ -44,18 +43,18 @@ def _quote(s):
 
 # the ``influx`` section: (key, default, rule); see docs/influx.md
 OPTIONS = (
-    ("host", REQUIRED, options.host),
-    ("port", None, options.port),  # None: the transport's default port
-    ("transport", "http", options.choice("http", "tcp", "udp")),
-    ("db", None, options.text),
-    ("org", None, options.text),
-    ("bucket", None, options.text),
-    ("token", None, options.text),
-    ("interval_s", 10, options.number(0.05, 86400)),
-    ("precision", "ns", options.choice(*PRECISIONS)),
-    ("buffer_bytes", 4096, options.integer(256, 1048576)),
-    ("mtu_bytes", 512, options.integer(64, 65507)),
-    ("timeout_ms", 5000, options.integer(1, 600000)),
+    ("host", ..., "host"),
+    ("port", None, (1, 65535)),  # None: the transport's default port
+    ("transport", "http", ("http", "tcp", "udp")),
+    ("db", None, "text"),
+    ("org", None, "text"),
+    ("bucket", None, "text"),
+    ("token", None, "text"),
+    ("interval_s", 10, (0.01, 86400)),
+    ("precision", "ns", ("s", "ms", "us", "ns")),
+    ("buffer_bytes", 4096, (256, 1048576)),
+    ("mtu_bytes", 512, (64, 65507)),
+    ("timeout_ms", 5000, (1, 600000)),
 )
 
 
@@ -67,6 +66,8 @@ def _cross(o):
 
 def check(section):
     """The ``influx`` section checked: every key, defaults filled in."""
+    from . import options
+
     return options.check("influx", OPTIONS, section, _cross)
 
 
@@ -80,15 +81,15 @@ class InfluxReporter(Sender):
 
     ``registry``: a :class:`metrics.Registry`; ``counters``: a
     :class:`sources.Counters` (points sent/dropped, bytes, errors);
-    ``section``: the ``influx`` options (a dict, checked here; see
-    :data:`OPTIONS`). Timestamps are left out while the clock is unset, so
+    ``section``: the ``influx`` options (the dict :func:`check`
+    returns). Timestamps are left out while the clock is unset, so
     the server stamps the points. ``line_max`` is the longest line
     (a longer point is split), ``backoff_max_ms`` the longest wait between
     reconnects.
     """
 
     def __init__(self, registry, counters, section, line_max=1024, backoff_max_ms=60000):
-        o = check(section)
+        o = section
         host = o["host"]
         transport = o["transport"]
         precision = o["precision"]
@@ -120,7 +121,8 @@ class InfluxReporter(Sender):
         self.timeout_ms = timeout_ms
         self.queue = LineQueue(o["buffer_bytes"])
         self.encoder = LineEncoder(line_max)
-        self._rbuf = None  # HTTP responses are read into it
+        # HTTP responses are read into it: allocated now, while the heap is whole
+        self._rbuf = bytearray(512) if transport == "http" else None
 
     # -- gathering -----------------------------------------------------
 
@@ -249,8 +251,6 @@ class InfluxReporter(Sender):
         the status number; an error's body is read as far as
         Content-Length says (at most 200 bytes kept)."""
         buf = self._rbuf
-        if buf is None:
-            buf = self._rbuf = bytearray(512)
         mv = memoryview(buf)
         n = 0
         end = -1

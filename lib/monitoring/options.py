@@ -2,15 +2,13 @@
 
 A capability module (``influx``, ``syslog_handler``, ``control_server``,
 ``trace``, ``prometheus``, ``sources``) declares its section as a table
-``OPTIONS`` of ``(key, default, rule)``; :func:`check` turns what the user
-gave (a dict from Python or from ``config.json``) into a dict holding every
-key, or raises ValueError naming ``section.key``. A rule is a function
-returning None for a good value, else what was expected ("an integer from
-1 to 65535"). Pure module: no sockets, no asyncio.
+``OPTIONS`` of ``(key, default, rule)`` (rules: :func:`expected`; a
+default of ``...`` marks a key the section cannot do without);
+:func:`check` turns what the user gave (a dict from Python or from
+``config.json``) into a dict holding every key, or raises ValueError
+naming ``section.key``. Pure module: no sockets, no asyncio.
 """
 
-# the default of a key the section cannot do without
-REQUIRED = "<required>"
 
 
 def check(section, table, given, cross=None):
@@ -25,7 +23,7 @@ def check(section, table, given, cross=None):
     if type(given) is not dict:
         raise ValueError("%s: expected an object of options, got %r" % (section, given))
     for key in given:
-        if key != "enabled" and not _find(table, key):
+        if key != "enabled" and not [1 for t in table if t[0] == key]:
             raise ValueError("%s.%s: unknown key (known: %s)" % (
                 section, key, ", ".join(t[0] for t in table)))
     en = given.get("enabled", True)
@@ -34,9 +32,9 @@ def check(section, table, given, cross=None):
     out = {}
     for key, default, rule in table:
         v = given.get(key, default)
-        if v is REQUIRED:
+        if v is ...:
             raise ValueError("%s.%s: required" % (section, key))
-        why = None if v is None and default is None else rule(v)
+        why = None if v is None and default is None else expected(rule, v)
         if why:
             raise ValueError("%s.%s: expected %s, got %r" % (section, key, why, v))
         out[key] = v
@@ -46,62 +44,34 @@ def check(section, table, given, cross=None):
     return out
 
 
-def _find(table, key):
-    for t in table:
-        if t[0] == key:
-            return t
-    return None
+def expected(rule, v):
+    """None when ``v`` obeys ``rule``, else what the rule expects.
 
-
-def integer(lo, hi):
-    """Rule: an int from ``lo`` to ``hi`` (not a bool, not a float)."""
-    def rule(v):
-        if type(v) is not int or not lo <= v <= hi:
-            return "an integer from %d to %d" % (lo, hi)
+    Rules are data, so a frozen firmware keeps its tables in flash:
+    ``(lo, hi)`` an int in that range (a number when ``lo`` is a float),
+    a tuple of str one of them, ``"host"``, ``"text"``, ``"bool"``, or a
+    function returning the same as this one.
+    """
+    if type(rule) is str:
+        if rule == "bool":
+            return None if type(v) is bool else "true or false"
+        if type(v) is not str:
+            return "a string" if rule == "text" else "a host name or address"
+        for ch in v:
+            if ch < " " or ch == "\x7f":
+                return "a string without control characters"
+        if rule == "host" and (not v or " " in v):
+            return "a host name or address"
         return None
-    return rule
-
-
-def number(lo, hi):
-    """Rule: an int or float from ``lo`` to ``hi``."""
-    def rule(v):
-        if type(v) not in (int, float) or not lo <= v <= hi:
-            return "a number from %s to %s" % (lo, hi)
+    if type(rule) is tuple:
+        lo = rule[0]
+        if type(lo) is str:
+            return None if v in rule else "one of " + ", ".join(rule)
+        if type(lo) is float:
+            if type(v) not in (int, float) or not lo <= v <= rule[1]:
+                return "a number from %s to %s" % rule
+        elif type(v) is not int or not lo <= v <= rule[1]:
+            return "an integer from %d to %d" % rule
         return None
-    return rule
+    return rule(v)
 
-
-def choice(*values):
-    """Rule: one of ``values``."""
-    def rule(v):
-        if v not in values:
-            return "one of " + ", ".join(values)
-        return None
-    return rule
-
-
-def text(v):
-    """Rule: a str without control characters."""
-    if type(v) is not str:
-        return "a string"
-    for ch in v:
-        if ch < " " or ch == "\x7f":
-            return "a string without control characters"
-    return None
-
-
-def host(v):
-    """Rule: a host name or address (no spaces, not empty)."""
-    if text(v) or not v or " " in v:
-        return "a host name or address"
-    return None
-
-
-def boolean(v):
-    """Rule: True or False."""
-    return None if type(v) is bool else "true or false"
-
-
-# a port to send to, and one to listen on (0: a free port the system picks)
-port = integer(1, 65535)
-listen_port = integer(0, 65535)

@@ -37,7 +37,6 @@ except ImportError:  # CPython
     def const(x):
         return x
 
-from . import options
 from .compat import error_text, ticks_add, ticks_diff, ticks_ms
 from .listener import PolledListener, recv_into, send
 from .promfmt import PromEncoder, chunk_header, response_head, route, wants_chunked
@@ -80,14 +79,16 @@ class _Slot:
 
 # the ``prometheus`` section: (key, default, rule); see docs/prometheus.md
 OPTIONS = (
-    ("port", 9100, options.listen_port),
-    ("addr", "0.0.0.0", options.host),
-    ("clients", 2, options.integer(1, 8)),
+    ("port", 9100, (0, 65535)),
+    ("addr", "0.0.0.0", "host"),
+    ("clients", 2, (1, 8)),
 )
 
 
 def check(section):
     """The ``prometheus`` section checked: every key, defaults filled in."""
+    from . import options
+
     return options.check("prometheus", OPTIONS, section)
 
 
@@ -107,15 +108,15 @@ def start(mon, o):
 
 class PrometheusServer(PolledListener):
     """Serves ``registry``'s active sources at ``/metrics`` as the
-    ``prometheus`` section ``section`` says (a dict, checked here; see
-    :data:`OPTIONS`). ``start()`` binds (raising OSError if the port is
+    ``prometheus`` section ``section`` says (the dict :func:`check`
+    returns). ``start()`` binds (raising OSError if the port is
     taken) and starts the serving task; ``stop()`` closes everything.
     The rest tunes buffers (``buf_size`` >= 128, ``head_max`` >= 64) and
     timeouts."""
 
     def __init__(self, registry, section, buf_size=512, head_max=512, head_timeout_ms=2000,
                  timeout_ms=5000, poll_ms=20, backlog=2):
-        o = check(section)
+        o = section
         PolledListener.__init__(self, o["port"], o["addr"], poll_ms, backlog)
         self.registry = registry
         self.max_clients = o["clients"]

@@ -16,7 +16,6 @@ All three carry the tag ``builtin``.
 import gc
 import sys
 
-from . import options
 from .compat import ticks_diff, ticks_ms
 from .metrics import Source
 
@@ -108,12 +107,14 @@ def add_builtin_sources(registry, counters, firmware="unknown"):
 
 # the ``sources`` section: which built-in sources run; see docs/sources.md
 OPTIONS = (
-    ("builtin", True, options.boolean),  # memory, system, monitoring, log, regions
-    ("net", False, options.boolean),  # net and asyncio (about 5 KB of RAM)
-    ("asyncio_lag_ms", 100, options.integer(0, 60000)),  # 0: no asyncio source
+    ("builtin", True, "bool"),  # memory, system, monitoring, log, regions
+    ("net", False, "bool"),  # net and asyncio (about 5 KB of RAM)
+    ("asyncio_lag_ms", 100, (0, 60000)),  # 0: no asyncio source
 )
 
 
 def check(section):
     """The ``sources`` section checked: every key, defaults filled in."""
+    from . import options
+
     return options.check("sources", OPTIONS, section)

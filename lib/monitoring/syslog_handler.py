@@ -37,8 +37,6 @@ from .compat import asyncio, default_logging, sleep_ms, ticks_diff, ticks_ms
 from .linequeue import LineQueue
 from .metrics import Source
 from .netio import Sender, TcpClient, UdpClient
-from . import options
-from .options import REQUIRED
 from .syslog import SyslogFormatter, check_option, facility_code, frame, put_int
 
 
@@ -60,23 +58,25 @@ def _loggers(v):
 
 # the ``syslog`` section: (key, default, rule); see docs/syslog.md
 OPTIONS = (
-    ("host", REQUIRED, options.host),
-    ("port", 514, options.port),
-    ("transport", "udp", options.choice("udp", "tcp")),
-    ("framing", "octet", options.choice("octet", "lf")),
-    ("format", "rfc5424", options.choice("rfc5424", "rfc3164")),
+    ("host", ..., "host"),
+    ("port", 514, (1, 65535)),
+    ("transport", "udp", ("udp", "tcp")),
+    ("framing", "octet", ("octet", "lf")),
+    ("format", "rfc5424", ("rfc5424", "rfc3164")),
     ("facility", "daemon", _facility),
-    ("app_name", None, options.text),  # None: the firmware name
+    ("app_name", None, "text"),  # None: the firmware name
     ("loggers", None, _loggers),  # None: the logging module's root logger
-    ("queue_bytes", 4096, options.integer(256, 1048576)),
-    ("max_message_bytes", None, options.integer(64, 65535)),  # None: 480 UDP, 2048 TCP
-    ("bom", False, options.boolean),
-    ("timeout_ms", 5000, options.integer(1, 600000)),
+    ("queue_bytes", 4096, (256, 1048576)),
+    ("max_message_bytes", None, (64, 65535)),  # None: 480 UDP, 2048 TCP
+    ("bom", False, "bool"),
+    ("timeout_ms", 5000, (1, 600000)),
 )
 
 
 def check(section):
     """The ``syslog`` section checked: every key, defaults filled in."""
+    from . import options
+
     return options.check("syslog", OPTIONS, section)
 
 
@@ -84,7 +84,7 @@ class SyslogSender(Sender):
     """The shared queue and sending task behind every syslog handler.
 
     ``counters``: a :class:`sources.Counters`; ``section``: the ``syslog``
-    options (a dict, checked here; see :data:`OPTIONS`; ``loggers`` is
+    options (the dict :func:`check` returns; ``loggers`` is
     used by :func:`start`, not here); ``formatter``: a
     :class:`syslog.SyslogFormatter` (default: one made from the section
     with ``hostname``, and APP-NAME ``app_name`` or ``"-"``); ``queue``: a
@@ -96,7 +96,7 @@ class SyslogSender(Sender):
 
     def __init__(self, counters, section, formatter=None, queue=None, hostname="-",
                  backoff_max_ms=60000):
-        o = check(section)
+        o = section
         transport = o["transport"]
         if queue is None:
             queue = LineQueue(o["queue_bytes"])
@@ -459,6 +459,7 @@ def start(mon, o, logmod=None):
     sender = SyslogSender(mon.counters, o, fmt, queue)
     # running before the handlers go on, so stop() takes them off
     mon.syslog = mon._add(sender)
+    logmod = logmod or default_logging()
     loggers = o["loggers"]
     if loggers is None:
         # the logging module's root logger, if there is one

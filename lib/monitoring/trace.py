@@ -19,7 +19,6 @@ only (``ipoll``, ``socket.write(buf, off, n)`` and ``readinto``: the calls
 that allocate nothing).
 """
 
-from . import options
 from .compat import error_text
 from .listener import PolledListener
 
@@ -28,15 +27,17 @@ REFUSED = b"error: trace already active\n"
 
 # the ``trace`` section: (key, default, rule); see docs/trace.md
 OPTIONS = (
-    ("port", 4242, options.listen_port),
-    ("addr", "0.0.0.0", options.host),
-    ("interval_ms", 200, options.integer(10, 60000)),
-    ("buffer_bytes", 1024, options.integer(256, 65536)),
+    ("port", 4242, (0, 65535)),
+    ("addr", "0.0.0.0", "host"),
+    ("interval_ms", 200, (10, 60000)),
+    ("buffer_bytes", 1024, (256, 65536)),
 )
 
 
 def check(section):
     """The ``trace`` section checked: every key, defaults filled in."""
+    from . import options
+
     return options.check("trace", OPTIONS, section)
 
 
@@ -48,8 +49,8 @@ def start(mon, o):
 
 
 class TraceServer(PolledListener):
-    """The trace listener of the ``trace`` section ``section`` (a dict,
-    checked here; see :data:`OPTIONS`): ``interval_ms`` between samples,
+    """The trace listener of the ``trace`` section ``section`` (the dict
+    :func:`check` returns): ``interval_ms`` between samples,
     ``buffer_bytes`` of unsent lines kept per session. ``regions``: a
     :class:`regions.Regions` whose totals are streamed (and which reports
     library collections here). ``write_timeout_ms``: a session whose pending output
@@ -64,7 +65,7 @@ class TraceServer(PolledListener):
 
     def __init__(self, section, device="micropython", regions=None, write_timeout_ms=5000,
                  accept_poll_ms=100, task_count=None, sndbuf=None):
-        o = check(section)
+        o = section
         PolledListener.__init__(self, o["port"], o["addr"], accept_poll_ms)
         self.interval_ms = o["interval_ms"]
         self.device = device
