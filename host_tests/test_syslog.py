@@ -79,10 +79,9 @@ def run_logging(mp, port, transport, framing, fmt, clock_ns=None, facility=3):
 async def main():
     log = logging.getLogger("sensor")
     log.setLevel(logging.DEBUG)
-    mon = monitoring.start(hostname="pico-7", syslog=("127.0.0.1", {port}),
-                           syslog_transport="{transport}", syslog_framing="{framing}",
-                           syslog_format="{fmt}", syslog_facility={facility}, loggers=log,
-                           app_name="demo-app", builtin_sources=True)
+    mon = monitoring.start(hostname="pico-7", syslog={{
+        "host": "127.0.0.1", "port": {port}, "transport": "{transport}", "framing": "{framing}",
+        "format": "{fmt}", "facility": {facility}, "loggers": log, "app_name": "demo-app"}})
     for lv, text in {MESSAGES!r}:
         log.log(lv, text)
     for _ in range(100):
@@ -186,9 +185,9 @@ async def wait(name):
 async def main():
     log = logging.getLogger("outage")
     log.setLevel(logging.INFO)
-    mon = monitoring.start(hostname="pico-8", syslog=("127.0.0.1", @PORT@),
-                           syslog_transport="tcp", syslog_queue=@QUEUE@, loggers=log,
-                           app_name="o")
+    mon = monitoring.start(hostname="pico-8", syslog={
+        "host": "127.0.0.1", "port": @PORT@, "transport": "tcp", "queue_bytes": @QUEUE@,
+        "loggers": log, "app_name": "o"})
     mon.syslog.backoff.max_ms = 600
     for i in range(5):
         log.info("before %d", i)
@@ -294,8 +293,9 @@ async def spam(log, n):
 async def main():
     log = logging.getLogger("stall")
     log.setLevel(logging.INFO)
-    mon = monitoring.start(hostname="pico-9", syslog=("127.0.0.1", PORT),
-                           syslog_transport=TRANSPORT, loggers=log, timeout_ms=500)
+    mon = monitoring.start(hostname="pico-9", syslog={
+        "host": "127.0.0.1", "port": PORT, "transport": TRANSPORT, "loggers": log,
+        "timeout_ms": 500})
     mon.syslog.backoff.max_ms = 1000
     gc.collect()
     heap0 = gc.mem_alloc()
@@ -392,8 +392,8 @@ import monitoring
 async def main():
     logging.basicConfig(level=logging.INFO)
     app = logging.getLogger("app")   # no handlers: records go to the root's
-    mon = monitoring.start(hostname="pico-3", syslog=("127.0.0.1", %d),
-                           syslog_transport="tcp", app_name="mplib")
+    mon = monitoring.start(hostname="pico-3", syslog={
+        "host": "127.0.0.1", "port": %d, "transport": "tcp", "app_name": "mplib"})
     app.debug("filtered by the root level")
     app.info("info %%d", 1)
     app.error("error\\r\\nwith CRLF")
@@ -431,8 +431,9 @@ def test_cpython_logging_handler(rsyslog):
         log = logging.getLogger("cpy.test")
         log.setLevel(logging.DEBUG)
         log.propagate = False
-        mon = start(hostname="host-1", registry=Registry(), syslog=("127.0.0.1", rsyslog.tcp_port),
-                    syslog_transport="tcp", syslog_framing="lf", loggers=log, app_name="cpy")
+        mon = start(hostname="host-1", registry=Registry(), syslog={
+            "host": "127.0.0.1", "port": rsyslog.tcp_port, "transport": "tcp", "framing": "lf",
+            "loggers": log, "app_name": "cpy"})
         try:
             log.info("hello %s", "wörld")
             try:
@@ -467,13 +468,14 @@ def logging_handlers_left(out):
 
 def test_bad_options_raise_and_start_nothing(mp):
     p = mp.run(HEADER + """
-for kw in ({"syslog_transport": "sctp"}, {"syslog_framing": "nul"}, {"syslog_format": "x"},
-           {"syslog_facility": 42}, {"syslog_queue": 10}, {"syslog": ("127.0.0.1", "514")},
-           {"syslog_max_len": 20}, {"loggers": (logging.getLogger("z"), 42)}, {"timeout_ms": "500"}):
-    args = {"syslog": ("127.0.0.1", 514), "loggers": logging.getLogger("z")}
-    args.update(kw)
+for kw in ({"transport": "sctp"}, {"framing": "nul"}, {"format": "x"},
+           {"facility": 42}, {"queue_bytes": 10}, {"port": "514"},
+           {"max_message_bytes": 20}, {"loggers": (logging.getLogger("z"), 42)},
+           {"timeout_ms": "500"}):
+    sec = {"host": "127.0.0.1", "port": 514, "loggers": logging.getLogger("z")}
+    sec.update(kw)
     try:
-        monitoring.start(**args)
+        monitoring.start(syslog=sec)
         print("NO ERROR", kw)
     except ValueError as e:
         print("error:", e)
@@ -481,7 +483,10 @@ print("current", monitoring.current)
 print("handlers", len(logging.getLogger("z")._handlers))
 """)
     assert "NO ERROR" not in p.stdout
-    assert p.stdout.count("error: bad syslog") == 9, p.stdout
+    assert p.stdout.count("error: syslog.") == 9, p.stdout
+    for key in ("transport", "framing", "format", "facility", "queue_bytes", "port",
+                "max_message_bytes", "loggers", "timeout_ms"):
+        assert "error: syslog.%s: expected " % key in p.stdout, p.stdout
     assert "current None" in p.stdout
     assert not logging_handlers_left(p.stdout)
 
@@ -499,8 +504,8 @@ async def main():
     b = logging.getLogger("beta")
     for lg in (a, b):
         lg.setLevel(logging.INFO)
-    mon = monitoring.start(hostname="pico-4", syslog=("127.0.0.1", %d),
-                           loggers=("alpha", "beta"))
+    mon = monitoring.start(hostname="pico-4", syslog={
+        "host": "127.0.0.1", "port": %d, "loggers": ["alpha", "beta"]})
     a.info("from alpha")
     b.error("from beta")
     q0 = mon.counters.log_queued
@@ -535,8 +540,8 @@ def test_long_message_truncated_at_a_character_boundary(mp, rsyslog, transport, 
 async def main():
     log = logging.getLogger("long")
     log.setLevel(logging.INFO)
-    mon = monitoring.start(hostname="pico-5", syslog=("127.0.0.1", %d),
-                           syslog_transport="%s", loggers=log, app_name="t")
+    mon = monitoring.start(hostname="pico-5", syslog={
+        "host": "127.0.0.1", "port": %d, "transport": "%s", "loggers": log, "app_name": "t"})
     log.info("é€" * 1500)
     for _ in range(100):
         if mon.syslog.queue.used == 0:
