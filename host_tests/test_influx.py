@@ -683,3 +683,54 @@ asyncio.run(main())
     assert len(rows) == 1, rows
     assert [rows[0]["handler%02d_count" % k] for k in range(30)] == [1] * 30
     assert all(rows[0]["handler%02d_bytes" % k] > 0 for k in range(30)), rows[0]
+
+
+def test_tcp_to_influxdb_http_port_says_use_http_and_drops(mp, influxdb, influx_db):
+    """Line protocol over TCP to InfluxDB's HTTP port (the wrong transport)
+    stores nothing: InfluxDB answers ``HTTP/1.1 400`` and closes. The
+    reporter reads that answer, says what to change in ``last_error``,
+    and counts every later point as dropped instead of sent; before,
+    ``points_sent`` grew, nothing was stored and ``last_error`` said ``32``."""
+    p = mp.run(r"""
+import asyncio, monitoring
+from monitoring.metrics import Source
+app = Source("wrongpeer")
+async def main():
+    mon = monitoring.start(sources={"builtin": False}, influx={
+        "host": "127.0.0.1", "port": %d, "transport": "tcp", "interval_s": 0.1})
+    mon.influx.backoff.max_ms = 50
+    for i in range(12):
+        app.set("v", i)
+        await asyncio.sleep(0.1)
+    c = mon.counters
+    print("RESULT", c.points_produced, c.points_sent, c.points_dropped, len(mon.influx.queue))
+    print("ERROR", mon.influx.last_error)
+    mon.stop()
+asyncio.run(main())
+""" % influxdb.http_port)
+    out = p.stdout
+    produced, sent, dropped, queued = map(int, out.split("RESULT ")[1].split()[:4])
+    assert 'ERROR peer answered HTTP: use transport "http"' in out, out
+    assert sent == 1 and dropped >= produced - 2 and sent + dropped + queued == produced, out
+
+
+def test_last_error_names_the_errno(mp):
+    """A refused connection reads ``[Errno 111] ECONNREFUSED`` in
+    ``last_error`` (MicroPython's own text was the bare number for some
+    errors, ``32`` for EPIPE)."""
+    from peers import free_port
+
+    p = mp.run(r"""
+import asyncio, monitoring
+from monitoring.compat import error_text
+async def main():
+    mon = monitoring.start(influx={"host": "127.0.0.1", "port": %d, "transport": "tcp",
+                                   "interval_s": 0.05})
+    await asyncio.sleep(0.2)
+    print("ERROR", mon.influx.last_error)
+    mon.stop()
+    print("EPIPE", error_text(OSError(32)))
+asyncio.run(main())
+""" % free_port())
+    assert "ERROR [Errno 111] ECONNREFUSED" in p.stdout, p.stdout
+    assert "EPIPE [Errno 32] EPIPE" in p.stdout, p.stdout

@@ -5,6 +5,7 @@
 ``error_text`` and ``default_logging``.
 """
 
+import errno
 import sys
 import time
 
@@ -39,10 +40,17 @@ else:  # CPython, CircuitPython without ticks
 
 def error_text(e, n=120, rep=False):
     """``str(e)`` (``repr(e)`` with ``rep``) cut to ``n`` characters, for a
-    ``last_error``; when even that text cannot be allocated, the constant
-    ``"MemoryError"`` (a task recording its error must not die of the
-    recording)."""
+    ``last_error``; an OSError holding only a number is named
+    (``[Errno 32] EPIPE``, not ``32``). When even that text cannot be
+    allocated, the constant ``"MemoryError"`` (a task recording its
+    error must not die of the recording)."""
     try:
+        a = e.args if isinstance(e, OSError) and not rep else ()
+        if len(a) == 1 and type(a[0]) is int:
+            # MicroPython's table lacks EPIPE, the error a closed peer gives
+            name = errno.errorcode.get(a[0]) or ("EPIPE" if a[0] == 32 else None)
+            if name:
+                return "[Errno %d] %s" % (a[0], name)
         return (repr(e) if rep else str(e))[:n]
     except MemoryError:
         return "MemoryError"

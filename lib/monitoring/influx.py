@@ -121,8 +121,11 @@ class InfluxReporter(Sender):
         self.timeout_ms = timeout_ms
         self.queue = LineQueue(o["buffer_bytes"])
         self.encoder = LineEncoder(line_max)
-        # HTTP responses are read into it: allocated now, while the heap is whole
-        self._rbuf = bytearray(512) if transport == "http" else None
+        self.wrong_peer = None  # why the peer can store nothing, once seen
+        # what the peer answers is read into it (HTTP responses; on TCP, a
+        # wrong peer's): allocated now, while the heap is whole
+        self._rbuf = bytearray(512 if transport == "http" else 8)
+        self._rmv = memoryview(self._rbuf)
 
     # -- gathering -----------------------------------------------------
 
@@ -193,6 +196,10 @@ class InfluxReporter(Sender):
         q = self.queue
         if q.used == 0:
             return True
+        if self.wrong_peer:
+            self.counters.points_dropped += q.clear()
+            self.last_error = self.wrong_peer
+            return False
         if self._sending or not self.backoff.ready():
             # one send at a time: a second caller leaves its points queued
             # for the send in progress or the next one
@@ -207,6 +214,8 @@ class InfluxReporter(Sender):
                     conn.send(q.view(k))
                     self._sent(k)
             else:
+                if t == "tcp" and conn.sock is not None:
+                    self._check_peer(conn)
                 if conn.sock is None:
                     await conn.connect()
                 k = q.used
@@ -245,13 +254,30 @@ class InfluxReporter(Sender):
             self._sending = False
         return q.used == 0
 
+    def _check_peer(self, conn):
+        # a line-protocol listener never writes: bytes from the peer mean
+        # the wrong peer (InfluxDB's HTTP port answers 400 and closes);
+        # an EOF, a closed connection to reopen
+        buf = self._rbuf
+        n = conn.read_now(self._rmv)
+        if n < 0:
+            return
+        conn.close()
+        if buf.find(b"HTTP/", 0, n) == 0:
+            # a configuration error: no batch could ever be stored, so
+            # none is sent again (each is dropped, counted) until restart
+            self.wrong_peer = 'peer answered HTTP: use transport "http"'
+            raise OSError(self.wrong_peer)
+        if n:
+            raise OSError("peer sent data: not a line-protocol listener")
+
     async def _response(self, conn):
         """(status, first bytes of the body as text) of an HTTP response,
         read into a preallocated buffer: a 2xx costs no allocation beyond
         the status number; an error's body is read as far as
         Content-Length says (at most 200 bytes kept)."""
         buf = self._rbuf
-        mv = memoryview(buf)
+        mv = self._rmv
         n = 0
         end = -1
         want = 0  # bytes of an error's body to read

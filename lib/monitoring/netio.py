@@ -102,6 +102,9 @@ class TcpClient(UdpClient):
                 ev = p.poll(0)
                 if ev:
                     if ev[0][1] & (select.POLLERR | select.POLLHUP):
+                        # connecting again reports why it failed
+                        # (ECONNREFUSED...) where the stack keeps it
+                        s.connect(self._addr)
                         raise OSError(errno.ECONNRESET)
                     break
                 await self._pause(start)
@@ -144,6 +147,19 @@ class TcpClient(UdpClient):
             self.close()
             raise
         return sent
+
+    def read_now(self, mv):
+        """Read what the peer sent into ``mv`` without waiting: the byte
+        count, 0 at EOF, -1 when nothing is waiting. Allocates nothing on
+        MicroPython."""
+        s = self.sock
+        try:
+            n = s.readinto(mv) if hasattr(s, "readinto") else s.recv_into(mv)
+        except OSError as e:
+            if e.errno in _WOULD_BLOCK:
+                return -1
+            raise
+        return -1 if n is None else n
 
     async def recv_into(self, mv):
         """Read into the memoryview ``mv``; returns the byte count, 0 at
