@@ -20,7 +20,7 @@ Each capability is one section, a dict with the same keys as in
 imported, so an unused capability costs no RAM.
 """
 
-from .metrics import check_name, default_registry
+from .metrics import default_registry
 from .sources import Counters, add_builtin_sources
 
 __version__ = "0.1.0"
@@ -97,56 +97,17 @@ SECTIONS = ("sources", "influx", "control", "syslog", "trace", "prometheus")
 FIRMWARE_KEYS = ("wifi", "ntp", "watchdog_ms", "heartbeat_s", "log_level")
 
 
-def owner(name):
-    """The module that owns section ``name`` (its ``OPTIONS``, ``check``
-    and ``start``); imported only when the section is used."""
-    if name == "influx":
-        from . import influx as m
-    elif name == "syslog":
-        from . import syslog_handler as m
-    elif name == "control":
-        from . import control_server as m
-    elif name == "trace":
-        from . import trace as m
-    elif name == "prometheus":
-        from . import prometheus as m
-    elif name == "sources":
-        from . import sources as m
-    else:
-        raise ValueError("%s: unknown key (known: hostname, firmware, %s)" % (
-            name, ", ".join(SECTIONS)))
-    return m
-
-
-def _top(options, hostname, firmware):
-    try:
-        check_name(hostname, "hostname", ", =")  # a tag value of every point
-    except ValueError:
-        raise ValueError("hostname: expected a name without spaces, ',' or '=', got %r"
-                         % (hostname,))
-    why = options.expected("text", firmware)
-    if why:
-        raise ValueError("firmware: expected %s, got %r" % (why, firmware))
+# the module owning each section (its OPTIONS, check() and start())
+OWNERS = ("sources", "influx", "control_server", "syslog_handler", "trace", "prometheus")
 
 
 def check(doc):
     """Every section of ``doc`` (the keywords of :func:`start`) checked:
-    ``{name: options}`` for the sections that are on. Raises ValueError
-    naming ``section.key`` at the first bad one."""
+    ``{name: options}`` for the sections that are on, defaults filled in.
+    Raises ValueError naming ``section.key`` at the first bad one."""
     from . import options
 
-    _top(options, doc.get("hostname", "micropython"), doc.get("firmware", "unknown"))
-    for name in doc:
-        if name not in SECTIONS and name not in FIRMWARE_KEYS and name not in _TOP:
-            owner(name)  # raises: unknown key
-    out = {}
-    for name in SECTIONS:
-        sec = doc.get(name)
-        if name == "sources" and sec is None:
-            sec = {}
-        if sec is not None and not (type(sec) is dict and sec.get("enabled") is False):
-            out[name] = owner(name).check(sec)
-    return out
+    return options.check_document(doc)
 
 
 def _unload(name):
@@ -193,6 +154,7 @@ def start(hostname="micropython", firmware="unknown", registry=None, logging=Non
     """
     global current
     import gc
+    import sys
 
     # what importing left behind goes first, so the code loaded below and
     # then the buffers (a few KB each) find contiguous room on a small heap
@@ -224,9 +186,10 @@ def start(hostname="micropython", firmware="unknown", registry=None, logging=Non
 
             for svc in add_net_sources(reg, mon, net_status, src["asyncio_lag_ms"]):
                 mon._add(svc)
-        for name in SECTIONS[1:]:
+        for i in range(1, len(SECTIONS)):
+            name = SECTIONS[i]
             if name in opts:
-                m = owner(name)
+                m = sys.modules["monitoring." + OWNERS[i]]
                 if name in ("control", "syslog"):
                     m.start(mon, opts[name], logging)
                 else:

@@ -11,6 +11,40 @@ naming ``section.key``. Pure module: no sockets, no asyncio.
 
 
 
+def check_document(doc):
+    """What :func:`monitoring.check` does: the top-level keys, then each
+    section by its owner module (imported here)."""
+    import monitoring as m
+
+    _top(doc.get("hostname", "micropython"), doc.get("firmware", "unknown"))
+    for name in doc:
+        if name not in m.SECTIONS and name not in m.FIRMWARE_KEYS and name not in m._TOP:
+            raise ValueError("%s: unknown key (known: hostname, firmware, %s)" % (
+                name, ", ".join(m.SECTIONS)))
+    out = {}
+    for i in range(len(m.SECTIONS)):
+        name = m.SECTIONS[i]
+        sec = doc.get(name)
+        if name == "sources" and sec is None:
+            sec = {}
+        if sec is not None and not (type(sec) is dict and sec.get("enabled") is False):
+            out[name] = __import__("monitoring." + m.OWNERS[i], None, None, ("check",)).check(sec)
+    return out
+
+
+def _top(hostname, firmware):
+    from .metrics import check_name
+
+    try:
+        check_name(hostname, "hostname", ", =")  # a tag value of every point
+    except ValueError:
+        raise ValueError("hostname: expected a name without spaces, ',' or '=', got %r"
+                         % (hostname,))
+    why = expected("text", firmware)
+    if why:
+        raise ValueError("firmware: expected %s, got %r" % (why, firmware))
+
+
 def check(section, table, given, cross=None):
     """Every key of ``table``: the value ``given`` holds, else its default.
 
