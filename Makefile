@@ -38,8 +38,10 @@ bench: venv peers
 soak: venv peers
 	$(PY) tools/soak.py --duration $(or $(DURATION),3600) --seed $(or $(SEED),1)
 
-# The demo firmware on the Unix port against a real InfluxDB and rsyslog.
-# DURATION=N stops it after N seconds; otherwise Ctrl-C.
+# The demo firmware (or APP=path/to/main.py, your own program) on the Unix
+# port against a real InfluxDB and rsyslog; $MONITORING_CONFIG names the
+# configuration pointing at them. DURATION=N stops it after N seconds,
+# otherwise Ctrl-C; KEEP=1 keeps the temp dir.
 run: venv peers
 	@$(PY) tools/run_demo.py
 

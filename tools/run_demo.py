@@ -1,5 +1,6 @@
-"""`make run`: the demo firmware on the MicroPython Unix port, with a real
-InfluxDB and rsyslog on loopback.
+"""`make run`: the demo firmware (or, with APP=path/to/main.py, your own
+program) on the MicroPython Unix port, with a real InfluxDB and rsyslog on
+loopback.
 
 Starts InfluxDB 1.6 and rsyslog on free high ports in a temp dir, writes a
 configuration pointing the firmware at them, runs firmware/main.py under the
@@ -9,6 +10,7 @@ $DURATION seconds) stops everything it started and prints a summary.
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -96,6 +98,10 @@ def main():
             print("make run: port %d (%s) is in use; choose another with %s=..." % (port, what, var),
                   file=sys.stderr)
             return 2
+    app = os.path.abspath(os.environ.get("APP") or os.path.join(ROOT, "firmware", "main.py"))
+    if not os.path.isfile(app):
+        print("make run: APP=%s: no such file" % os.environ.get("APP"), file=sys.stderr)
+        return 2
     work = tempfile.mkdtemp(prefix="mpmon-demo-")
     influx = InfluxDB(os.path.join(work, "influxdb"))
     syslog = Rsyslog(os.path.join(work, "rsyslog"))
@@ -114,25 +120,30 @@ def main():
         env = firmware_env(mp, cfg_path)
         log_path = os.path.join(work, "firmware.log")
         log = open(log_path, "w")
-        proc = subprocess.Popen([mp.binary, os.path.join(ROOT, "firmware", "main.py")],
+        proc = subprocess.Popen([mp.binary, app],
                                 stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
         q = ("%s/bin/python -c \"import urllib.request,urllib.parse;print(urllib.request.urlopen("
              "'http://127.0.0.1:%d/query?'+urllib.parse.urlencode({'db':'%s','q':'SELECT * FROM demo "
              "ORDER BY time DESC LIMIT 5'})).read().decode())\"" % (os.path.relpath(
                  os.path.join(ROOT, ".venv"), os.getcwd()), influx.http_port, DB))
         print("""
-micropython-monitoring demo running (firmware pid %d)
-  firmware console:  %s
-  InfluxDB:          http://127.0.0.1:%d  database %r  (points every 2 s)
+micropython-monitoring: %s running on the Unix port (pid %d)
+  console:           %s
+  configuration:     %s   ($MONITORING_CONFIG; monitoring.start(**doc) takes it)
+  InfluxDB 1.6:      influx {"host": "127.0.0.1", "port": %d, "transport": "http", "db": "%s"}
       query:         curl -sG http://127.0.0.1:%d/query --data-urlencode db=%s --data-urlencode "q=SELECT * FROM demo ORDER BY time DESC LIMIT 5"
       (no curl?)     %s
-  syslog (rsyslog):  %s
-  control socket:    .venv/bin/monctl 127.0.0.1:%d 'l*'    (or: nc 127.0.0.1 %d, then type l*)
-  trace port:        .venv/bin/montrace 127.0.0.1:%d -o trace.tsv
+  rsyslog:           syslog {"host": "127.0.0.1", "port": %d, "transport": "tcp"} (or "udp" on port %d)
+      records:       %s
+  control socket:    .venv/bin/monctl 127.0.0.1:%d 'l*'
+  trace port:        .venv/bin/montrace 127.0.0.1:%d
   Prometheus:        curl -s http://127.0.0.1:%d/metrics
-%s""" % (proc.pid, log_path, influx.http_port, DB, influx.http_port, DB, q, syslog.out, control_port,
-         control_port, trace_port, prom_port,
-         "Stopping after %g s." % duration if duration else "Ctrl-C stops everything."), flush=True)
+%s The temp dir goes at exit (KEEP=1 keeps it).""" % (
+            os.path.relpath(app, ROOT), proc.pid, log_path, cfg_path, influx.http_port, DB,
+            influx.http_port, DB, q, syslog.tcp_port, syslog.udp_port, syslog.out, control_port,
+            trace_port, prom_port,
+            "Stopping after %g s." % duration if duration else "Ctrl-C stops everything."),
+            flush=True)
         start = time.monotonic()
         try:
             while proc.poll() is None:
@@ -141,8 +152,10 @@ micropython-monitoring demo running (firmware pid %d)
                 time.sleep(0.2)
         except KeyboardInterrupt:
             pass
-        crashed = proc.poll() is not None
-        if not crashed:
+        ended = proc.poll() is not None
+        # the demo runs until stopped; a program of one's own may end by itself
+        crashed = ended and (proc.returncode != 0 or not os.environ.get("APP"))
+        if not ended:
             proc.send_signal(signal.SIGINT)
             try:
                 proc.wait(5)
@@ -160,7 +173,8 @@ micropython-monitoring demo running (firmware pid %d)
             print("  influx %-11s %5d points" % (m, influx.count(DB, m)))
         print("  syslog lines      %5d" % len(syslog.lines()))
         if crashed:
-            print("the firmware exited early (status %s); its console:" % proc.returncode)
+            print("%s exited early (status %s); its console:" % (
+                os.path.relpath(app, ROOT), proc.returncode))
             with open(log_path) as f:
                 print(f.read()[-3000:])
             return 1
@@ -170,6 +184,10 @@ micropython-monitoring demo running (firmware pid %d)
             proc.kill()
         influx.stop()
         syslog.stop()
+        if os.environ.get("KEEP"):
+            print("kept %s (the peers' data, the configuration, the console)" % work)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
