@@ -26,11 +26,7 @@ Encoding writes into one preallocated line buffer. Escaped names are cached
 per source, so encoding an int field allocates nothing.
 """
 
-try:
-    from micropython import const
-except ImportError:  # CPython
-    def const(x):
-        return x
+from .compat import const
 
 _INF = float("inf")
 _NINF = -_INF
