@@ -2,12 +2,18 @@
 
 ``ticks_ms``/``ticks_diff``/``ticks_add`` (wrapping millisecond ticks),
 ``sleep_ms`` (an awaitable), ``asyncio``, ``IS_MICROPYTHON``,
-``error_text`` and ``default_logging``.
+``error_text``, ``default_logging``, ``const`` and ``WOULD_BLOCK``.
+
+Modules take ``const`` from here: the MicroPython compiler (mpy-cross too)
+folds ``NAME = const(...)`` by the name alone, wherever ``const`` was
+imported from: MicroPython never calls it, CPython gets x back.
 """
 
 import errno
 import sys
 import time
+
+const = int  # const(x) is x for the ints it is given
 
 try:
     import asyncio
@@ -15,6 +21,8 @@ except ImportError:  # older MicroPython
     import uasyncio as asyncio
 
 IS_MICROPYTHON = sys.implementation.name in ("micropython", "circuitpython")
+# the errno of a non-blocking socket that cannot take or give bytes now
+WOULD_BLOCK = (errno.EAGAIN, getattr(errno, "EWOULDBLOCK", errno.EAGAIN))
 
 if hasattr(time, "ticks_ms"):
     ticks_ms = time.ticks_ms

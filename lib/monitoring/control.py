@@ -24,11 +24,7 @@ command is validated whole before anything changes: on ``error:`` nothing
 has changed.
 """
 
-try:
-    from micropython import const
-except ImportError:  # CPython
-    def const(x):
-        return x
+from .compat import const
 
 from .logbackend import level_name, level_number
 

@@ -18,13 +18,7 @@ Use it on a private network: without a token anyone who reaches the port
 can change log levels and metrics.
 """
 
-try:
-    from micropython import const
-except ImportError:  # CPython
-    def const(x):
-        return x
-
-from .compat import ticks_diff, ticks_ms
+from .compat import const, ticks_diff, ticks_ms
 from .control import MAX_LINE, execute
 from .listener import PolledListener, recv_into, send
 

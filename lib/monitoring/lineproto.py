@@ -26,11 +26,7 @@ Encoding writes into one preallocated line buffer. Escaped names are cached
 per source, so encoding an int field allocates nothing.
 """
 
-try:
-    from micropython import const
-except ImportError:  # CPython
-    def const(x):
-        return x
+from .compat import const
 
 _INF = float("inf")
 _NINF = -_INF
@@ -113,6 +109,16 @@ def point_head(src, host):
     return b"".join(parts)
 
 
+# a source's cache entry (src.cache), a tuple: the host it was made for, the
+# point's head (measurement and tags), per field its escaped key and "=",
+# and per field the last float or str value seen and its encoding
+_HOST = const(0)
+_HEAD = const(1)
+_KEYS = const(2)
+_LAST = const(3)
+_TEXT = const(4)
+
+
 class LineEncoder:
     """Encodes one source's point at a time into a bytearray.
 
@@ -138,25 +144,28 @@ class LineEncoder:
         self.fields_dropped = 0
         self.points_too_long = 0
         self.rest = 0  # see encode_into's split
+        # what _put_fields leaves besides the position: the index of the
+        # field that did not fit (-1: every one did), the fields left out
+        self._stop = -1
+        self._dropped = 0
 
     def _cache(self, src, host):
         c = src.cache
-        if c is None or c[0] is not host:
+        if c is None or c[_HOST] is not host:
             names = src.names
             keys = [escape_key(k) + b"=" for k in names]
-            # per field: last float/str value seen and its encoding
             c = (host, point_head(src, host), keys, [None] * len(names), [None] * len(names))
             src.cache = c
         return c
 
     def _value(self, c, i, v, t):
         # encoding of a float or str value, reused while the value is equal
-        last = c[3]
+        last = c[_LAST]
         if last[i] is not None and type(last[i]) is t and last[i] == v:
-            return c[4][i]
+            return c[_TEXT][i]
         b = (b"%r" % v) if t is float else escape_string(v)
         last[i] = v
-        c[4][i] = b
+        c[_TEXT][i] = b
         return b
 
     def encode(self, src, host, ts=b""):
@@ -180,94 +189,86 @@ class LineEncoder:
         with ``first=self.rest`` as another line of the same measurement,
         tags and timestamp, which InfluxDB stores as one point. Only a
         single field longer than a line is then too long."""
-        # written with locals and inline copies: this is the hot path
         c = self._cache(src, host)
-        keys = c[2]
-        names = src.names
-        fields = src.fields
         end = limit if limit - start < self.line_max else start + self.line_max
         self.rest = 0
-        head = c[1]
-        p = start + len(head)
-        if p > end:
+        head = c[_HEAD]
+        fields_at = start + len(head)
+        if fields_at > end:
             return self._no_room(start, end)
-        out[start:p] = head
-        # fields end before the timestamp and the LF
+        out[start:fields_at] = head
         lf = len(ts)
-        end -= lf + 1
-        sep = 32  # space, then commas
-        nfields = 0
-        nan = 0
-        full = False
-        for i in range(first, len(names)):
-            pfield = p
-            v = fields[names[i]]
-            t = type(v)
-            if t is int:
-                if v > _I64_MAX or v < _I64_MIN:
-                    nan += 1
-                    continue
-                b = None
-            elif t is bool:
-                b = b"true" if v else b"false"
-            elif t is float and (v != v or v == _INF or v == _NINF):
-                nan += 1
-                continue
-            else:
-                b = self._value(c, i, v, t)
-            k = keys[i]
-            n = len(k)
-            if p + n + 1 > end:
-                full = True
-                break
-            out[p] = sep
-            sep = 44
-            out[p + 1:p + 1 + n] = k
-            p += 1 + n
-            if b is None:
-                if v < 0:
-                    if p >= end:
-                        full = True
-                        break
-                    out[p] = 45  # -
-                    p += 1
-                    v = -v
-                # digits counted first, then written right to left
-                n = 1
-                x = v
-                while x >= 10:
-                    x //= 10
-                    n += 1
-                if p + n + 1 > end:
-                    full = True
-                    break
-                j = p + n - 1
-                while j >= p:
-                    out[j] = 48 + v % 10
-                    v //= 10
-                    j -= 1
-                out[p + n] = 105  # i
-                p += n + 1
-            else:
-                n = len(b)
-                if p + n > end:
-                    full = True
-                    break
-                out[p:p + n] = b
-                p += n
-            nfields += 1
-        if full:
-            if not (split and nfields and end + lf + 1 - start >= self.line_max):
-                return self._no_room(start, end + lf + 1)
-            # a full line: it ends before this field, the rest goes next
-            p = pfield
-            self.rest = i
-        self.fields_dropped += nan
-        if nfields == 0:
+        # the fields end before the timestamp and the LF
+        p = self._put_fields(out, fields_at, end - lf - 1, c, src, first)
+        if self._stop >= 0:
+            if not (split and p > fields_at and end - start >= self.line_max):
+                return self._no_room(start, end)
+            self.rest = self._stop  # a full line: the rest goes next
+        self.fields_dropped += self._dropped
+        if p == fields_at:  # no valid field
             return 0
         out[p:p + lf] = ts
         out[p + lf] = 10
         return p + lf + 1
+
+    def _put_fields(self, out, p, end, c, src, first):
+        # " k=v,k=v..." for the fields from ``first`` at out[p:end]; returns
+        # the end of the last field written. Sets _stop and _dropped (see
+        # __init__). Locals and inline code: the hot path, called per point.
+        keys = c[_KEYS]
+        names = src.names
+        fields = src.fields
+        sep = 32  # space, then commas
+        dropped = 0
+        self._stop = -1
+        for i in range(first, len(names)):
+            v = fields[names[i]]
+            t = type(v)
+            if t is int:
+                if v > _I64_MAX or v < _I64_MIN:
+                    dropped += 1
+                    continue
+                b = None
+                # the digits after the first, the "i" and any "-"
+                n = 2 if v >= 0 else 3
+                x = v if v >= 0 else -v
+                while x >= 10:
+                    x //= 10
+                    n += 1
+            elif t is bool:
+                b = b"true" if v else b"false"
+                n = len(b)
+            elif t is float and (v != v or v == _INF or v == _NINF):
+                dropped += 1
+                continue
+            else:
+                b = self._value(c, i, v, t)
+                n = len(b)
+            k = keys[i]
+            q = p + 1 + len(k)  # where the value starts
+            if q + n > end:
+                self._stop = i
+                break
+            out[p] = sep
+            sep = 44
+            out[p + 1:q] = k
+            p = q + n
+            if b is None:
+                if v < 0:
+                    out[q] = 45  # -
+                    v = -v
+                out[p - 1] = 105  # i
+                j = p - 2  # the digits, right to left
+                while True:
+                    out[j] = 48 + v % 10
+                    v //= 10
+                    if not v:
+                        break
+                    j -= 1
+            else:
+                out[q:p] = b
+        self._dropped = dropped
+        return p
 
     def _no_room(self, start, end):
         if end - start >= self.line_max:

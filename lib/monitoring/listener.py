@@ -12,13 +12,11 @@ The module functions read and write non-blocking sockets on MicroPython
 (``readinto``, ``write(buf, off, n)``: no allocation) and CPython alike.
 """
 
-import errno
 import select
 import socket
 
-from .compat import asyncio, error_text, sleep_ms
+from .compat import WOULD_BLOCK, asyncio, error_text, sleep_ms
 
-_WOULD_BLOCK = (errno.EAGAIN, getattr(errno, "EWOULDBLOCK", errno.EAGAIN))
 # MicroPython sockets: readinto and write(buf, off, n), which allocate nothing
 _MP = hasattr(socket.socket, "write")
 
@@ -29,7 +27,7 @@ def recv_into(s, buf):
     try:
         return s.readinto(buf) if _MP else s.recv_into(buf)
     except OSError as e:
-        if e.errno not in _WOULD_BLOCK:
+        if e.errno not in WOULD_BLOCK:
             raise
 
 
@@ -39,7 +37,7 @@ def send(s, buf, pos, end):
     try:
         return s.write(buf, pos, end - pos) if _MP else s.send(memoryview(buf)[pos:end])
     except OSError as e:
-        if e.errno not in _WOULD_BLOCK:
+        if e.errno not in WOULD_BLOCK:
             raise
 
 

@@ -17,11 +17,7 @@ Level names: ``debug`` ``info`` ``warning`` (``warn``) ``error``
 The root logger's level is the *default* level, written ``*``.
 """
 
-try:
-    from micropython import const
-except ImportError:  # CPython
-    def const(x):
-        return x
+from .compat import const
 
 DEBUG = const(10)
 INFO = const(20)

@@ -14,10 +14,9 @@ import errno
 import socket
 
 from .backoff import Backoff
-from .compat import asyncio, error_text, sleep_ms, ticks_diff, ticks_ms
+from .compat import WOULD_BLOCK, asyncio, error_text, sleep_ms, ticks_diff, ticks_ms
 
-_WOULD_BLOCK = (errno.EAGAIN, getattr(errno, "EWOULDBLOCK", errno.EAGAIN))
-_IN_PROGRESS = (errno.EINPROGRESS, getattr(errno, "EALREADY", 114)) + _WOULD_BLOCK
+_IN_PROGRESS = (errno.EINPROGRESS, getattr(errno, "EALREADY", 114)) + WOULD_BLOCK
 ETIMEDOUT = getattr(errno, "ETIMEDOUT", 110)
 
 
@@ -134,7 +133,7 @@ class TcpClient(UdpClient):
                 try:
                     n = s.send(mv[sent:])
                 except OSError as e:
-                    if e.errno not in _WOULD_BLOCK:
+                    if e.errno not in WOULD_BLOCK:
                         raise
                     n = 0
                 if n:
@@ -156,7 +155,7 @@ class TcpClient(UdpClient):
         try:
             n = s.readinto(mv) if hasattr(s, "readinto") else s.recv_into(mv)
         except OSError as e:
-            if e.errno in _WOULD_BLOCK:
+            if e.errno in WOULD_BLOCK:
                 return -1
             raise
         return -1 if n is None else n
@@ -176,7 +175,7 @@ class TcpClient(UdpClient):
                     if n is not None:
                         return n
                 except OSError as e:
-                    if e.errno not in _WOULD_BLOCK:
+                    if e.errno not in WOULD_BLOCK:
                         raise
                 await self._pause(start)
         except OSError:

@@ -31,13 +31,7 @@ Counts on the server: ``scrapes`` (complete ``/metrics`` answers),
 writing the exposition; the last one in ``last_error``).
 """
 
-try:
-    from micropython import const
-except ImportError:  # CPython
-    def const(x):
-        return x
-
-from .compat import error_text, ticks_add, ticks_diff, ticks_ms
+from .compat import const, error_text, ticks_add, ticks_diff, ticks_ms
 from .listener import PolledListener, recv_into, send
 from .promfmt import PromEncoder, chunk_header, response_head, route, wants_chunked
 

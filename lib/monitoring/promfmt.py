@@ -45,10 +45,7 @@ counted in ``PromEncoder.too_long``. Escaped names are cached per source
 allocates nothing.
 """
 
-try:
-    from micropython import const
-except ImportError:  # CPython: const(x) is x
-    const = int
+from .compat import const
 
 
 # kinds of field, decided when a source's cache is built; _OUT: left out

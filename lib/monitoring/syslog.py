@@ -123,12 +123,54 @@ def put_int(buf, pos, n, width=1):
     return end
 
 
+def _put_rfc5424_time(buf, p, t, ms):
+    """Write the time tuple ``t`` (year, month, day, hour, minute, second,
+    as :func:`clock.utc_fields` gives) with ``ms`` as RFC 5424's
+    ``YYYY-MM-DDThh:mm:ss.mmmZ`` at ``buf[p:]``; returns the end."""
+    p = put_int(buf, p, t[0], 4)
+    j = 1
+    while j < 6:  # two-digit fields (all < 100), each after its separator
+        k = t[j]
+        buf[p] = b"---T::"[j]
+        buf[p + 1] = 48 + k // 10
+        buf[p + 2] = 48 + k % 10
+        p += 3
+        j += 1
+    buf[p] = 46  # .
+    buf[p + 1] = 48 + ms // 100
+    buf[p + 2] = 48 + ms // 10 % 10
+    buf[p + 3] = 48 + ms % 10
+    buf[p + 4] = 90  # Z
+    return p + 5
+
+
+def _put_rfc3164_time(buf, p, t):
+    """Write the time tuple ``t`` as RFC 3164's ``Mmm dd hh:mm:ss`` (the
+    day space-padded) at ``buf[p:]``; returns the end."""
+    k = t[1] * 3 - 3  # the month's name in the table
+    for i in range(3):
+        buf[p + i] = b"JanFebMarAprMayJunJulAugSepOctNovDec"[k + i]
+    k = t[2]
+    buf[p + 3] = 32
+    buf[p + 4] = 48 + k // 10 if k >= 10 else 32
+    buf[p + 5] = 48 + k % 10
+    p += 6
+    j = 3
+    while j < 6:  # two-digit fields (all < 100), each after its separator
+        k = t[j]
+        buf[p] = b"    ::"[j]
+        buf[p + 1] = 48 + k // 10
+        buf[p + 2] = 48 + k % 10
+        p += 3
+        j += 1
+    return p
+
+
 def put_msg(buf, pos, end, msg, whole=False):
     """Write ``msg`` (a str) escaped at ``buf[pos:end]``, cut to fit at a
     UTF-8 character boundary; returns the position after it. With
     ``whole``, a message that does not fit is not cut: -1 is returned
     (``buf[pos:end]`` then holds a part of it)."""
-    bs = 92  # backslash
     # MicroPython: a str exposes its UTF-8 bytes through the buffer
     # protocol (no copy); CPython needs the encoding
     try:
@@ -152,14 +194,17 @@ def put_msg(buf, pos, end, msg, whole=False):
     stop = pos + k
     while i < stop:
         c = buf[i]
-        if c < 32 or c == 127 or c == bs:
-            break
+        if c < 32 or c == 127 or c == 92:  # a control byte or a backslash
+            return _put_escaped(buf, i, end, src, i - pos, whole)
         i += 1
-    if i == stop:
-        return stop
-    # slow path from the first byte needing an escape, reading the source
-    j = i - pos
-    p = i
+    return stop
+
+
+def _put_escaped(buf, p, end, src, j, whole):
+    # put_msg's slow path: src[j:] (j the first byte needing an escape)
+    # escaped at buf[p:end], character by character
+    bs = 92  # backslash
+    n = len(src)
     while j < n:
         c = src[j]
         if c < 32 or c == 127 or c == bs:
@@ -226,21 +271,8 @@ class SyslogFormatter:
         self._names = {}
         self.seq = 0
         # the second of the time tuple _tm (reused within it), and the tick
-        # of the last clock reading for _now (-1: none yet)
+        # of the last clock reading for _time (-1: none yet)
         self._sec = self._now_tick = -1
-
-    def _now(self):
-        # the clock is read (allocating big ints on boards) at most once a
-        # second: within it, milliseconds come from the tick counter.
-        # Sets self._now_tm (None while the clock is unset); returns ms.
-        el = ticks_diff(ticks_ms(), self._now_tick)
-        if self._now_tick >= 0 and 0 <= el < 1000 - self._now_ms:
-            return self._now_ms + el
-        ns = clock.unix_ns()
-        self._now_tick = ticks_ms()
-        t = self._now_tm = clock.utc_fields(ns) if clock.is_set(ns) else None
-        self._now_ms = t[6] if t else 0  # utc_fields ends with the milliseconds
-        return self._now_ms
 
     def format_into(self, buf, pos, levelno, name, msg, ns=None, sd=True, room=None):
         """Write one message for a record at ``buf[pos:]`` (which must
@@ -260,19 +292,10 @@ class SyslogFormatter:
         sender's own notices)."""
         if not isinstance(msg, str):
             msg = str(msg)  # first: if this fails, nothing has changed
-        if ns is None:
-            ms = self._now()
-            t = self._now_tm
-        elif clock.is_set(ns):
-            ms = (ns // 1000000) % 1000
-            # the time tuple of the last second formatted, reused
-            s = ns // 1000000000
-            if s != self._sec:
-                self._sec = s
-                self._tm = clock.utc_fields(ns)
-            t = self._tm
-        else:
-            t = None
+        ms = self._time(ns)
+        seq = 0  # this record's sequenceId; 0: none
+        if sd and self.rfc5424:
+            seq = self.seq + 1 if self.seq < 2147483647 else 1  # wraps after 2**31 - 1
         end = pos + self.max_len
         whole = room is not None and room < self.max_len
         out = buf
@@ -285,81 +308,97 @@ class SyslogFormatter:
                 # the header might not fit: written aside first
                 buf = self._hbuf
                 pos = 0
-        r = self.rfc5424
-        buf[pos] = 60  # <
-        p = put_int(buf, pos + 1, self.facility * 8 + severity(levelno))
-        buf[p] = 62  # >
-        p += 1
-        if r:
-            buf[p] = 49  # version 1
-            buf[p + 1] = 32
-            p += 2
-            if t is None:
-                buf[p] = 45  # NILVALUE
-                p += 1
-        if t is not None:
-            j = 0
-            if not r:
-                # "Mmm dd " (day space-padded), then hh:mm:ss
-                k = t[1] * 3 - 3
-                for i in range(3):
-                    buf[p + i] = b"JanFebMarAprMayJunJulAugSepOctNovDec"[k + i]
-                buf[p + 3] = 32
-                d = t[2]
-                buf[p + 4] = 48 + d // 10 if d >= 10 else 32
-                buf[p + 5] = 48 + d % 10
-                buf[p + 6] = 32
-                p += 7
-                j = 3
-            # RFC 5424: YYYY-MM-DDThh:mm:ss.mmmZ, RFC 3164: hh:mm:ss; the
-            # fields (year, month, day, hour, minute, second, ms) with their
-            # widths and the separator after each
-            while j < (7 if r else 6):
-                p = put_int(buf, p, t[j] if j < 6 else ms, b"\4\2\2\2\2\2\3"[j])
-                if r or j < 5:
-                    buf[p] = b"--T::.Z"[j]
-                    p += 1
-                j += 1
-        if r or t is not None:
-            m = self._mid
-            buf[p:p + len(m)] = m
-            p += len(m)
-        # the MSGID (RFC 5424) or TAG (RFC 3164) of the logger name,
-        # cached for the first 16 names seen
-        c = self._names
-        f = c.get(name)
+        p = self._put_header(buf, pos, levelno, ms)
+        # the MSGID or TAG of the logger name, cached for the first 16 seen
+        f = self._names.get(name)
         if f is None:
-            f = header_token(name, 32, "" if r else ":[]")
-            if len(c) < 16:
-                c[name] = f
-        buf[p:p + len(f)] = f
-        p += len(f)
-        if r:
-            if sd:
-                seq = self.seq + 1
-                if seq > 2147483647:  # wraps after 2**31 - 1
-                    seq = 1
-                buf[p:p + 19] = b' [meta sequenceId="'
-                p = put_int(buf, p + 19, seq)
-                buf[p:p + 3] = b'"] '
-            else:
-                buf[p:p + 3] = b" - "
-            p += 3
-            if self.bom:
-                buf[p:p + 3] = b"\xef\xbb\xbf"
-                p += 3
-        else:
-            buf[p] = 58  # :
-            buf[p + 1] = 32
-            p += 2
+            f = header_token(name, 32, "" if self.rfc5424 else ":[]")
+            if len(self._names) < 16:
+                self._names[name] = f
+        p = self._put_name_sd(buf, p, f, seq)
         if buf is not out:
             if p > room:
                 return -1
             out[start:start + p] = memoryview(buf)[0:p]
             p += start
         p = put_msg(out, p, end, msg, whole)
-        if r and sd and p >= 0:
+        if seq and p >= 0:
             self.seq = seq
+        return p
+
+    # The steps of format_into, each small: a function whose arguments,
+    # locals and stack take more than 11 words gets its frame from the heap
+    # at every call (MicroPython).
+
+    def _time(self, ns):
+        # the milliseconds of the record's time ns (None: now); sets _t to
+        # its time tuple, None while the clock is unset
+        if ns is not None:
+            if not clock.is_set(ns):
+                self._t = None
+                return 0
+            # the time tuple of the last second formatted, reused
+            s = ns // 1000000000
+            if s != self._sec:
+                self._sec = s
+                self._tm = clock.utc_fields(ns)
+            self._t = self._tm
+            return (ns // 1000000) % 1000
+        # now: the clock is read (allocating big ints on boards) at most
+        # once a second; within it, milliseconds come from the tick counter
+        el = ticks_diff(ticks_ms(), self._now_tick)
+        if self._now_tick < 0 or not 0 <= el < 1000 - self._now_ms:
+            ns = clock.unix_ns()
+            self._now_tick = ticks_ms()
+            t = self._now_tm = clock.utc_fields(ns) if clock.is_set(ns) else None
+            self._now_ms = t[6] if t else 0  # utc_fields ends with the milliseconds
+            el = 0
+        self._t = self._now_tm
+        return self._now_ms + el
+
+    def _put_header(self, buf, p, levelno, ms):
+        # "<PRI>", then RFC 5424: "1 TIMESTAMP HOST APP - " (TIMESTAMP "-"
+        # while the clock is unset); RFC 3164: "TIMESTAMP HOST " (left out
+        # while it is unset). The time is _t with ms. Returns the end.
+        buf[p] = 60  # <
+        p = put_int(buf, p + 1, self.facility * 8 + severity(levelno))
+        buf[p] = 62  # >
+        p += 1
+        if self.rfc5424:
+            buf[p] = 49  # version 1
+            buf[p + 1] = 32
+            if self._t is None:
+                buf[p + 2] = 45  # NILVALUE
+                p += 3
+            else:
+                p = _put_rfc5424_time(buf, p + 2, self._t, ms)
+        elif self._t is None:
+            return p
+        else:
+            p = _put_rfc3164_time(buf, p, self._t)
+        buf[p:p + len(self._mid)] = self._mid
+        return p + len(self._mid)
+
+    def _put_name_sd(self, buf, p, f, seq):
+        # the MSGID or TAG f, then RFC 5424: the structured data with
+        # sequenceId seq (0: the NILVALUE) and any BOM; RFC 3164: ": ".
+        # Returns the end.
+        buf[p:p + len(f)] = f
+        p += len(f)
+        if not self.rfc5424:
+            buf[p] = 58  # :
+            buf[p + 1] = 32
+            return p + 2
+        if seq:
+            buf[p:p + 19] = b' [meta sequenceId="'
+            p = put_int(buf, p + 19, seq)
+            buf[p:p + 3] = b'"] '
+        else:
+            buf[p:p + 3] = b" - "
+        p += 3
+        if self.bom:
+            buf[p:p + 3] = b"\xef\xbb\xbf"
+            p += 3
         return p
 
     def format(self, levelno, name, msg, ns=None, sd=True):

@@ -27,10 +27,7 @@ Region totals come from :mod:`monitoring.regions`.
 
 import json
 
-try:
-    from micropython import const
-except ImportError:  # CPython: const(x) is x
-    const = int
+from .compat import const
 
 FORMAT = "mpmon-trace"
 VERSION = const(1)
