@@ -561,7 +561,7 @@ asyncio.run(main())
 
 def test_modules_load_in_a_64k_heap(mp):
     """The compiled syslog modules import in a board-sized heap (running the
-    sender with a logging library needs more: see the README's figures)."""
+    sender with a logging library needs more: see docs/performance.md)."""
     p = mp.run("""
 import gc
 import asyncio

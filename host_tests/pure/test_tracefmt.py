@@ -25,7 +25,7 @@ class Heap:
         return self.alloc
 
 
-# the documented format (README "Trace port"), independent of the encoder
+# the documented format (docs/trace.md), independent of the encoder
 COLUMNS = {
     "S": ["ms", "free", "alloc", "largest", "stack", "tasks", "gcs", "dropped"],
     "M": ["ms", "label"],
@@ -82,7 +82,7 @@ def test_sample_line_round_trip():
     assert line == "S\t1200\t50000\t12000\t-\t980\t-\t3\t0\n"
     kind, vals = parse(line)
     assert kind == "S" and vals == [1200, 50000, 12000, None, 980, None, 3, 0]
-    # the one-line parse the README promises
+    # the one-line parse docs/trace.md promises
     cols = line.rstrip("\n").split("\t")
     assert len(cols) == 1 + len(COLUMNS["S"]) and cols[0] == "S"
 

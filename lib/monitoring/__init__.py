@@ -23,7 +23,7 @@ imported, so an unused capability costs no RAM.
 from .metrics import default_registry
 from .sources import Counters, add_builtin_sources
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 # the running Monitor, for module-level helpers (mark, region...)
 current = None
@@ -238,8 +238,8 @@ def region(name):
     approximation) and ms spent. Totals go to the ``regions`` metrics
     source (fields ``<name>_count``, ``<name>_bytes``, ``<name>_ms``) and
     to the trace client as ``R`` lines (the source exists when ``start``
-    was given a metrics consumer: ``influx``, ``prometheus_port`` or
-    ``listen_port``). While monitoring is not started,
+    was given a metrics consumer: an ``influx``, ``prometheus`` or
+    ``control`` section). While monitoring is not started,
     or neither that source is active nor a trace client connected, the
     region is a no-op that allocates nothing; when on, a pass allocates
     nothing after the region's first use (the decorator form allocates

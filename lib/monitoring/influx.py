@@ -1,4 +1,4 @@
-"""Influx reporter: every ``interval`` seconds, encode the active sources
+"""Influx reporter: every ``interval_s`` seconds, encode the active sources
 and send them in one batch over TCP, UDP or HTTP.
 
 The asyncio edge around :mod:`lineproto` (encoding), :mod:`linequeue`
@@ -10,9 +10,9 @@ Transports:
   ``socket_listener``; default port 8094);
 - ``udp``: datagrams of whole lines, each at most ``mtu`` bytes (a single
   longer line goes alone in its own datagram; default port 8089);
-- ``http``: ``POST`` to InfluxDB 1.x ``/write?db=...`` (``version=1``) or
+- ``http``: ``POST`` to InfluxDB 1.x ``/write?db=...`` (given ``db``) or
   2.x ``/api/v2/write?org=...&bucket=...`` with ``Authorization: Token``
-  (``version=2``); default port 8086. 2xx is success; 4xx other than 408
+  (given ``org`` and ``bucket``); default port 8086. 2xx is success; 4xx other than 408
   and 429 means InfluxDB refused the batch (a bad line): it is dropped and
   counted, not retried; anything else is retried.
 

@@ -3,7 +3,7 @@ sends them to a syslog server over UDP or TCP.
 
 Attach with one line, for the logging module you use::
 
-    sender = SyslogSender(counters, {"host": "192.168.1.10"})  # or monitoring.start(syslog=...)
+    sender = SyslogSender(counters, check({"host": "192.168.1.10"}))  # or monitoring.start(syslog=...)
     sender.start()
     logging.getLogger().addHandler(MicroPythonHandler(sender))   # micropython-lib logging
     adafruit_logging.getLogger("app").addHandler(AdafruitHandler(sender))

@@ -37,7 +37,7 @@ _DASH = const(45)
 _SPACE = const(32)
 
 # the end of the header: its "columns" (kind -> its columns, space-separated)
-# and "units" (unit -> the columns in that unit) members; see README "Trace port"
+# and "units" (unit -> the columns in that unit) members; see docs/trace.md
 _SCHEMA = (
     ', "columns": {"S": "ms free alloc largest stack tasks gcs dropped", "M": "ms label", '
     '"G": "ms alloc_before alloc_after", "E": "ms error where", '

@@ -6,7 +6,7 @@
 
 The file is the stream as received: a JSON header line, then tab-separated
 lines whose first column is the kind (S sample, M marker, G library
-collection, E error, R region totals); see the README's "Trace port".
+collection, E error, R region totals); see docs/trace.md.
 """
 
 import argparse
