@@ -5,18 +5,20 @@ import asyncio
 import contextlib
 import threading
 
-from monitoring.control_server import ControlServer
+from monitoring.control_server import ControlServer, check
 from peers import free_port, wait_until
 
 
 @contextlib.contextmanager
-def control_server_thread(reg, logs, **options):
-    """Start ``ControlServer(reg, logs, <free port>, "127.0.0.1", **options)``
-    on an asyncio loop in a thread and wait until it listens; yields
+def control_server_thread(reg, logs, section=None, **tuning):
+    """Start ``ControlServer(reg, logs, <checked section>, **tuning)``, the
+    ``control`` section ``section`` (default ``{}``) on a free port of
+    127.0.0.1, on an asyncio loop in a thread and wait until it listens; yields
     ``(srv, port, thread)``. On leaving, the loop stops the server and the
     thread is joined (up to 5 s)."""
     port = free_port()
-    srv = ControlServer(reg, logs, port, "127.0.0.1", **options)
+    srv = ControlServer(reg, logs, check(dict(section or {}, port=port, addr="127.0.0.1")),
+                        **tuning)
     done = threading.Event()
 
     async def main():

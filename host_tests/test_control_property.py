@@ -168,7 +168,7 @@ def live():
         return reg
 
     reg, twin = registry(), registry()
-    with control_server_thread(reg, None, max_clients=1) as (srv, port, _):
+    with control_server_thread(reg, None, {"clients": 1}) as (srv, port, _):
         yield port, reg, twin, srv
 
 

@@ -30,7 +30,7 @@ import asyncio, json, os, sys
 import monitoring
 from monitoring.metrics import Registry, Source
 from monitoring.logbackend import LogBackend
-from monitoring.control_server import ControlServer
+from monitoring.control_server import ControlServer, check
 
 STOP = %(stop)r
 reg = Registry()
@@ -58,12 +58,13 @@ def state():
 async def main():
     if %(direct)r:
         srv = ControlServer(reg, None if logging is None else LogBackend(logging),
-                            %(port)d, "127.0.0.1", **%(kw)r)
+                            check(dict(%(control)r, port=%(port)d, addr="127.0.0.1")), **%(kw)r)
         srv.start()
         mon = None
     else:
-        mon = monitoring.start(registry=reg, builtin_sources=False, listen_port=%(port)d,
-                               listen_addr="127.0.0.1", loggers=logging, **%(kw)r)
+        mon = monitoring.start(registry=reg, sources={"builtin": False},
+                               control=dict(%(control)r, port=%(port)d, addr="127.0.0.1"),
+                               logging=logging, **%(kw)r)
         srv = mon.control
     print("ready")
     while True:
@@ -91,16 +92,18 @@ MICROPYTHON_LIB = "import logging"
 
 
 class Server:
-    """A control server program under the Unix port."""
+    """A control server program under the Unix port: ``control`` holds the
+    options of the ``control`` section beside its port and address; ``kw``
+    goes to ``ControlServer`` (``direct``) or to ``monitoring.start``."""
 
     def __init__(self, mp, tmp_path, heapsize=None, direct=False, logimport=ADAFRUIT,
                  rootname="", env=None, loggers=("monitoring-experiments", "dns", "app"),
-                 fields=False, precompile=False, **kw):
+                 fields=False, precompile=False, control=None, **kw):
         self.port = free_port()
         self.stopfile = str(tmp_path / ("stop-%d" % self.port))
         code = SERVER % {"logimport": logimport, "stop": self.stopfile, "port": self.port,
-                         "kw": kw, "direct": direct, "rootname": rootname,
-                         "loggers": tuple(loggers), "fields": fields}
+                         "control": control or {}, "kw": kw, "direct": direct,
+                         "rootname": rootname, "loggers": tuple(loggers), "fields": fields}
         if precompile:
             # run the program itself from .mpy too: in a 64 KB heap,
             # compiling it would take RAM the server then lacks
@@ -397,7 +400,7 @@ def test_third_client_refused(server):
 
 
 def test_client_limit_configurable(server):
-    srv = server(control_clients=1)
+    srv = server(control={"clients": 1})
     a = srv.connect()
     assert a.ask("m") == "ok: *:enabled"
     b = srv.connect()
@@ -517,8 +520,8 @@ def test_megabyte_line_in_64k_heap_keeps_serving(server, mp, tmp_path):
 
 
 def test_metrics_switches_apply_from_the_next_flush(server, influxdb, influx_db):
-    srv = server(influx=("127.0.0.1", influxdb.http_port), transport="http", db=influx_db,
-                 interval=0.2, fields=True)
+    srv = server(influx={"host": "127.0.0.1", "port": influxdb.http_port, "transport": "http",
+                         "db": influx_db, "interval_s": 0.2}, fields=True)
     c = srv.connect()
     time.sleep(0.8)
     assert c.ask("M*:disable,memory:enable") == "ok"
@@ -537,7 +540,7 @@ def test_metrics_switches_apply_from_the_next_flush(server, influxdb, influx_db)
 
 
 def test_token(server):
-    srv = server(control_token="s3cret")
+    srv = server(control={"token": "s3cret"})
     a = srv.connect()
     assert a.ask("auth wrong") == "error: unauthorized"
     assert a.at_eof()
@@ -592,7 +595,7 @@ def monctl(*args, timeout=20):
 
 
 def test_monctl(server):
-    srv = server(control_token="tok")
+    srv = server(control={"token": "tok"})
     target = "127.0.0.1:%d" % srv.port
     p = monctl(target, "--token", "tok", "L*:debug", "l", "M*:disable,memory:enable", "m")
     assert p.returncode == 0, p.stderr
@@ -672,47 +675,79 @@ def test_server_under_cpython_asyncio():
 
 
 def test_bad_options_are_refused():
-    from monitoring.control_server import ControlServer
-    from monitoring.metrics import Registry
+    """Each bad key of the ``control`` section is refused by the section's
+    own check (what ``start`` runs before any socket exists), naming
+    ``control.key``."""
+    from monitoring.control_server import check
 
-    for kw, msg in (({"max_clients": 0}, "bad control_clients: 0"),
-                    ({"max_clients": "2"}, "bad control_clients: '2'"),
-                    ({"port": 70000}, "bad listen_port: 70000"),
-                    ({"port": "2323"}, "bad listen_port: '2323'"),
-                    ({"token": ""}, "bad control token"),
-                    ({"token": "a\nb"}, "bad control token")):
+    tok = "control.token: expected a non-empty string without control characters, got "
+    for sec, msg in (({"clients": 0}, "control.clients: expected an integer from 1 to 16, got 0"),
+                     ({"clients": 17}, "control.clients: expected an integer from 1 to 16, got 17"),
+                     ({"clients": "2"},
+                      "control.clients: expected an integer from 1 to 16, got '2'"),
+                     ({"port": 70000},
+                      "control.port: expected an integer from 0 to 65535, got 70000"),
+                     ({"port": "2323"},
+                      "control.port: expected an integer from 0 to 65535, got '2323'"),
+                     ({"port": True}, "control.port: expected an integer from 0 to 65535, got True"),
+                     ({"addr": "my host"},
+                      "control.addr: expected a host name or address, got 'my host'"),
+                     ({"token": ""}, tok + "''"),
+                     ({"token": "a\nb"}, tok + "'a\\nb'"),
+                     ({"token": b"a\rb"}, tok + "b'a\\rb'"),
+                     ({"max_clients": 1},
+                      "control.max_clients: unknown key (known: port, addr, token, clients)"),
+                     ({"enabled": "yes"}, "control.enabled: expected true or false, got 'yes'"),
+                     ("2323", "control: expected an object of options, got '2323'")):
         with pytest.raises(ValueError) as e:
-            ControlServer(Registry(), None, **kw)
+            check(sec)
         assert str(e.value) == msg
+    # and a good one comes back whole, defaults filled in
+    assert check({"token": "t"}) == {"port": 2323, "addr": "0.0.0.0", "token": "t", "clients": 2}
 
 
 def test_a_control_token_that_is_not_text_is_refused():
-    """``control_token=123`` (a number from a hand-written setting) is
-    refused like an empty token, not a TypeError about iterating an int."""
-    from monitoring.control_server import ControlServer
-    from monitoring.metrics import Registry
+    """``"token": 123`` (a number from a hand-written setting) is refused
+    like an empty token, not a TypeError about iterating an int."""
+    from monitoring.control_server import check
 
     for token in (123, 1.5, ["tok"]):
         with pytest.raises(ValueError) as e:
-            ControlServer(Registry(), None, token=token)
-        assert str(e.value) == "bad control token", token
+            check({"token": token})
+        assert str(e.value) == ("control.token: expected a non-empty string without control "
+                                "characters, got %r" % (token,)), token
 
 
 def test_start_with_a_bad_option_starts_nothing(mp):
+    """A bad key anywhere in the sections raises ValueError naming it, and
+    nothing is left running: not the control server of a good section
+    started before the bad one (its port can be bound again), not
+    ``monitoring.current``."""
     port = free_port()
     p = mp.run("""
-import asyncio, monitoring
+import asyncio, monitoring, socket
 from monitoring.metrics import Registry
 async def main():
-    try:
-        monitoring.start(registry=Registry(), builtin_sources=False, listen_port=%d,
-                         listen_addr="127.0.0.1", control_clients=0, loggers=None)
-    except ValueError as e:
-        print("error:", e)
-    print("current", monitoring.current)
+    for bad in ({"control": {"port": %d, "addr": "127.0.0.1", "clients": 0}},
+                {"control": {"port": %d, "addr": "127.0.0.1"}, "prometheus": {"clients": 0}}):
+        try:
+            monitoring.start(registry=Registry(), sources={"builtin": False}, **bad)
+        except ValueError as e:
+            print("error:", e)
+        print("current", monitoring.current)
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(socket.getaddrinfo("127.0.0.1", %d)[0][-1])
+        s.listen(1)
+        s.close()
+        print("port free")
 asyncio.run(main())
-""" % port)
-    assert p.stdout.splitlines() == ["error: bad control_clients: 0", "current None"]
+""" % (port, port, port))
+    assert p.stdout.splitlines() == [
+        "error: control.clients: expected an integer from 1 to 16, got 0", "current None",
+        "port free",
+        "error: prometheus.clients: expected an integer from 1 to 8, got 0", "current None",
+        "port free"], p.stdout + p.stderr
 
 
 # -- the other logging modules -----------------------------------------------------------
@@ -841,15 +876,15 @@ def test_a_port_in_use_is_named_and_the_demo_says_monitoring_is_off(mp, tmp_path
         p = mp.run(r"""
 import asyncio, monitoring
 async def main():
-    for opt in ("listen_port", "trace_port", "prometheus_port"):
+    for opt in ("control", "trace", "prometheus"):
         try:
-            monitoring.start(**{opt: %d})
+            monitoring.start(**{opt: {"port": %d}})
         except OSError as e:
             print(opt, e.errno, str(e).split(": ", 1)[-1], monitoring.current)
 asyncio.run(main())
 """ % port)
         assert p.stdout.splitlines() == ["%s 98 cannot listen on 0.0.0.0:%d None" % (opt, port)
-                                         for opt in ("listen_port", "trace_port", "prometheus_port")
+                                         for opt in ("control", "trace", "prometheus")
                                          ], p.stdout + p.stderr
         cfg = tmp_path / "config.json"
         cfg.write_text(json.dumps({"control": {"port": port}, "trace": None}))
