@@ -32,9 +32,11 @@ state = {"connected": True, "rssi": -61, "reconnects": 3}
 
 
 async def main():
-    mon = monitoring.start(hostname="pico-1", influx=("127.0.0.1", UDP), transport="udp",
-                           interval=0.1, prometheus_port=PORT, prometheus_addr="127.0.0.1",
-                           net_sources=True, net_status=lambda: state)
+    mon = monitoring.start(hostname="pico-1",
+                           influx={"host": "127.0.0.1", "port": UDP, "transport": "udp",
+                                   "interval_s": 0.1},
+                           prometheus={"port": PORT, "addr": "127.0.0.1"},
+                           sources={"net": True}, net_status=lambda: state)
     await asyncio.sleep_ms(450)
     mon.influx.stop()
     print("SENT %d %d" % (mon.counters.points_sent, mon.counters.bytes_sent))
@@ -152,8 +154,9 @@ app = Source("app", labels={"room": "hall"})
 for i in range(30):
     app.set("field%d" % i, i)
 async def main():
-    mon = monitoring.start(hostname="pico-1", prometheus_port=int(sys.argv[1]),
-                           prometheus_addr="127.0.0.1", net_sources=True)
+    mon = monitoring.start(hostname="pico-1",
+                           prometheus={"port": int(sys.argv[1]), "addr": "127.0.0.1"},
+                           sources={"net": True})
     gc.collect()
     print("READY", gc.mem_free())
     await asyncio.sleep_ms(4000)
@@ -181,7 +184,7 @@ def test_net_sources_without_the_endpoint(mp):
     p = mp.run(r"""
 import asyncio, monitoring
 async def main():
-    mon = monitoring.start(hostname="p", net_sources=True, asyncio_lag_ms=20)
+    mon = monitoring.start(hostname="p", sources={"net": True, "asyncio_lag_ms": 20})
     await asyncio.sleep_ms(130)
     net = mon.registry.get("net")
     lag = mon.registry.get("asyncio")
@@ -191,6 +194,10 @@ async def main():
     mon.stop()
     mon = monitoring.start(hostname="p", registry=monitoring.metrics.Registry())
     print("default", [s.name for s in mon.registry.sources])
+    mon.stop()
+    mon = monitoring.start(hostname="p", registry=monitoring.metrics.Registry(),
+                           sources={"net": True, "asyncio_lag_ms": 0})
+    print("no lag probe", [s.name for s in mon.registry.sources])
     mon.stop()
 asyncio.run(main())
 """)
@@ -202,19 +209,22 @@ asyncio.run(main())
     assert lines[2] == "prometheus None"
     # not asked for: neither source is registered
     assert lines[3] == "default ['memory', 'system', 'monitoring']", p.stdout
+    # asyncio_lag_ms 0: the net source alone, no probe
+    assert lines[4] == "no lag probe ['memory', 'system', 'monitoring', 'net']", p.stdout
 
 
 def test_bad_asyncio_lag_ms_is_refused_at_start_not_in_a_dead_task(mp):
-    """``asyncio_lag_ms`` not a positive number (``"100"``, a negative) is
-    refused by ``start`` with a ValueError naming it, nothing left running;
-    before, ``"100"`` killed the probe task at its first sleep and the
-    ``asyncio`` source kept reporting no samples."""
+    """``sources.asyncio_lag_ms`` not an integer from 0 to 60000
+    (``"100"``, a negative, a bool) is refused by ``start`` with a
+    ValueError naming it, nothing left running; before, ``"100"`` killed
+    the probe task at its first sleep and the ``asyncio`` source kept
+    reporting no samples."""
     p = mp.run(r"""
 import asyncio, monitoring
 async def main():
-    for v in ("100", -5, True):
+    for v in ("100", -5, True, 60001):
         try:
-            mon = monitoring.start(hostname="p", net_sources=True, asyncio_lag_ms=v)
+            mon = monitoring.start(hostname="p", sources={"net": True, "asyncio_lag_ms": v})
         except ValueError as e:
             print("refused", e, monitoring.current)
         else:
@@ -225,5 +235,6 @@ asyncio.run(main())
 """)
     out = p.stdout + p.stderr
     assert "Traceback" not in out and "exception" not in out, out
-    assert out.splitlines() == ["refused bad asyncio_lag_ms: %s None" % v
-                                for v in ("'100'", "-5", "True")], out
+    assert out.splitlines() == [
+        "refused sources.asyncio_lag_ms: expected an integer from 0 to 60000, got %s None" % v
+        for v in ("'100'", "-5", "True", "60001")], out

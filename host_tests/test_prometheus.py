@@ -40,8 +40,8 @@ def exists(p):
 
 
 async def main():
-    mon = monitoring.start(hostname="pico-1", prometheus_port=PORT, prometheus_addr="127.0.0.1",
-                           builtin_sources=BUILTIN, net_sources=BUILTIN)
+    mon = monitoring.start(hostname="pico-1", prometheus={"port": PORT, "addr": "127.0.0.1"},
+                           sources={"builtin": BUILTIN, "net": BUILTIN})
     mon.prometheus.head_timeout_ms = %d
     app.incr("requests", 42)
     app.set("spa ce", 1 / 3)
@@ -381,7 +381,7 @@ def test_demo_firmware_serves_metrics_from_its_config(mp, tmp_path):
     cfg = tmp_path / "config.json"
     # free ports for the control and trace listeners too (the Unix board's
     # defaults, 2323 and 4242, may be taken by a `make run` on this machine)
-    cfg.write_text(json.dumps({"device": "demo-board", "prometheus": {"port": port},
+    cfg.write_text(json.dumps({"hostname": "demo-board", "prometheus": {"port": port},
                                "control": {"port": free_port()}, "trace": {"port": free_port()}}))
     env = mp.env({"MONITORING_CONFIG": str(cfg), "MONITORING_DURATION": "30"}, compiled=True)
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -417,17 +417,22 @@ def test_demo_firmware_serves_metrics_from_its_config(mp, tmp_path):
 
 def test_bad_port_raises_and_starts_nothing(mp):
     """A port given as a string (as a hand-written config might) is refused
-    by start() naming it, as the control and trace ports are; nothing runs."""
+    by start() naming it, as the control and trace ports are; so is a bad
+    client count; nothing runs."""
     out = mp.run(r"""
 import monitoring
-for port in ("9100", -1, 70000, 9.5):
+for sec in ({"port": "9100"}, {"port": -1}, {"port": 70000}, {"port": 9.5},
+            {"port": 9100, "clients": 9}, {"port": 9100, "prometheus_port": 9100}):
     try:
-        monitoring.start(hostname="pico-1", prometheus_port=port, prometheus_addr="127.0.0.1")
-        print("NO ERROR", port)
+        monitoring.start(hostname="pico-1", prometheus=dict(sec, addr="127.0.0.1"))
+        print("NO ERROR", sec)
     except ValueError as e:
         print("error:", e)
 print("current", monitoring.current)
 """).stdout
-    assert out.splitlines() == ["error: bad prometheus_port: '9100'", "error: bad prometheus_port: -1",
-                                "error: bad prometheus_port: 70000", "error: bad prometheus_port: 9.5",
+    exp = "error: prometheus.port: expected an integer from 0 to 65535, got "
+    assert out.splitlines() == [exp + "'9100'", exp + "-1", exp + "70000", exp + "9.5",
+                                "error: prometheus.clients: expected an integer from 1 to 8, got 9",
+                                "error: prometheus.prometheus_port: unknown key (known: port, "
+                                "addr, clients)",
                                 "current None"], out

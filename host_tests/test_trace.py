@@ -137,7 +137,7 @@ def one_session(mp, body, heapsize=HEAP):
 
 REGIONS_BODY = """
 async def main():
-    mon = monitoring.start(trace_port=PORT, trace_interval_ms=50, hostname="tracetest")
+    mon = monitoring.start(trace={"port": PORT, "interval_ms": 50}, hostname="tracetest")
     print("READY")
     await wait_client(mon)
     keep = []
@@ -242,7 +242,7 @@ def test_regions_markers_and_samples(mp):
 
 SECOND_CLIENT_BODY = """
 async def main():
-    mon = monitoring.start(trace_port=PORT, trace_interval_ms=50)
+    mon = monitoring.start(trace={"port": PORT, "interval_ms": 50})
     print("READY")
     for i in range(500):
         await asyncio.sleep_ms(10)
@@ -289,7 +289,7 @@ def test_second_client_refused_then_served_after_first_leaves(mp):
 
 ANY_LABEL_BODY = """
 async def main():
-    mon = monitoring.start(trace_port=PORT, trace_interval_ms=50)
+    mon = monitoring.start(trace={"port": PORT, "interval_ms": 50})
     await wait_client(mon)
     raised = []
     for label in (5, None, 2.5, "ok"):
@@ -323,7 +323,7 @@ def test_a_marker_of_any_type_never_raises_when_a_client_connects(mp):
 
 BAD_REGION_BODY = """
 async def main():
-    mon = monitoring.start(trace_port=PORT, trace_interval_ms=50)
+    mon = monitoring.start(trace={"port": PORT, "interval_ms": 50})
     raised = []
     for phase in range(2):
         if phase:
@@ -364,7 +364,7 @@ async def spam(mon):
         await asyncio.sleep_ms(2)
 
 async def main():
-    mon = monitoring.start(trace_port=PORT, trace_interval_ms=10)
+    mon = monitoring.start(trace={"port": PORT, "interval_ms": 10})
     t = mon.trace
     t.sndbuf = 4096
     t.write_timeout_ms = 1500
@@ -453,7 +453,7 @@ async def worker():
         await asyncio.sleep_ms(25)
 
 async def main():
-    mon = monitoring.start(trace_port=PORT, trace_interval_ms=100, hostname="board-a")
+    mon = monitoring.start(trace={"port": PORT, "interval_ms": 100}, hostname="board-a")
     print("READY")
     w = asyncio.create_task(worker())
     await wait_client(mon)
@@ -568,10 +568,10 @@ def test_montrace_capture_plot_and_summary(mp, tmp_path):
 
 BAD_BODY = """
 import monitoring
-for kw in ({"trace_port": 70000}, {"trace_port": 1, "trace_interval_ms": 5},
-           {"trace_port": 1, "trace_interval_ms": "fast"}):
+for sec in ({"port": 70000}, {"port": 1, "interval_ms": 5}, {"port": 1, "interval_ms": "fast"},
+            {"port": 1, "buffer_bytes": 100}, {"port": 1, "interval": 50}):
     try:
-        monitoring.start(**kw)
+        monitoring.start(trace=sec)
         print("started?")
     except ValueError as e:
         print("error:", e)
@@ -581,14 +581,21 @@ for kw in ({"trace_port": 70000}, {"trace_port": 1, "trace_interval_ms": 5},
 
 def test_bad_options_refused_without_state_change(mp):
     out = mp.run(COMMON + BAD_BODY, heapsize=HEAP, args=["0"]).stdout
-    assert out.count("error: bad trace") == 3, out
+    errors = [ln for ln in out.splitlines() if ln.startswith("error:")]
+    assert errors == [
+        "error: trace.port: expected an integer from 0 to 65535, got 70000",
+        "error: trace.interval_ms: expected an integer from 10 to 60000, got 5",
+        "error: trace.interval_ms: expected an integer from 10 to 60000, got 'fast'",
+        "error: trace.buffer_bytes: expected an integer from 256 to 65536, got 100",
+        "error: trace.interval: unknown key (known: port, addr, interval_ms, buffer_bytes)",
+    ], out
     assert "started?" not in out
-    assert out.count("current None") == 3
+    assert out.count("current None") == 5
 
 
 CYCLES_BODY = """
 async def main():
-    mon = monitoring.start(trace_port=PORT, trace_interval_ms=20)
+    mon = monitoring.start(trace={"port": PORT, "interval_ms": 20})
     print("READY")
     after = []
     for n in range(6):
@@ -687,8 +694,9 @@ def test_montrace_missing_or_unwritable_files_give_an_error_line(tmp_path):
 
 INFLUX_BODY = """
 async def main():
-    mon = monitoring.start(hostname="pico-r", influx=("127.0.0.1", int(sys.argv[2])),
-                           transport="http", db=sys.argv[3], interval=0.2)
+    mon = monitoring.start(hostname="pico-r",
+                           influx={"host": "127.0.0.1", "port": int(sys.argv[2]),
+                                   "transport": "http", "db": sys.argv[3], "interval_s": 0.2})
     keep = []
     gc.collect()
     for i in range(12):
@@ -730,7 +738,7 @@ def test_regions_metrics_source_stored_by_influxdb(mp, influxdb, influx_db):
 
 SMALL_HEAP_BODY = """
 async def main():
-    mon = monitoring.start(trace_port=PORT, trace_interval_ms=50)
+    mon = monitoring.start(trace={"port": PORT, "interval_ms": 50})
     print("READY")
     await wait_client(mon)
     for i in range(20):
