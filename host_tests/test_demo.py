@@ -75,6 +75,10 @@ def test_demo_firmware_feeds_every_peer_and_answers_operators(mp, influxdb, rsys
             proc.communicate()
     assert proc.returncode == 0, out[-3000:]
     assert "Traceback" not in out, out[-3000:]
+    # the configuration as run_demo writes it: no key refused, every capability on
+    assert "ERROR:app:config:" not in out, out[-3000:]
+    assert "INFO:app:monitoring started: influx, control, syslog, trace, prometheus" in out, \
+        out[-3000:]
 
     # control: the demo's loggers with their levels, and the metrics switch
     assert levels.startswith("ok: *:"), levels
@@ -135,7 +139,7 @@ def test_demo_firmware_logs_through_micropython_lib_logging(mp, rsyslog, tmp_pat
         pytest.skip("micropython-lib logging not fetched to %s (not installable in CI)" % MPLIB)
     # the Unix board's defaults listen on 2323 and 4242: free ports instead, so
     # a `make run` on this machine does not keep monitoring from starting
-    cfg = {"device": "mplib-demo", "log_level": "debug", "heartbeat_s": 1,
+    cfg = {"hostname": "mplib-demo", "log_level": "debug", "heartbeat_s": 1,
            "syslog": {"transport": "tcp", "host": "127.0.0.1", "port": rsyslog.tcp_port},
            "control": {"port": free_port()}, "trace": {"port": free_port()}}
     cfg_path = tmp_path / "config.json"
@@ -154,11 +158,12 @@ def test_demo_firmware_logs_through_micropython_lib_logging(mp, rsyslog, tmp_pat
 
 
 def test_demo_firmware_boots_through_bad_top_level_settings(mp, tmp_path):
-    """A wrong type in ``wifi``, ``ntp``, ``watchdog_ms`` or ``heartbeat_s``
-    (a typo a user makes: ``"ntp": "pool.ntp.org"``) gets one ``config:``
-    message naming the key and that setting's default; the firmware boots
-    and its heartbeat keeps running, instead of a traceback at boot or a
-    dead heartbeat task."""
+    """A wrong type in ``wifi``, ``ntp``, ``watchdog_ms``, ``heartbeat_s``
+    or ``log_level`` (a typo a user makes: ``"ntp": "pool.ntp.org"``) gets
+    one ``config:`` message naming the key and that setting's default; so
+    does a bad key of a section (that section off) and a misspelt section
+    (ignored). The firmware boots and its heartbeat keeps running, instead
+    of a traceback at boot or a dead heartbeat task."""
     cases = [
         ({"ntp": "pool.ntp.org"}, "config: ntp: expected an object of strings: host, got"),
         ({"wifi": "plant-net"}, "config: wifi: expected an object of strings: ssid,"),
@@ -166,6 +171,13 @@ def test_demo_firmware_boots_through_bad_top_level_settings(mp, tmp_path):
         ({"heartbeat_s": "1"}, "config: heartbeat_s: expected a number from"),
         ({"heartbeat_s": 0}, "config: heartbeat_s: expected a number from"),
         ({"watchdog_ms": "8000"}, "config: watchdog_ms: expected 0 (off) or an integer from"),
+        ({"log_level": "loud"}, "config: log_level: expected one of debug, info, warning, error, "
+                                "critical, got 'loud' (info)"),
+        ({"prometheus": {"port": "9100"}}, "config: prometheus.port: expected an integer from 0 "
+                                           "to 65535, got '9100' (prometheus off)"),
+        ({"prometeus": {"port": 9100}}, "config: prometeus: unknown key (known: hostname, "
+                                        "firmware, sources, influx, control, syslog, trace, "
+                                        "prometheus) (ignored)"),
     ]
     for bad, message in cases:
         # no listeners (the Unix board's defaults open 2323 and 4242)
@@ -233,7 +245,7 @@ def test_demo_firmware_says_when_the_users_configuration_file_is_missing(mp, tmp
     bdir = tmp_path / "board"
     bdir.mkdir()
     shutil.copy(os.path.join(ROOT, "boards", "unix", "board.py"), str(bdir / "board.py"))
-    (bdir / "config.json").write_text(json.dumps({"device": "no-user-config"}))
+    (bdir / "config.json").write_text(json.dumps({"hostname": "no-user-config"}))
     env = run_demo.firmware_env(mp, missing, 1)
     env["MICROPYPATH"] = str(bdir) + ":" + env["MICROPYPATH"]
     p = subprocess.run([mp.binary, "-X", "heapsize=256k", os.path.join(ROOT, "firmware", "main.py")],

@@ -260,11 +260,11 @@ class Soak:
 
     def firmware(self):
         cfg = {
-            "device": "soak-board",
+            "hostname": "soak-board",
             "log_level": "debug",
             "heartbeat_s": 2,
             "influx": {"transport": "http", "host": "127.0.0.1", "port": self.influx.http_port,
-                       "db": DB, "interval": 1, "precision": "ms"},
+                       "db": DB, "interval_s": 1, "precision": "ms"},
             "syslog": {"transport": "tcp", "host": "127.0.0.1", "port": self.syslog.tcp_port,
                        "format": "rfc5424", "framing": "octet"},
             "control": {"port": self.control_port},
@@ -350,6 +350,11 @@ class Soak:
         oom = console.count("out of memory")  # MemoryErrors the demo caught and survived
         checks.append(("no crash, no MemoryError (raised or caught)", not crash and not oom,
                        "%d caught" % oom if oom else ""))
+        # the configuration as written: no key refused, every capability on
+        refused = [ln for ln in console.splitlines() if ":config: " in ln]
+        started = "monitoring started: influx, control, syslog, trace" in console
+        checks.append(("configuration accepted, every capability started", started and not refused,
+                       refused[0] if refused else "" if started else "no 'monitoring started' line"))
         peaks = [p for p in summary.get("heap_peaks", []) if p]
         if len(peaks) >= 4:
             half = len(peaks) // 2
