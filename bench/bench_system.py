@@ -29,7 +29,7 @@ def resident():
         if cap == "all":
             rows.append(("  running state alone (code frozen into flash)", r["state_bytes"],
                          "B", "goal <= 10240", r["state_bytes"] <= 10240))
-    # the same with both queues at 1 KB (influx.buffer_size, syslog.queue): what the
+    # the same with both queues at 1 KB (influx.buffer_bytes, syslog.queue_bytes): what the
     # rest of the project takes beside the 4 KB defaults the Influx and syslog issues ask for
     r = run_mp("resident_bench.py", heapsize="256k", args=["all", "1024"])
     rows.append(("resident heap, all four idle, both queues 1 KB", r["resident_bytes"], "B",
@@ -42,8 +42,10 @@ def resident():
 # lib/'s modules by what a board loads them for (a module shared by several
 # parts is counted once, in the first)
 PARTS = (
-    ("base (package, registry, built-in sources)", ("__init__", "metrics", "sources", "compat",
-                                                    "clock", "backoff", "netio", "linequeue")),
+    # options: the sections' checks, which every start() runs
+    ("base (package, registry, built-in sources)", ("__init__", "options", "metrics", "sources",
+                                                    "compat", "clock", "backoff", "netio",
+                                                    "linequeue")),
     ("Influx", ("influx", "lineproto")),
     ("syslog", ("syslog_handler", "syslog", "syslog_cpython")),
     ("control", ("control_server", "control", "logbackend", "listener")),

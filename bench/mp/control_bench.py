@@ -6,7 +6,7 @@ import time
 
 from benchlib import alloc_of, us_of
 from monitoring.control import execute
-from monitoring.control_server import ControlServer
+from monitoring.control_server import ControlServer, check
 from monitoring.metrics import Registry, Source
 
 port = int(sys.argv[1])
@@ -18,7 +18,7 @@ for i in range(8):
 
 gc.collect()
 before = gc.mem_alloc()
-srv = ControlServer(reg, None, port, "127.0.0.1")
+srv = ControlServer(reg, None, check({"port": port, "addr": "127.0.0.1"}))
 srv.bind()
 gc.collect()
 print("server_bytes", gc.mem_alloc() - before)  # start() without a loop: drive step() directly

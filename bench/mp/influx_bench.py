@@ -2,7 +2,7 @@
 import time
 
 from benchlib import alloc_of, numeric_sources
-from monitoring.influx import InfluxReporter
+from monitoring.influx import InfluxReporter, check
 from monitoring.metrics import Registry, Source
 from monitoring.sources import Counters
 
@@ -28,7 +28,8 @@ points = numeric_sources(reg, 20, lambda s, i: s.set("state", "ok"))
 
 reg.remove("app")
 reg.set_host("pico-1")
-rep = InfluxReporter(reg, Counters(), "127.0.0.1", 9, "udp", buffer_size=8192)
+rep = InfluxReporter(reg, Counters(), check({"host": "127.0.0.1", "port": 9, "transport": "udp",
+                                            "buffer_bytes": 8192}))
 
 
 def flush():

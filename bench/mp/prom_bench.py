@@ -10,7 +10,7 @@ import asyncio
 from benchlib import alloc_gc_off, numeric_sources
 from monitoring.metrics import Registry
 from monitoring.promfmt import PromEncoder, escape_label_value, metric_name
-from monitoring.prometheus import PrometheusServer
+from monitoring.prometheus import PrometheusServer, check
 from monitoring.sources import Counters, add_builtin_sources
 
 PORT = int(sys.argv[1]) if len(sys.argv) > 1 else 19199
@@ -124,7 +124,7 @@ async def client_only(n):
 
 
 async def main():
-    srv = PrometheusServer(reg, PORT, "127.0.0.1", poll_ms=1)
+    srv = PrometheusServer(reg, check({"port": PORT, "addr": "127.0.0.1"}), poll_ms=1)
     srv.start()
     lst = socket.socket()
     lst.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -24,23 +24,23 @@ MODULES = {
 ALL = ("influx", "control", "syslog", "trace")  # the four capabilities of the seed
 
 
-def kwargs(caps):
+def sections(caps):
+    q = int(sys.argv[2]) if len(sys.argv) > 2 else None
     kw = {}
     if "influx" in caps:
-        kw["influx"] = ("127.0.0.1", 9)
-        kw["transport"] = "udp"
+        kw["influx"] = {"host": "127.0.0.1", "port": 9, "transport": "udp", "interval_s": 3600}
+        if q:
+            kw["influx"]["buffer_bytes"] = q
     if "control" in caps:
-        kw["listen_port"] = 0
-        kw["listen_addr"] = "127.0.0.1"
+        kw["control"] = {"port": 0, "addr": "127.0.0.1"}
     if "syslog" in caps:
-        kw["syslog"] = ("127.0.0.1", 9)
+        kw["syslog"] = {"host": "127.0.0.1", "port": 9}
+        if q:
+            kw["syslog"]["queue_bytes"] = q
     if "trace" in caps:
-        kw["trace_port"] = 0
+        kw["trace"] = {"port": 0}
     if "prometheus" in caps:
-        kw["prometheus_port"] = 0
-        kw["prometheus_addr"] = "127.0.0.1"
-    if len(sys.argv) > 2:
-        kw["buffer_size"] = kw["syslog_queue"] = int(sys.argv[2])
+        kw["prometheus"] = {"port": 0, "addr": "127.0.0.1"}
     return kw
 
 
@@ -57,7 +57,7 @@ async def main():
     start = gc.mem_alloc()
     import monitoring
 
-    mon = monitoring.start(hostname="pico-1", interval=3600)
+    mon = monitoring.start(hostname="pico-1")
     await asyncio.sleep(0.1)
     mon.stop()
     gc.collect()
@@ -69,7 +69,7 @@ async def main():
     gc.collect()
     code = gc.mem_alloc() - base
     print("import_bytes", code)
-    mon = monitoring.start(hostname="pico-1", interval=3600, **kwargs(caps))
+    mon = monitoring.start(hostname="pico-1", **sections(caps))
     await asyncio.sleep(0.2)
     gc.collect()
     print("state_bytes", gc.mem_alloc() - base - code)

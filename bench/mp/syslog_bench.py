@@ -12,7 +12,7 @@ except ImportError:
 from benchlib import alloc_per, us_of
 from monitoring import clock
 from monitoring.sources import Counters
-from monitoring.syslog_handler import AdafruitHandler, SyslogSender
+from monitoring.syslog_handler import AdafruitHandler, SyslogSender, check
 from mplogging import logging
 
 
@@ -20,8 +20,9 @@ def rate(fn, n):
     return n * 1000000 / us_of(fn, n)
 
 
-sender = SyslogSender(Counters(), "127.0.0.1", 9, "tcp", "octet", hostname="pico-1",
-                      app_name="bench")
+sender = SyslogSender(Counters(), check({"host": "127.0.0.1", "port": 9, "transport": "tcp",
+                                         "framing": "octet", "app_name": "bench"}),
+                      hostname="pico-1")
 q = sender.queue
 MSG = "request 1234 served in 12 ms, status ok"
 
@@ -98,8 +99,9 @@ if len(sys.argv) > 2:
     count = int(sys.argv[2])
 
     async def throughput():
-        s = SyslogSender(Counters(), "127.0.0.1", port, "tcp", "octet", hostname="pico-1",
-                         app_name="bench")
+        s = SyslogSender(Counters(), check({"host": "127.0.0.1", "port": port, "transport": "tcp",
+                                            "framing": "octet", "app_name": "bench"}),
+                         hostname="pico-1")
         s.start()
         log2 = logging.getLogger("tput")
         log2.setLevel(logging.INFO)

@@ -4,9 +4,9 @@ import logging
 
 from benchlib import alloc_per
 from monitoring.sources import Counters
-from monitoring.syslog_handler import MicroPythonHandler, SyslogSender
+from monitoring.syslog_handler import MicroPythonHandler, SyslogSender, check
 
-sender = SyslogSender(Counters(), "127.0.0.1", 9)
+sender = SyslogSender(Counters(), check({"host": "127.0.0.1", "port": 9}))
 log = logging.getLogger("bench")
 log.setLevel(logging.INFO)
 log.addHandler(MicroPythonHandler(sender))

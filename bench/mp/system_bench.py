@@ -36,11 +36,17 @@ def start_all(influx_udp, syslog_tcp, control, trace, interval, log=None):
     user = Source("user", tags=("app",))
     for i in range(10):
         user.set("f%d" % i, i * 10)
+    syslog = {"host": "127.0.0.1", "port": syslog_tcp, "transport": "tcp"}
+    logmod = None
+    if log is not None:
+        from mplogging import logging as logmod
+
+        syslog["loggers"] = [log]
     mon = monitoring.start(
-        hostname="bench", influx=("127.0.0.1", influx_udp), transport="udp", interval=interval,
-        syslog=("127.0.0.1", syslog_tcp), syslog_transport="tcp",
-        listen_port=control, listen_addr="127.0.0.1", trace_port=trace,
-        loggers=(log,) if log is not None else None)
+        hostname="bench", logging=logmod,
+        influx={"host": "127.0.0.1", "port": influx_udp, "transport": "udp",
+                "interval_s": interval},
+        syslog=syslog, control={"port": control, "addr": "127.0.0.1"}, trace={"port": trace})
     return mon, user
 
 

@@ -25,7 +25,7 @@ async def main():
     await asyncio.sleep_ms(100)
     b, t = await alloc_over(2000)
     print("baseline_idle_Bps", b * 1000 // t)
-    mon = monitoring.start(trace_port=PORT, trace_interval_ms=100)
+    mon = monitoring.start(trace={"port": PORT, "interval_ms": 100})
     await asyncio.sleep_ms(300)
     b, t = await alloc_over(3000)
     print("idle_Bps", b * 1000 // t)
@@ -43,7 +43,8 @@ async def main():
     mon.stop()
     # regions with the metrics source on: an Influx reporter (UDP to the
     # discard port, one flush an hour) makes the source exist
-    mon = monitoring.start(influx=("127.0.0.1", 9), transport="udp", interval=3600)
+    mon = monitoring.start(influx={"host": "127.0.0.1", "port": 9, "transport": "udp",
+                                   "interval_s": 3600})
     await asyncio.sleep_ms(50)
     def passes(r, n):
         for i in range(n):
