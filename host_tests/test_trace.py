@@ -793,3 +793,24 @@ def test_montrace_to_a_pipe_that_closes_ends_quietly():
     err = err.decode()
     assert p.returncode == 0, err
     assert "error" not in err and "Exception ignored" not in err and "Traceback" not in err, err
+
+
+def test_montrace_without_output_writes_the_stream_to_stdout(mp):
+    """``montrace HOST:PORT`` (the README's quick start) captures to
+    stdout, as ``-o -`` does; the closing count goes to stderr."""
+    p, port = spawn(mp, MONTRACE_BODY)
+    try:
+        r = montrace("127.0.0.1:%d" % port, "--duration", "2", timeout=30)
+        assert r.returncode == 0, r.stderr
+    except BaseException:
+        reap(p)
+        raise
+    res, out = finish(p)
+    header, rows = parse(r.stdout)
+    assert header["format"] == "mpmon-trace" and header["device"] == "board-a"
+    samples = [row for row in rows if row[0] == "S"]
+    assert 10 <= len(samples) <= 25 and res["samples"] >= len(samples), (len(samples), res)
+    assert r.stderr == "captured %d samples in %s s to stdout\n" % (
+        len(samples), r.stderr.split()[4]), r.stderr
+    h = montrace("--help")
+    assert h.returncode == 0 and "stdout" in h.stdout and "[-o OUTPUT]" in h.stdout, h.stdout

@@ -1,12 +1,14 @@
 """montrace: capture, plot and summarise a board's trace port stream.
 
-    montrace HOST[:PORT] -o trace.tsv [--duration S]   capture (Ctrl-C stops)
-    montrace plot trace.tsv -o trace.svg|trace.png      draw heap over time
-    montrace summary trace.tsv [--json]                 min free heap, rates, regions
+    montrace HOST[:PORT] [-o FILE] [--duration S]   capture (Ctrl-C stops)
+    montrace plot trace.tsv -o trace.svg|trace.png   draw heap over time
+    montrace summary trace.tsv [--json]              min free heap, rates, regions
 
-The file is the stream as received: a JSON header line, then tab-separated
-lines whose first column is the kind (S sample, M marker, G library
-collection, E error, R region totals); see the README's "Trace port".
+A capture writes the stream as received to stdout, or to FILE with -o
+(-o - is stdout too): a JSON header line, then tab-separated lines whose
+first column is the kind (S sample, M marker, G library collection, E
+error, R region totals); see the README's "Trace port". The count of
+samples captured and, on a terminal, a live progress line go to stderr.
 """
 
 import argparse
@@ -341,7 +343,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(prog="montrace", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("target", help="HOST[:PORT] of the board (port %d by default)" % DEFAULT_PORT)
-    ap.add_argument("-o", "--output", required=True, help="trace file to write (- for stdout)")
+    ap.add_argument("-o", "--output", default="-",
+                    help="trace file to write (stdout when absent or -)")
     ap.add_argument("--duration", type=float, help="stop after this many seconds")
     a = ap.parse_args(argv)
     try:
@@ -354,7 +357,9 @@ def main(argv=None):
     except OSError as e:
         print("error: %s" % e, file=sys.stderr)
         return 1
-    progress = sys.stderr if sys.stderr.isatty() else None
+    to_stdout = out is sys.stdout
+    # the live line shares a terminal badly with the stream itself
+    progress = sys.stderr if sys.stderr.isatty() and not (to_stdout and out.isatty()) else None
     try:
         n, secs = capture(host, port, out, a.duration, progress)
     except RuntimeError as e:
@@ -373,7 +378,8 @@ def main(argv=None):
     finally:
         if out is not sys.stdout:
             out.close()
-    print("captured %d samples in %.1f s to %s" % (n, secs, a.output), file=sys.stderr)
+    print("captured %d samples in %.1f s to %s" % (n, secs, "stdout" if to_stdout else a.output),
+          file=sys.stderr)
     return 0
 
 
