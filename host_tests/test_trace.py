@@ -500,11 +500,13 @@ def test_montrace_capture_plot_and_summary(mp, tmp_path):
                            text=True)
     try:
         wait_until(lambda: os.path.exists(tsv) and os.path.getsize(tsv) > 0, timeout=10)
-        # a second montrace is refused while the first captures
+        # a second montrace is refused while the first captures: one line
+        # that says why, as the tool's other errors
         second = montrace("127.0.0.1:%d" % port, "-o", str(tmp_path / "other.tsv"),
                           "--duration", "2")
         assert second.returncode == 1
-        assert "error: trace already active" in second.stderr
+        assert second.stderr == ("error: 127.0.0.1:%d: trace port busy (another client is "
+                                 "capturing; one client at a time)\n" % port), second.stderr
         cout, cerr = cap.communicate(timeout=30)
     finally:
         reap(cap)

@@ -19,10 +19,17 @@ import sys
 import time
 
 DEFAULT_PORT = 4242
+# the board's one line to a client while another one is served
+BUSY = "error: trace already active"
 SAMPLE_COLS = ("ms", "free", "alloc", "largest", "stack", "tasks", "gcs", "dropped")
 
 
 # -- reading a trace ---------------------------------------------------------
+
+
+class Refused(Exception):
+    """The board answered with an ``error:`` line instead of a header;
+    ``args[0]`` is that line."""
 
 
 class Trace:
@@ -172,8 +179,8 @@ def show(progress, samples, secs, free):
 def capture(host, port, out, duration=None, progress=None, connect_timeout=5.0):
     """Write the stream from ``host:port`` to the file object ``out`` until
     EOF, ``duration`` seconds or Ctrl-C. ``progress`` (a text stream) gets
-    a live line. Returns (samples, seconds). Raises RuntimeError when the
-    board refuses (another client is tracing)."""
+    a live line. Returns (samples, seconds). Raises :class:`Refused` when
+    the board refuses (``BUSY``: another client is tracing)."""
     s = socket.create_connection((host, port), timeout=connect_timeout)
     s.settimeout(0.25)
     start = time.monotonic()
@@ -198,7 +205,7 @@ def capture(host, port, out, duration=None, progress=None, connect_timeout=5.0):
                     if first:
                         first = False
                         if text.startswith("error:"):
-                            raise RuntimeError(text)
+                            raise Refused(text)
                     out.write(text + "\n")
                     if text.startswith("S\t"):
                         samples += 1
@@ -362,8 +369,12 @@ def main(argv=None):
     progress = sys.stderr if sys.stderr.isatty() and not (to_stdout and out.isatty()) else None
     try:
         n, secs = capture(host, port, out, a.duration, progress)
-    except RuntimeError as e:
-        print("error: board says: %s" % e, file=sys.stderr)
+    except Refused as e:
+        if e.args[0] == BUSY:
+            why = "trace port busy (another client is capturing; one client at a time)"
+        else:
+            why = "the board refused: %s" % e.args[0][len("error:"):].strip()
+        print("error: %s:%d: %s" % (host, port, why), file=sys.stderr)
         return 1
     except BrokenPipeError:
         if out is not sys.stdout:
