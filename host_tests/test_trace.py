@@ -501,18 +501,23 @@ def test_montrace_capture_plot_and_summary(mp, tmp_path):
     try:
         wait_until(lambda: os.path.exists(tsv) and os.path.getsize(tsv) > 0, timeout=10)
         # a second montrace is refused while the first captures: one line
-        # that says why, as the tool's other errors
-        second = montrace("127.0.0.1:%d" % port, "-o", str(tmp_path / "other.tsv"),
-                          "--duration", "2")
-        assert second.returncode == 1
-        assert second.stderr == ("error: 127.0.0.1:%d: trace port busy (another client is "
-                                 "capturing; one client at a time)\n" % port), second.stderr
+        # that says why, as the tool's other errors; the file it was given
+        # (an earlier trace, or the one being captured) is left as it was
+        other = tmp_path / "other.tsv"
+        other.write_text("an earlier trace\n")
+        for path in (str(other), tsv, str(tmp_path / "new.tsv")):
+            second = montrace("127.0.0.1:%d" % port, "-o", path, "--duration", "2")
+            assert second.returncode == 1
+            assert second.stderr == ("error: 127.0.0.1:%d: trace port busy (another client is "
+                                     "capturing; one client at a time)\n" % port), second.stderr
+        assert other.read_text() == "an earlier trace\n"
+        assert not os.path.exists(str(tmp_path / "new.tsv"))
         cout, cerr = cap.communicate(timeout=30)
     finally:
         reap(cap)
     assert cap.returncode == 0, cerr
     res, out = finish(p)
-    assert res["refused"] == 1
+    assert res["refused"] == 3
     with open(tsv) as f:
         text = f.read()
     header, rows = parse(text)

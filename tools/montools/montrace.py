@@ -169,6 +169,38 @@ def parse_target(text):
     return host, int(port)
 
 
+class OutputFile:
+    """``-o FILE`` for a capture: checked writable when made (before
+    connecting), emptied only when the board's stream begins, so a refused
+    or failed capture leaves an earlier trace in place (and the file of a
+    capture already running with the same name intact); a file it created
+    and never wrote to is removed on close."""
+
+    def __init__(self, path):
+        self.path = path
+        self.existed = os.path.exists(path)
+        open(path, "a", encoding="utf-8").close()  # OSError now, not after connecting
+        self.f = None
+
+    def write(self, text):
+        if self.f is None:
+            self.f = open(self.path, "w", encoding="utf-8")
+        self.f.write(text)
+
+    def flush(self):
+        if self.f is not None:
+            self.f.flush()
+
+    def close(self):
+        if self.f is not None:
+            self.f.close()
+        elif not self.existed:
+            try:
+                os.remove(self.path)
+            except OSError:
+                pass
+
+
 def show(progress, samples, secs, free):
     """One live progress line (rewritten in place with CR)."""
     progress.write("\r%6d samples  %7.1f s  free heap %s B   " % (
@@ -360,7 +392,7 @@ def main(argv=None):
         print("error: %s" % e, file=sys.stderr)
         return 2
     try:
-        out = sys.stdout if a.output == "-" else open(a.output, "w", encoding="utf-8")
+        out = sys.stdout if a.output == "-" else OutputFile(a.output)
     except OSError as e:
         print("error: %s" % e, file=sys.stderr)
         return 1
@@ -369,6 +401,7 @@ def main(argv=None):
     progress = sys.stderr if sys.stderr.isatty() and not (to_stdout and out.isatty()) else None
     try:
         n, secs = capture(host, port, out, a.duration, progress)
+        out.write("")  # a capture that got no line still leaves its (empty) file
     except Refused as e:
         if e.args[0] == BUSY:
             why = "trace port busy (another client is capturing; one client at a time)"
