@@ -641,6 +641,24 @@ def test_monctl_refuses_a_port_out_of_range():
         assert p.returncode == 2 and p.stderr == "monctl: bad target: %s\n" % target, (target, p.stderr)
 
 
+def test_monctl_token_to_a_board_without_one(server):
+    """A board with no token answers ``auth ...`` as any unknown command;
+    monctl says what that means instead of printing ``error: unknown
+    command``, sends nothing more, and exits 1 (the board refused)."""
+    srv = server()
+    target = "127.0.0.1:%d" % srv.port
+    p = monctl(target, "--token", "tok", "Mapp:off", "m")
+    assert p.returncode == 1, (p.stdout, p.stderr)
+    assert p.stdout == ""
+    assert p.stderr == ("monctl: %s: the board has no control token configured: drop --token\n"
+                        % target), p.stderr
+    p = monctl(target, "mapp")  # without --token the same board is served
+    assert (p.returncode, p.stdout) == (0, "ok: app:enabled\n"), p.stderr
+    st = srv.finish()
+    assert st["state"]["active"] == ["memory", "net-solo5", "app", "http-server"]
+    assert st["commands"] == 2  # the auth line, then mapp: Mapp:off never went
+
+
 def test_server_under_cpython_asyncio():
     """The same server in a CPython asyncio program (host tools, tests)."""
     import logging

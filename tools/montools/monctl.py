@@ -15,6 +15,8 @@ import time
 DEFAULT_PORT = 2323
 # replies after which the board closes the connection
 CLOSING = ("error: busy", "error: unauthorized")
+# what a board without a token answers to "auth TOKEN": any unknown command
+NO_TOKEN = "error: unknown command"
 
 
 def parse_target(target):
@@ -83,10 +85,11 @@ def main(argv=None):
         if "\n" in c or "\r" in c:
             print("monctl: a command may not contain a line break", file=sys.stderr)
             return 2
+    where = "%s:%d" % (("[%s]" if ":" in host else "%s") % host, port)
     try:
         conn = Connection(host, port, args.timeout)
     except OSError as e:
-        print("monctl: cannot connect to %s:%d: %s" % (host, port, e), file=sys.stderr)
+        print("monctl: cannot connect to %s: %s" % (where, e), file=sys.stderr)
         return 2
     status = 0
     try:
@@ -104,6 +107,10 @@ def main(argv=None):
                       file=sys.stderr)
                 return 2
             if args.token is not None and i == 0:
+                if reply == NO_TOKEN:
+                    print("monctl: %s: the board has no control token configured: drop --token"
+                          % where, file=sys.stderr)
+                    return 1
                 if reply != "ok":
                     print(reply)
                     return 1
