@@ -124,14 +124,39 @@ def summarize(t):
         "collections": (s[-1]["gcs"] or 0) - (s[0]["gcs"] or 0),
     })
     regs = []
-    for name, (ms, count, nbytes, rms, inexact) in t.regions.items():
-        first = t.first_regions[name]
+    for d in region_deltas(t):
+        name = d["name"]
+        ms, count, nbytes, rms, inexact = t.regions[name]
         regs.append({"name": name, "count": count, "bytes": nbytes, "ms": rms,
                      "inexact": inexact,
                      "bytes_per_pass": (nbytes / count) if count else 0.0,
-                     "count_in_trace": count - first[1], "bytes_in_trace": nbytes - first[2]})
+                     "count_in_trace": d["count"], "bytes_in_trace": d["bytes"]})
     regs.sort(key=lambda r: -r["bytes"])
     out["regions"] = regs
+    return out
+
+
+def region_deltas(t):
+    """Per region, what happened inside it during the capture, so its
+    figures share the plot's time base instead of the board's uptime: its
+    last ``R`` line minus its baseline. The board sends every region's
+    totals when a client connects (those that do not fit its buffer with
+    the next sample), so a region first seen by the second sample existed
+    before: its first line is the baseline; one first seen later was first
+    used during the capture: its baseline is zero. A list of dicts (also
+    ``total_count``/``total_bytes``: since monitoring started) sorted by
+    bytes, biggest first."""
+    s = t.samples
+    started = s[min(1, len(s) - 1)]["ms"] if s else 0
+    out = []
+    for name, (ms, count, nbytes, rms, inexact) in t.regions.items():
+        f = t.first_regions[name]
+        if f[0] > started:
+            f = (f[0], 0, 0, 0, 0)
+        out.append({"name": name, "count": count - f[1], "bytes": nbytes - f[2],
+                    "ms": rms - f[3], "inexact": inexact - f[4],
+                    "total_count": count, "total_bytes": nbytes})
+    out.sort(key=lambda r: (-r["bytes"], -r["total_bytes"], r["name"]))
     return out
 
 
