@@ -1,4 +1,5 @@
-"""montrace summary on a crafted trace file: what the tool prints."""
+"""montrace plot and summary on a crafted trace file: what the tool draws
+(read back from its SVG, whose text stays text) and prints."""
 
 import json
 import os
@@ -123,6 +124,71 @@ def png_size(path):
     return struct.unpack(">II", head[16:24])
 
 
+def test_plot_draws_the_capture_on_one_time_base(tmp_path):
+    tsv = str(tmp_path / "demo.tsv")
+    markers = write_trace(tsv)
+    svg, png = str(tmp_path / "demo.svg"), str(tmp_path / "demo.png")
+    for path in (svg, png):
+        r = montrace("plot", tsv, "-o", path)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout == "wrote %s (226 samples)\n" % path
+    w, h = png_size(png)
+    assert w >= 1000 and h >= 800, (w, h)
+    assert os.path.getsize(png) > 50000
+
+    groups = svg_texts(svg)
+    # the wall clock from the header's start_unix_ms, in UTC, on top
+    clock = panel(groups, "wall clock, UTC (trace started 2026-12-03 13:57:22 UTC)")
+    clock = [t[0] for t in clock if re.fullmatch(r"\d\d:\d\d:\d\d", t[0])]
+    assert len(clock) >= 4 and all("13:57:22" <= c <= "13:58:08" for c in clock), clock
+    # every marker and the MemoryError labelled in a strip of their own,
+    # above the heap panels, apart from each other (the burst spread out)
+    labels = panel(groups, BURST[0])
+    want = [lb if len(lb) <= 24 else lb[:23] + "\u2026" for _, lb in markers]
+    assert sorted(t[0] for t in labels) == sorted(want + ["MemoryError: http"]), labels
+    xs = sorted(t[1] for t in labels)
+    assert min(b - a for a, b in zip(xs, xs[1:])) >= 10, xs  # pt: one rotated 8 pt line
+    used = panel(groups, "used heap (KiB)")
+    free = panel(groups, "free heap (KiB)")
+    assert max(t[2] for t in labels) < min(t[2] for t in numbers(used + free))
+    # used heap on an axis scaled to its range (165-345 KiB), not 0-2 MB,
+    # with the share of the heap on the right
+    ticks = [float(t[0]) for t in numbers(used)]
+    assert ticks and 150 <= min(ticks) and max(ticks) <= 360, ticks
+    pct_used, pct_free = [[float(t[0]) for t in numbers(texts)]
+                          for texts in panels(groups, "% of heap total")]
+    assert pct_used and 7 <= min(pct_used) and max(pct_used) <= 18, pct_used
+    assert pct_free and 82 <= min(pct_free) and max(pct_free) <= 93, pct_free
+    # regions: what the capture saw, totals since monitoring started aside
+    regions = panel(groups, "KiB allocated inside the region during the capture")
+    text = [t[0] for t in regions]
+    assert "regions by bytes allocated during the capture" in text
+    # handler: 113 R lines, the first sent at the start: 112 passes after it
+    assert "  112 passes, 4400 B/pass, 112 ms" in text, text
+    assert "  since monitoring started: 138 passes, 591 KiB" in text, text
+    assert "  64 passes, 5100 B/pass, 96 ms" in text, text  # json: all in the capture
+    assert "  0 passes, 0 B/pass, 0 ms" in text, text  # idle
+    legend = [t[0] for t in used]
+    for entry in ("used heap (mem_alloc)", "free heap (mem_free)", "gc.collect by the library",
+                  "marker", "MemoryError"):
+        assert entry in legend, entry
+    title = [t[0] for t in groups[None]]
+    assert "unix-demo (linux, MicroPython 1.29.0): heap total 2024 KiB, a sample every 200 ms" \
+        in title, title
+
+
+def test_plot_says_when_the_wall_clock_is_unknown(tmp_path):
+    tsv = str(tmp_path / "t.tsv")
+    write_trace(tsv, start_unix_ms=None)
+    svg = str(tmp_path / "t.svg")
+    r = montrace("plot", tsv, "-o", svg)
+    assert r.returncode == 0, r.stderr
+    groups = svg_texts(svg)
+    panel(groups, "wall clock unknown: the board's clock was not set when the trace started")
+    assert not [t for texts in groups.values() for t in texts
+                if re.fullmatch(r"\d\d:\d\d:\d\d", t[0])]
+
+
 def test_summary_counts_regions_over_the_capture(tmp_path):
     """``count_in_trace`` and ``bytes_in_trace``: from a region's first
     R line (sent when the client connected), or from zero for a region
@@ -137,3 +203,25 @@ def test_summary_counts_regions_over_the_capture(tmp_path):
     assert (regs["json"]["count"], regs["json"]["count_in_trace"]) == (64, 64)
     assert regs["json"]["bytes_in_trace"] == 64 * 5100
     assert regs["idle"]["count_in_trace"] == 0
+
+
+def test_wall_clock_label_is_utc_whatever_the_local_zone(tmp_path):
+    tsv = str(tmp_path / "t.tsv")
+    write_trace(tsv)
+    svg = str(tmp_path / "t.svg")
+    env_tz = os.environ.get("TZ")
+    os.environ["TZ"] = "America/New_York"
+    try:
+        if hasattr(time, "tzset"):
+            time.tzset()
+        r = montrace("plot", tsv, "-o", svg)
+    finally:
+        if env_tz is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = env_tz
+        if hasattr(time, "tzset"):
+            time.tzset()
+    assert r.returncode == 0, r.stderr
+    clock = panel(svg_texts(svg), "wall clock, UTC (trace started 2026-12-03 13:57:22 UTC)")
+    assert [t[0] for t in clock if t[0].startswith("13:57:")], clock

@@ -533,10 +533,17 @@ def test_montrace_capture_plot_and_summary(mp, tmp_path):
         assert r.returncode == 0, r.stderr
     root = ET.parse(svg).getroot()
     assert root.tag.endswith("svg")
-    svgtext = open(svg).read()
-    for label in ("heap (KiB)", "time since trace start (s)", "free heap", "allocated heap",
-                  "marker", "http", "json"):
-        assert label in svgtext, label
+    texts = set("".join(e.itertext()) for e in root.iter("{http://www.w3.org/2000/svg}text"))
+    # the board's clock is set: the wall clock the header gives, in UTC
+    started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(header["start_unix_ms"] / 1000))
+    for label in ("used heap (KiB)", "free heap (KiB)", "time since trace start (s)",
+                  "used heap (mem_alloc)", "free heap (mem_free)", "marker", "http", "json",
+                  "regions by bytes allocated during the capture",
+                  "wall clock, UTC (trace started %s)" % started):
+        assert label in texts, (label, sorted(texts))
+    # every marker labelled (about one a second: they all fit)
+    marks = [r[2] for r in rows if r[0] == "M"]
+    assert marks and all(m in texts for m in marks), (marks, sorted(texts))
     w, h = png_size(png)
     assert w >= 800 and h >= 600, (w, h)
     assert os.path.getsize(png) > 20000
