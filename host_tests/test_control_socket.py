@@ -12,6 +12,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -642,6 +643,110 @@ def test_monctl_refuses_a_port_out_of_range():
     for target in ("127.0.0.1:70000", "127.0.0.1:0", "127.0.0.1:-1", "[::1]:65536"):
         p = monctl(target, "m", "--timeout", "2")
         assert p.returncode == 2 and p.stderr == "monctl: bad target: %s\n" % target, (target, p.stderr)
+
+
+def test_monctl_token_to_a_board_without_one(server):
+    """A board with no token answers ``auth ...`` as any unknown command;
+    monctl says what that means instead of printing ``error: unknown
+    command``, sends nothing more, and exits 1 (the board refused)."""
+    srv = server()
+    target = "127.0.0.1:%d" % srv.port
+    p = monctl(target, "--token", "tok", "Mapp:off", "m")
+    assert p.returncode == 1, (p.stdout, p.stderr)
+    assert p.stdout == ""
+    assert p.stderr == ("monctl: %s: the board has no control token configured: drop --token\n"
+                        % target), p.stderr
+    p = monctl(target, "mapp")  # without --token the same board is served
+    assert (p.returncode, p.stdout) == (0, "ok: app:enabled\n"), p.stderr
+    st = srv.finish()
+    assert st["state"]["active"] == ["memory", "net-solo5", "app", "http-server"]
+    assert st["commands"] == 2  # the auth line, then mapp: Mapp:off never went
+
+
+class QuietBoard:
+    """A real TCP listener that accepts one connection, answers its first
+    ``answers`` lines with ``ok: *:enabled``, then reads on in silence
+    (``close=False``) or closes the connection (``close=True``)."""
+
+    def __init__(self, answers=0, close=False):
+        self.lst = socket.socket()
+        self.lst.bind(("127.0.0.1", 0))
+        self.lst.listen(1)
+        self.port = self.lst.getsockname()[1]
+        self.answers = answers
+        self.close_after = close
+        self.got = b""
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        c, _ = self.lst.accept()
+        c.settimeout(10)
+        lines = 0
+        try:
+            while True:
+                d = c.recv(4096)
+                if not d:
+                    return
+                self.got += d
+                while self.got.count(b"\n") > lines:
+                    lines += 1
+                    if lines <= self.answers:
+                        c.sendall(b"ok: *:enabled\n")
+                    elif self.close_after:
+                        return
+        except OSError:
+            pass
+        finally:
+            c.close()
+
+    def stop(self):
+        self.lst.close()
+        self.thread.join(5)
+
+
+MONCTL_EXIT_TABLE = """exit status (the highest that applies):
+  0  every reply is ok or ok: ...
+  1  the board refused: a reply is error: ... (that command changed nothing),
+     error: unauthorized (wrong or missing --token), error: busy (too many
+     clients), or --token given to a board that has no token configured
+  2  no reply to act on: bad arguments or HOST[:PORT], the board cannot be
+     reached, the connection was lost, or a reply did not come within
+     --timeout (that command may or may not have taken effect; the rest
+     are not sent)
+"""
+
+
+def test_monctl_exit_codes():
+    """The exit codes its --help documents: 2 when a reply is missing
+    (silence past --timeout, or the board closed), after any replies that
+    did come; 2 when nothing listens."""
+    assert MONCTL_EXIT_TABLE in monctl("--help").stdout
+    for answers, close in ((0, False), (1, False), (0, True), (1, True)):
+        b = QuietBoard(answers, close)
+        try:
+            target = "127.0.0.1:%d" % b.port
+            t0 = time.monotonic()
+            p = monctl(target, "--timeout", "1", "m", "Mapp:off", "m")
+            took = time.monotonic() - t0
+        finally:
+            b.stop()
+        assert p.returncode == 2, (answers, close, p.stdout, p.stderr)
+        assert p.stdout == "ok: *:enabled\n" * answers
+        missing = ["m", "Mapp:off"][answers]
+        if close:
+            why = "the board closed the connection before replying to %r" % missing
+        else:
+            why = "no reply to %r within 1 s" % missing
+            assert 1.0 <= took < 10, took
+        assert p.stderr == "monctl: %s: %s\n" % (target, why), p.stderr
+        # nothing is sent after the command that got no reply
+        assert b.got == "".join(c + "\n" for c in ["m", "Mapp:off"][:answers + 1]).encode()
+    port = free_port()
+    p = monctl("127.0.0.1:%d" % port, "m", "--timeout", "2")
+    assert p.returncode == 2 and p.stdout == ""
+    assert p.stderr.startswith("monctl: cannot connect to 127.0.0.1:%d: " % port), p.stderr
+    assert p.stderr.count("\n") == 1
 
 
 def test_server_under_cpython_asyncio():

@@ -500,17 +500,24 @@ def test_montrace_capture_plot_and_summary(mp, tmp_path):
                            text=True)
     try:
         wait_until(lambda: os.path.exists(tsv) and os.path.getsize(tsv) > 0, timeout=10)
-        # a second montrace is refused while the first captures
-        second = montrace("127.0.0.1:%d" % port, "-o", str(tmp_path / "other.tsv"),
-                          "--duration", "2")
-        assert second.returncode == 1
-        assert "error: trace already active" in second.stderr
+        # a second montrace is refused while the first captures: one line
+        # that says why, as the tool's other errors; the file it was given
+        # (an earlier trace, or the one being captured) is left as it was
+        other = tmp_path / "other.tsv"
+        other.write_text("an earlier trace\n")
+        for path in (str(other), tsv, str(tmp_path / "new.tsv")):
+            second = montrace("127.0.0.1:%d" % port, "-o", path, "--duration", "2")
+            assert second.returncode == 1
+            assert second.stderr == ("error: 127.0.0.1:%d: trace port busy (another client is "
+                                     "capturing; one client at a time)\n" % port), second.stderr
+        assert other.read_text() == "an earlier trace\n"
+        assert not os.path.exists(str(tmp_path / "new.tsv"))
         cout, cerr = cap.communicate(timeout=30)
     finally:
         reap(cap)
     assert cap.returncode == 0, cerr
     res, out = finish(p)
-    assert res["refused"] == 1
+    assert res["refused"] == 3
     with open(tsv) as f:
         text = f.read()
     header, rows = parse(text)
@@ -526,10 +533,17 @@ def test_montrace_capture_plot_and_summary(mp, tmp_path):
         assert r.returncode == 0, r.stderr
     root = ET.parse(svg).getroot()
     assert root.tag.endswith("svg")
-    svgtext = open(svg).read()
-    for label in ("heap (KiB)", "time since trace start (s)", "free heap", "allocated heap",
-                  "marker", "http", "json"):
-        assert label in svgtext, label
+    texts = set("".join(e.itertext()) for e in root.iter("{http://www.w3.org/2000/svg}text"))
+    # the board's clock is set: the wall clock the header gives, in UTC
+    started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(header["start_unix_ms"] / 1000))
+    for label in ("used heap (KiB)", "free heap (KiB)", "time since trace start (s)",
+                  "used heap (mem_alloc)", "free heap (mem_free)", "marker", "http", "json",
+                  "regions by bytes allocated during the capture",
+                  "wall clock, UTC (trace started %s)" % started):
+        assert label in texts, (label, sorted(texts))
+    # every marker labelled (about one a second: they all fit)
+    marks = [r[2] for r in rows if r[0] == "M"]
+    assert marks and all(m in texts for m in marks), (marks, sorted(texts))
     w, h = png_size(png)
     assert w >= 800 and h >= 600, (w, h)
     assert os.path.getsize(png) > 20000
@@ -801,3 +815,24 @@ def test_montrace_to_a_pipe_that_closes_ends_quietly():
     err = err.decode()
     assert p.returncode == 0, err
     assert "error" not in err and "Exception ignored" not in err and "Traceback" not in err, err
+
+
+def test_montrace_without_output_writes_the_stream_to_stdout(mp):
+    """``montrace HOST:PORT`` (the README's quick start) captures to
+    stdout, as ``-o -`` does; the closing count goes to stderr."""
+    p, port = spawn(mp, MONTRACE_BODY)
+    try:
+        r = montrace("127.0.0.1:%d" % port, "--duration", "2", timeout=30)
+        assert r.returncode == 0, r.stderr
+    except BaseException:
+        reap(p)
+        raise
+    res, out = finish(p)
+    header, rows = parse(r.stdout)
+    assert header["format"] == "mpmon-trace" and header["device"] == "board-a"
+    samples = [row for row in rows if row[0] == "S"]
+    assert 10 <= len(samples) <= 25 and res["samples"] >= len(samples), (len(samples), res)
+    assert r.stderr == "captured %d samples in %s s to stdout\n" % (
+        len(samples), r.stderr.split()[4]), r.stderr
+    h = montrace("--help")
+    assert h.returncode == 0 and "stdout" in h.stdout and "[-o OUTPUT]" in h.stdout, h.stdout

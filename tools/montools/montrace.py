@@ -1,12 +1,14 @@
 """montrace: capture, plot and summarise a board's trace port stream.
 
-    montrace HOST[:PORT] -o trace.tsv [--duration S]   capture (Ctrl-C stops)
-    montrace plot trace.tsv -o trace.svg|trace.png      draw heap over time
-    montrace summary trace.tsv [--json]                 min free heap, rates, regions
+    montrace HOST[:PORT] [-o FILE] [--duration S]   capture (Ctrl-C stops)
+    montrace plot trace.tsv -o trace.svg|trace.png   draw heap over time
+    montrace summary trace.tsv [--json]              min free heap, rates, regions
 
-The file is the stream as received: a JSON header line, then tab-separated
-lines whose first column is the kind (S sample, M marker, G library
-collection, E error, R region totals); see docs/trace.md.
+A capture writes the stream as received to stdout, or to FILE with -o
+(-o - is stdout too): a JSON header line, then tab-separated lines whose
+first column is the kind (S sample, M marker, G library collection, E
+error, R region totals); see docs/trace.md. The count of
+samples captured and, on a terminal, a live progress line go to stderr.
 """
 
 import argparse
@@ -17,10 +19,17 @@ import sys
 import time
 
 DEFAULT_PORT = 4242
+# the board's one line to a client while another one is served
+BUSY = "error: trace already active"
 SAMPLE_COLS = ("ms", "free", "alloc", "largest", "stack", "tasks", "gcs", "dropped")
 
 
 # -- reading a trace ---------------------------------------------------------
+
+
+class Refused(Exception):
+    """The board answered with an ``error:`` line instead of a header;
+    ``args[0]`` is that line."""
 
 
 class Trace:
@@ -115,14 +124,39 @@ def summarize(t):
         "collections": (s[-1]["gcs"] or 0) - (s[0]["gcs"] or 0),
     })
     regs = []
-    for name, (ms, count, nbytes, rms, inexact) in t.regions.items():
-        first = t.first_regions[name]
+    for d in region_deltas(t):
+        name = d["name"]
+        ms, count, nbytes, rms, inexact = t.regions[name]
         regs.append({"name": name, "count": count, "bytes": nbytes, "ms": rms,
                      "inexact": inexact,
                      "bytes_per_pass": (nbytes / count) if count else 0.0,
-                     "count_in_trace": count - first[1], "bytes_in_trace": nbytes - first[2]})
+                     "count_in_trace": d["count"], "bytes_in_trace": d["bytes"]})
     regs.sort(key=lambda r: -r["bytes"])
     out["regions"] = regs
+    return out
+
+
+def region_deltas(t):
+    """Per region, what happened inside it during the capture, so its
+    figures share the plot's time base instead of the board's uptime: its
+    last ``R`` line minus its baseline. The board sends every region's
+    totals when a client connects (those that do not fit its buffer with
+    the next sample), so a region first seen by the second sample existed
+    before: its first line is the baseline; one first seen later was first
+    used during the capture: its baseline is zero. A list of dicts (also
+    ``total_count``/``total_bytes``: since monitoring started) sorted by
+    bytes, biggest first."""
+    s = t.samples
+    started = s[min(1, len(s) - 1)]["ms"] if s else 0
+    out = []
+    for name, (ms, count, nbytes, rms, inexact) in t.regions.items():
+        f = t.first_regions[name]
+        if f[0] > started:
+            f = (f[0], 0, 0, 0, 0)
+        out.append({"name": name, "count": count - f[1], "bytes": nbytes - f[2],
+                    "ms": rms - f[3], "inexact": inexact - f[4],
+                    "total_count": count, "total_bytes": nbytes})
+    out.sort(key=lambda r: (-r["bytes"], -r["total_bytes"], r["name"]))
     return out
 
 
@@ -160,6 +194,38 @@ def parse_target(text):
     return host, int(port)
 
 
+class OutputFile:
+    """``-o FILE`` for a capture: checked writable when made (before
+    connecting), emptied only when the board's stream begins, so a refused
+    or failed capture leaves an earlier trace in place (and the file of a
+    capture already running with the same name intact); a file it created
+    and never wrote to is removed on close."""
+
+    def __init__(self, path):
+        self.path = path
+        self.existed = os.path.exists(path)
+        open(path, "a", encoding="utf-8").close()  # OSError now, not after connecting
+        self.f = None
+
+    def write(self, text):
+        if self.f is None:
+            self.f = open(self.path, "w", encoding="utf-8")
+        self.f.write(text)
+
+    def flush(self):
+        if self.f is not None:
+            self.f.flush()
+
+    def close(self):
+        if self.f is not None:
+            self.f.close()
+        elif not self.existed:
+            try:
+                os.remove(self.path)
+            except OSError:
+                pass
+
+
 def show(progress, samples, secs, free):
     """One live progress line (rewritten in place with CR)."""
     progress.write("\r%6d samples  %7.1f s  free heap %s B   " % (
@@ -170,8 +236,8 @@ def show(progress, samples, secs, free):
 def capture(host, port, out, duration=None, progress=None, connect_timeout=5.0):
     """Write the stream from ``host:port`` to the file object ``out`` until
     EOF, ``duration`` seconds or Ctrl-C. ``progress`` (a text stream) gets
-    a live line. Returns (samples, seconds). Raises RuntimeError when the
-    board refuses (another client is tracing)."""
+    a live line. Returns (samples, seconds). Raises :class:`Refused` when
+    the board refuses (``BUSY``: another client is tracing)."""
     s = socket.create_connection((host, port), timeout=connect_timeout)
     s.settimeout(0.25)
     start = time.monotonic()
@@ -196,7 +262,7 @@ def capture(host, port, out, duration=None, progress=None, connect_timeout=5.0):
                     if first:
                         first = False
                         if text.startswith("error:"):
-                            raise RuntimeError(text)
+                            raise Refused(text)
                     out.write(text + "\n")
                     if text.startswith("S\t"):
                         samples += 1
@@ -221,82 +287,244 @@ def capture(host, port, out, duration=None, progress=None, connect_timeout=5.0):
 
 # -- plot --------------------------------------------------------------------------
 
+LABEL_MAX = 24  # characters of a marker label drawn (the file keeps all)
 
-def plot(t, path, title=None):
-    """Render ``t`` to ``path`` (.svg or .png): free and allocated heap
-    over time with collections and markers, regions bar chart below."""
-    import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    regs = summarize(t).get("regions") or []
-    fig, (ax, axr) = plt.subplots(2, 1, figsize=(11, 7.5),
-                                  gridspec_kw={"height_ratios": [3, 1.4]})
+def collections_seen(t):
+    """Times (s) of the collections: ``(library, observed)``, the G lines
+    and the samples whose ``gcs`` grew with no G line near them."""
     s = t.samples
-    xs = [x["ms"] / 1000.0 for x in s]
-    ax.plot(xs, [x["free"] / 1024.0 for x in s], color="tab:green", lw=1.6, label="free heap")
-    ax.plot(xs, [x["alloc"] / 1024.0 for x in s], color="tab:blue", lw=1.6,
-            label="allocated heap")
-    total = t.header.get("heap_total")
-    if total:
-        ax.axhline(total / 1024.0, color="black", lw=1.0, ls="-.", alpha=0.5, label="heap total")
-    # collections: library ones (G lines) and those seen as a drop in alloc
-    gxs = [ms / 1000.0 for ms, _, _ in t.collects]
+    lib = sorted(ms / 1000.0 for ms, _, _ in t.collects)
+    seen = []
     for a, b in zip(s, s[1:]):
         if (b["gcs"] or 0) > (a["gcs"] or 0):
             x = b["ms"] / 1000.0
-            if not any(abs(x - g) * 1000 <= (b["ms"] - a["ms"]) for g in gxs):
-                gxs.append(x)
-    lib = set(ms / 1000.0 for ms, _, _ in t.collects)
-    first_lib = first_auto = True
-    for x in sorted(gxs):
-        if x in lib:
-            ax.axvline(x, color="tab:purple", lw=1.0, ls="--", alpha=0.8,
-                       label="gc.collect by the library" if first_lib else None)
-            first_lib = False
-        else:
-            ax.axvline(x, color="tab:gray", lw=0.9, ls=":", alpha=0.9,
-                       label="collection seen (alloc fell)" if first_auto else None)
-            first_auto = False
-    peak = max([x["alloc"] for x in s] + [x["free"] for x in s] + [total or 0]) / 1024.0
-    top = peak * 1.18 if peak > 0 else 1.0
-    ax.set_ylim(0, top)
-    for i, (ms, label) in enumerate(t.markers):
-        x = ms / 1000.0
-        ax.axvline(x, color="tab:red", lw=1.2, alpha=0.85, label="marker" if i == 0 else None)
-        ax.text(x, top * 0.99, label[:24] + " ", rotation=90, va="top", ha="right", fontsize=8,
-                color="tab:red")
-    for i, (ms, err, where) in enumerate(t.errors):
-        ax.axvline(ms / 1000.0, color="black", lw=2, label="MemoryError" if i == 0 else None)
-    ax.set_xlabel("time since trace start (s)")
-    ax.set_ylabel("heap (KiB)")
-    ax.grid(True, alpha=0.3)
-    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=9)
+            if not any(abs(x - g) * 1000 <= (b["ms"] - a["ms"]) for g in lib):
+                seen.append(x)
+    return lib, seen
+
+
+def wall_clock_text(start_ms):
+    """``start_unix_ms`` as ``YYYY-MM-DD HH:MM:SS UTC``."""
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(start_ms / 1000.0))
+
+
+def _span(lo, hi, floor):
+    # an axis range around [lo, hi] with a margin, at least ``floor`` tall
+    pad = max((hi - lo) * 0.08, floor / 2.0)
+    return lo - pad, hi + pad
+
+
+def place_labels(xs, sep, lo, hi):
+    """Positions for labels wanted at the sorted ``xs``, each at least
+    ``sep`` from the next and inside [lo, hi], as close to its own x as
+    that allows (a run of labels too close together is spread evenly
+    around where they were wanted). Needs ``(len(xs) - 1) * sep <= hi - lo``."""
+    runs = []  # [x of the run's first label, number of labels, sum of (x - k * sep)]
+    for x in xs:
+        runs.append([x, 1, x])
+        while True:
+            r = runs[-1]
+            r[0] = min(max(r[2] / r[1], lo), hi - (r[1] - 1) * sep)
+            if len(runs) < 2 or runs[-2][0] + runs[-2][1] * sep <= r[0]:
+                break
+            q = runs.pop()
+            p = runs[-1]
+            p[2] += q[2] - q[1] * p[1] * sep
+            p[1] += q[1]
+    out = []
+    for x0, n, _ in runs:
+        out.extend(x0 + k * sep for k in range(n))
+    return out
+
+
+def _events_strip(ax, t, fig, lo, hi):
+    """Markers (red) and MemoryErrors (black) as ticks in a strip of their
+    own, labels rotated above them: no label crosses a heap line. Labels
+    too close together are spread apart, each joined to its tick; when
+    there are more than fit, MemoryErrors keep theirs and every other
+    marker loses its label until the rest fit (the strip says how many).
+    Returns the times of the markers labelled."""
+    ev = [(ms / 1000.0, label, "tab:red", 1) for ms, label in t.markers]
+    ev += [(ms / 1000.0, "%s: %s" % (err, where), "black", 0) for ms, err, where in t.errors]
+    ev.sort(key=lambda e: e[0])
+    ax.set_ylim(0, 1)
+    ax.set_yticks([])
+    for side in ("left", "right"):
+        ax.spines[side].set_visible(False)
+    if not ev:
+        ax.text(0.5, 0.5, "no markers in this trace", transform=ax.transAxes, ha="center",
+                va="center", color="0.4", fontsize=9)
+        return []
+    for x, _, color, _ in ev:
+        ax.plot([x, x], [0, 0.08], color=color, lw=1.3)
+    # the x distance a rotated label takes, from the strip's drawn width
+    fig.canvas.draw()
+    width_pt = ax.get_window_extent().width * 72.0 / fig.dpi
+    sep = 10.5 * (hi - lo) / width_pt if width_pt > 0 and hi > lo else 1.0
+    room = max(1, int((hi - lo) / sep) + 1)
+    shown = list(ev)
+    while len(shown) > room:
+        keep = [e for e in shown if not e[3]]
+        markers = [e for e in shown if e[3]]
+        if len(keep) >= room or len(markers) <= 1:
+            shown = (keep + markers)[:room]
+            break
+        shown = sorted(keep + markers[::2], key=lambda e: e[0])
+    at = place_labels([e[0] for e in shown], sep, lo, hi)
+    for (x, label, color, _), q in zip(shown, at):
+        if len(label) > LABEL_MAX:
+            label = label[:LABEL_MAX - 1] + "\u2026"
+        ax.plot([x, q], [0.08, 0.17], color=color, lw=0.7, alpha=0.8)
+        ax.text(q, 0.19, label, rotation=90, ha="center", va="bottom", fontsize=8, color=color)
+    if len(shown) < len(ev):
+        ax.text(1.01, 0.05, "%d more not labelled\n(too close together)" % (len(ev) - len(shown)),
+                transform=ax.transAxes, ha="left", va="bottom", fontsize=8, color="0.35")
+    return [e[0] for e in shown if e[3]]
+
+
+def plot(t, path, title=None):
+    """Render ``t`` to ``path`` (.svg or .png), one time base (seconds
+    since the trace started, with the wall clock above when the header
+    has ``start_unix_ms``): a strip of marker labels, used heap and free
+    heap each on an axis scaled to its own range (with % of the heap
+    total on the right), collections and markers as vertical lines, and
+    the regions' allocation during the capture as bars below."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import datetime
+
+    import matplotlib.dates as mdates
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    s = t.samples
     h = t.header
+    total = h.get("heap_total")
+    xs = [x["ms"] / 1000.0 for x in s]
+    all_regs = region_deltas(t)
+    regs = all_regs[:8]
+    longest = max([len(m[1]) for m in t.markers] +
+                  [len("%s: %s" % e[1:]) for e in t.errors] + [8])
+    strip_h = 0.45 + 0.062 * min(longest, LABEL_MAX)
+    reg_h = 0.9 + 0.36 * len(regs) if regs else 0.7
+    heights = [strip_h, 2.9, 2.2, reg_h]
+    fig = plt.figure(figsize=(12, sum(heights) + 1.3), layout="constrained")
+    gs = fig.add_gridspec(4, 1, height_ratios=heights)
+    axm = fig.add_subplot(gs[0])
+    axa = fig.add_subplot(gs[1], sharex=axm)
+    axf = fig.add_subplot(gs[2], sharex=axm)
+    axr = fig.add_subplot(gs[3])
+
+    kib = 1024.0
+    alloc = [x["alloc"] / kib for x in s]
+    free = [x["free"] / kib for x in s]
+    mk = "o" if len(s) == 1 else None  # a lone sample is a dot, not an invisible line
+    handles = axa.plot(xs, alloc, color="tab:blue", lw=1.5, marker=mk,
+                       label="used heap (mem_alloc)")
+    axa.set_ylim(*_span(min(alloc), max(alloc), 1.0))
+    axa.set_ylabel("used heap (KiB)")
+    handles += axf.plot(xs, free, color="tab:green", lw=1.5, marker=mk,
+                        label="free heap (mem_free)")
+    lows = free
+    largest = [(x, v["largest"] / kib) for x, v in zip(xs, s) if v["largest"] is not None]
+    if largest:
+        handles += axf.plot([p[0] for p in largest], [p[1] for p in largest], color="tab:olive",
+                            lw=1.2, ls="--", label="largest free block")
+        lows = free + [p[1] for p in largest]
+    axf.set_ylim(*_span(min(lows), max(free), 1.0))
+    axf.set_ylabel("free heap (KiB)")
+    low = min(range(len(s)), key=lambda i: s[i]["free"])
+    axf.plot([xs[low]], [free[low]], "o", color="tab:green", ms=5)
+    right = xs[-1] > xs[0] and (xs[low] - xs[0]) > 0.75 * (xs[-1] - xs[0])
+    axf.annotate("min %.0f KiB at %.1f s" % (free[low], xs[low]), (xs[low], free[low]),
+                 xytext=(-6 if right else 6, 4), textcoords="offset points", fontsize=8,
+                 color="tab:green", ha="right" if right else "left",
+                 bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85})
+    if total:
+        pct = (lambda v: v * kib * 100.0 / total, lambda p: p * total / 100.0 / kib)
+        for ax in (axa, axf):
+            ax.secondary_yaxis("right", functions=pct).set_ylabel("% of heap total", fontsize=9)
+
+    lib, seen = collections_seen(t)
+    for ax in (axa, axf):
+        for x in lib:
+            ax.axvline(x, color="tab:purple", lw=1.0, ls="--", alpha=0.8)
+        for x in seen:
+            ax.axvline(x, color="tab:gray", lw=0.9, ls=":")
+        for ms, _, _ in t.errors:
+            ax.axvline(ms / 1000.0, color="black", lw=1.8)
+        ax.grid(True, alpha=0.3)
+    plt.setp(axa.get_xticklabels(), visible=False)
+    plt.setp(axm.get_xticklabels(), visible=False)
+    axm.tick_params(axis="x", length=0)
+    axf.set_xlabel("time since trace start (s)")
+    # one time base for every panel: the samples and any event after them
+    times = xs + [m[0] / 1000.0 for m in t.markers] + [e[0] / 1000.0 for e in t.errors]
+    lo, hi = min(times), max(times)
+    if hi <= lo:
+        hi = lo + 1.0
+    axm.set_xlim(lo, hi)
+    # the legend: the heap lines, then one entry per kind of vertical line
+    for shown, color, ls, lw, alpha, label in (
+            (lib, "tab:purple", "--", 1.0, 0.8, "gc.collect by the library"),
+            (seen, "tab:gray", ":", 0.9, 1.0, "collection seen (used heap fell)"),
+            (t.markers, "tab:red", "-", 0.8, 0.35, "marker"),
+            (t.errors, "black", "-", 1.8, 1.0, "MemoryError")):
+        if shown:
+            handles.append(Line2D([], [], color=color, ls=ls, lw=lw, alpha=alpha, label=label))
+    axa.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.09, 1.0), fontsize=9)
+
+    start = h.get("start_unix_ms")
+    if isinstance(start, (int, float)) and start > 0:
+        utc = datetime.timezone.utc
+        t0 = mdates.date2num(datetime.datetime.fromtimestamp(start / 1000.0, utc))
+        top = axm.secondary_xaxis("top", functions=(lambda x: t0 + x / 86400.0,
+                                                    lambda d: (d - t0) * 86400.0))
+        loc = mdates.AutoDateLocator(tz=utc, minticks=5, maxticks=12)
+        top.xaxis.set_major_locator(loc)
+        top.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M:%S", tz=utc))
+        top.set_xlabel("wall clock, UTC (trace started %s)" % wall_clock_text(start), fontsize=9)
+    else:
+        axm.set_title("wall clock unknown: the board's clock was not set when the trace started",
+                      fontsize=9, color="0.35", loc="left")
     if title is None:
-        title = "%s (%s, MicroPython %s), sample every %s ms" % (
+        title = "%s (%s, MicroPython %s): heap total %s, a sample every %s ms" % (
             h.get("device", "?"), h.get("platform", "?"), h.get("micropython", "?"),
-            h.get("interval_ms", "?"))
-    ax.set_title(title)
+            "%.0f KiB" % (total / kib) if total else "?", h.get("interval_ms", "?"))
+    fig.suptitle(title)
+
     if regs:
-        top_regs = regs[:8][::-1]
-        names = [r["name"] for r in top_regs]
-        kib = [r["bytes"] / 1024.0 for r in top_regs]
-        bars = axr.barh(names, kib, color="tab:orange", height=0.6)
-        for bar, r in zip(bars, top_regs):
-            axr.text(bar.get_width(), bar.get_y() + bar.get_height() / 2,
-                     "  %d passes, %.0f B/pass, %d ms" % (r["count"], r["bytes_per_pass"], r["ms"]),
-                     va="center", fontsize=8)
-        axr.set_xlabel("bytes allocated inside the region since monitoring started (KiB)")
-        axr.set_title("regions by bytes allocated", fontsize=10)
-        axr.set_xlim(right=max(kib) * 1.6 if max(kib) > 0 else 1)
+        rows = regs[::-1]
+        names = [r["name"] for r in rows]
+        vals = [max(r["bytes"], 0) / kib for r in rows]
+        bars = axr.barh(names, vals, color="tab:orange", height=0.55)
+        for bar, r in zip(bars, rows):
+            note = "  %d passes, %.0f B/pass, %d ms" % (
+                r["count"], r["bytes"] / r["count"] if r["count"] else 0, r["ms"])
+            if r["inexact"]:
+                note += ", %d inexact" % r["inexact"]
+            note += "\n  since monitoring started: %d passes, %.0f KiB" % (
+                r["total_count"], r["total_bytes"] / kib)
+            axr.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, note, va="center",
+                     fontsize=8)
+        axr.set_xlabel("KiB allocated inside the region during the capture")
+        axr.set_title("regions by bytes allocated during the capture" + (
+            " (top 8 of %d)" % len(all_regs) if len(all_regs) > 8 else ""), fontsize=10)
+        axr.set_xlim(0, max(vals) * 1.8 if max(vals) > 0 else 1)
         axr.grid(True, axis="x", alpha=0.3)
     else:
         axr.axis("off")
         axr.text(0.5, 0.5, "no regions in this trace", ha="center", va="center")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    # last: the labels are laid out on the strip's final width; the heap
+    # panels get a line for each labelled marker (all of them when they fit)
+    for x in _events_strip(axm, t, fig, lo, hi):
+        for ax in (axa, axf):
+            ax.axvline(x, color="tab:red", lw=0.8, alpha=0.35)
+    # SVG text stays text (searchable, selectable), not outlines
+    with matplotlib.rc_context({"svg.fonttype": "none"}):
+        fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
@@ -306,7 +534,12 @@ def plot(t, path, title=None):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "plot":
-        ap = argparse.ArgumentParser(prog="montrace plot", description="draw a trace file")
+        ap = argparse.ArgumentParser(
+            prog="montrace plot",
+            description="draw a trace file against time since the trace started (and the wall "
+                        "clock, UTC, when the board's clock was set): marker labels, used and "
+                        "free heap each on an axis scaled to its range, collections, and the "
+                        "bytes each region allocated during the capture")
         ap.add_argument("trace")
         ap.add_argument("-o", "--output", required=True, help="output .svg or .png")
         ap.add_argument("--title")
@@ -341,7 +574,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(prog="montrace", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("target", help="HOST[:PORT] of the board (port %d by default)" % DEFAULT_PORT)
-    ap.add_argument("-o", "--output", required=True, help="trace file to write (- for stdout)")
+    ap.add_argument("-o", "--output", default="-",
+                    help="trace file to write (stdout when absent or -)")
     ap.add_argument("--duration", type=float, help="stop after this many seconds")
     a = ap.parse_args(argv)
     try:
@@ -350,15 +584,22 @@ def main(argv=None):
         print("error: %s" % e, file=sys.stderr)
         return 2
     try:
-        out = sys.stdout if a.output == "-" else open(a.output, "w", encoding="utf-8")
+        out = sys.stdout if a.output == "-" else OutputFile(a.output)
     except OSError as e:
         print("error: %s" % e, file=sys.stderr)
         return 1
-    progress = sys.stderr if sys.stderr.isatty() else None
+    to_stdout = out is sys.stdout
+    # the live line shares a terminal badly with the stream itself
+    progress = sys.stderr if sys.stderr.isatty() and not (to_stdout and out.isatty()) else None
     try:
         n, secs = capture(host, port, out, a.duration, progress)
-    except RuntimeError as e:
-        print("error: board says: %s" % e, file=sys.stderr)
+        out.write("")  # a capture that got no line still leaves its (empty) file
+    except Refused as e:
+        if e.args[0] == BUSY:
+            why = "trace port busy (another client is capturing; one client at a time)"
+        else:
+            why = "the board refused: %s" % e.args[0][len("error:"):].strip()
+        print("error: %s:%d: %s" % (host, port, why), file=sys.stderr)
         return 1
     except BrokenPipeError:
         if out is not sys.stdout:
@@ -373,7 +614,8 @@ def main(argv=None):
     finally:
         if out is not sys.stdout:
             out.close()
-    print("captured %d samples in %.1f s to %s" % (n, secs, a.output), file=sys.stderr)
+    print("captured %d samples in %.1f s to %s" % (n, secs, "stdout" if to_stdout else a.output),
+          file=sys.stderr)
     return 0
 
 
