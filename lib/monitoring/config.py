@@ -71,9 +71,12 @@ def validate(doc):
     message for each, from the same checks as :func:`monitoring.start`. For a
     firmware that must boot whatever its configuration says: the rest
     still runs (a bad hostname or firmware falls back to the default)."""
+    import gc
+
     errors = []
     good = {}
     for name in sorted(doc):  # one order on every port
+        gc.collect()  # each check may load its capability's code: give it room
         try:
             if name not in monitoring.FIRMWARE_KEYS:
                 monitoring.check({name: doc[name]})
