@@ -199,9 +199,11 @@ def with_demo_defaults(doc):
 
 
 async def main():
+    # the logging module first: the configuration's checks load the
+    # capabilities' code, which is better placed after it on a small heap
+    logging = board.logging_module()
     doc, settings, errors = read_config()
     doc = with_demo_defaults(doc)
-    logging = board.logging_module()
     app_log, sensor_log, http_log = setup_logging(logging, settings["log_level"])
     for e in errors:
         app_log.error(e)
@@ -234,7 +236,8 @@ async def main():
         tasks.append(asyncio.create_task(feed_watchdog(wdt, wdt_ms // 3)))
     if mon is not None:
         app_log.info("monitoring started: %s", ", ".join(
-            k for k in monitoring.SECTIONS[1:] if getattr(mon, k) is not None))
+            k for k in ("influx", "control", "syslog", "trace", "prometheus")
+            if getattr(mon, k) is not None))
     secs = board.run_seconds()
     if secs is None:
         while True:

@@ -33,7 +33,7 @@ async def main():
     app.set("v", 7)
     log.setLevel(20)
     log.info("sections test record")
-    print("RUNNING", " ".join(k for k in monitoring.SECTIONS[1:] if getattr(mon, k) is not None),
+    print("RUNNING", " ".join(k for k in ("influx", "control", "syslog", "trace", "prometheus") if getattr(mon, k) is not None),
           )
     await asyncio.sleep(float(sys.argv[2]))
     if mon.influx is not None:

@@ -91,23 +91,14 @@ class Monitor:
             current = None
 
 
-# the capability sections, in the order they start, and the keys of a
-# configuration document that belong to the firmware (start() ignores them)
-SECTIONS = ("sources", "influx", "control", "syslog", "trace", "prometheus")
-FIRMWARE_KEYS = ("wifi", "ntp", "watchdog_ms", "heartbeat_s", "log_level")
-
-
-# the module owning each section (its OPTIONS, check() and start())
-OWNERS = ("sources", "influx", "control_server", "syslog_handler", "trace", "prometheus")
-
-
 def check(doc):
     """Every section of ``doc`` (the keywords of :func:`start`) checked:
     ``{name: options}`` for the sections that are on, defaults filled in.
-    Raises ValueError naming ``section.key`` at the first bad one."""
+    Raises ValueError naming ``section.key`` at the first bad one. The
+    sections and their owner modules: :data:`options.SECTIONS`."""
     from . import options
 
-    return options.check_document(doc)
+    return options.check_document(doc)[0]
 
 
 def _unload(name):
@@ -118,10 +109,6 @@ def _unload(name):
     g = globals()
     if name in g:
         del g[name]
-
-
-# what start() takes beside the sections: Python objects, not configuration
-_TOP = ("hostname", "firmware", "registry", "logging", "net_status")
 
 
 def start(hostname="micropython", firmware="unknown", registry=None, logging=None,
@@ -154,7 +141,6 @@ def start(hostname="micropython", firmware="unknown", registry=None, logging=Non
     """
     global current
     import gc
-    import sys
 
     # what importing left behind goes first, so the code loaded below and
     # then the buffers (a few KB each) find contiguous room on a small heap
@@ -162,7 +148,12 @@ def start(hostname="micropython", firmware="unknown", registry=None, logging=Non
     sections["hostname"] = hostname
     sections["firmware"] = firmware
     try:
-        opts = check(sections)
+        from . import options
+
+        # {name: options}, and [(owner module, options)] in starting order
+        opts, owners = options.check_document(sections)
+        if logging is None and ("control" in opts or "syslog" in opts):
+            logging = options.default_logging()
     finally:
         # the checking code is needed before starting only: a board keeps none of it
         _unload("options")
@@ -186,14 +177,11 @@ def start(hostname="micropython", firmware="unknown", registry=None, logging=Non
 
             for svc in add_net_sources(reg, mon, net_status, src["asyncio_lag_ms"]):
                 mon._add(svc)
-        for i in range(1, len(SECTIONS)):
-            name = SECTIONS[i]
-            if name in opts:
-                m = sys.modules["monitoring." + OWNERS[i]]
-                if name in ("control", "syslog"):
-                    m.start(mon, opts[name], logging)
-                else:
-                    m.start(mon, opts[name])
+        for m, o in owners[1:]:  # the first, sources, is done
+            if m.__name__ in ("monitoring.control_server", "monitoring.syslog_handler"):
+                m.start(mon, o, logging)
+            else:
+                m.start(mon, o)
     except BaseException:
         mon.stop()
         raise

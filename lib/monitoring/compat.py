@@ -2,7 +2,7 @@
 
 ``ticks_ms``/``ticks_diff``/``ticks_add`` (wrapping millisecond ticks),
 ``sleep_ms`` (an awaitable), ``asyncio``, ``IS_MICROPYTHON``,
-``error_text``, ``default_logging``, ``const`` and ``WOULD_BLOCK``.
+``error_text``, ``const`` and ``WOULD_BLOCK``.
 
 Modules take ``const`` from here: the MicroPython compiler (mpy-cross too)
 folds ``NAME = const(...)`` by the name alone, wherever ``const`` was
@@ -62,18 +62,6 @@ def error_text(e, n=120, rep=False):
         return (repr(e) if rep else str(e))[:n]
     except MemoryError:
         return "MemoryError"
-
-
-def default_logging():
-    """The logging module in use when none is given: ``logging``
-    (micropython-lib's on a board, the stdlib's on CPython), else
-    ``adafruit_logging`` (CircuitPython), else None."""
-    for name in ("logging", "adafruit_logging"):
-        try:
-            return __import__(name)
-        except ImportError:
-            pass
-    return None
 
 
 if hasattr(asyncio, "sleep_ms"):

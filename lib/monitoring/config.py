@@ -19,6 +19,7 @@ runs it section by section for a firmware that must boot anyway.
 import json
 
 import monitoring
+from monitoring import options
 
 
 def merge(base, over):
@@ -78,11 +79,11 @@ def validate(doc):
     for name in sorted(doc):  # one order on every port
         gc.collect()  # each check may load its capability's code: give it room
         try:
-            if name not in monitoring.FIRMWARE_KEYS:
+            if name not in options.FIRMWARE_KEYS:
                 monitoring.check({name: doc[name]})
             good[name] = doc[name]
         except ValueError as e:
-            errors.append("config: %s (%s)" % (e, name + " off" if name in monitoring.SECTIONS
+            errors.append("config: %s (%s)" % (e, name + " off" if name in options.SECTIONS
                                                 else "default used" if name in _TOP
                                                 else "ignored"))
     return good, errors

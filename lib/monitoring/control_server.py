@@ -39,12 +39,12 @@ def _token(v):
     return None
 
 
-# the ``control`` section: (key, default, rule); see docs/control.md
+# the ``control`` section: key, default, rule, ...; see docs/control.md
 OPTIONS = (
-    ("port", DEFAULT_PORT, (0, 65535)),
-    ("addr", "0.0.0.0", "host"),
-    ("token", None, _token),  # None: no "auth" line asked for
-    ("clients", 2, (1, 16)),
+    "port", DEFAULT_PORT, (0, 65535),
+    "addr", "0.0.0.0", "host",
+    "token", None, _token,  # None: no "auth" line asked for
+    "clients", 2, (1, 16),
 )
 
 
@@ -57,13 +57,11 @@ def check(section):
 
 def start(mon, o, logmod=None):
     """Run the checked section ``o`` on :class:`Monitor` ``mon``: the
-    control server, setting the levels of ``logmod`` (default the
-    installed logging module)."""
-    from .compat import default_logging
+    control server, setting the levels of ``logmod`` (None: ``L``/``l``
+    answer ``error: no logging``)."""
     from .logbackend import backend_for
 
-    mon.control = mon._add(ControlServer(mon.registry, backend_for(logmod or default_logging()),
-                                         o))
+    mon.control = mon._add(ControlServer(mon.registry, backend_for(logmod), o))
 
 
 def same_secret(given, secret):

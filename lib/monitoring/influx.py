@@ -41,20 +41,20 @@ def _quote(s):
     return "".join(out)
 
 
-# the ``influx`` section: (key, default, rule); see docs/influx.md
+# the ``influx`` section: key, default, rule, ...; see docs/influx.md
 OPTIONS = (
-    ("host", ..., "host"),
-    ("port", None, (1, 65535)),  # None: the transport's default port
-    ("transport", "http", ("http", "tcp", "udp")),
-    ("db", None, "text"),
-    ("org", None, "text"),
-    ("bucket", None, "text"),
-    ("token", None, "text"),
-    ("interval_s", 10, (0.01, 86400)),
-    ("precision", "ns", ("s", "ms", "us", "ns")),
-    ("buffer_bytes", 4096, (256, 1048576)),
-    ("mtu_bytes", 512, (64, 65507)),
-    ("timeout_ms", 5000, (1, 600000)),
+    "host", ..., "host",
+    "port", None, (1, 65535),  # None: the transport's default port
+    "transport", "http", ("http", "tcp", "udp"),
+    "db", None, "text",
+    "org", None, "text",
+    "bucket", None, "text",
+    "token", None, "text",
+    "interval_s", 10, (0.01, 86400),
+    "precision", "ns", ("s", "ms", "us", "ns"),
+    "buffer_bytes", 4096, (256, 1048576),
+    "mtu_bytes", 512, (64, 65507),
+    "timeout_ms", 5000, (1, 600000),
 )
 
 

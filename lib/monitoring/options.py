@@ -2,34 +2,46 @@
 
 A capability module (``influx``, ``syslog_handler``, ``control_server``,
 ``trace``, ``prometheus``, ``sources``) declares its section as a table
-``OPTIONS`` of ``(key, default, rule)`` (rules: :func:`expected`; a
+``OPTIONS``, a flat tuple of ``key, default, rule`` triples (one tuple, not
+one per key: 50 bytes of RAM less per key; rules: :func:`expected`; a
 default of ``...`` marks a key the section cannot do without);
 :func:`check` turns what the user gave (a dict from Python or from
 ``config.json``) into a dict holding every key, or raises ValueError
 naming ``section.key``. Pure module: no sockets, no asyncio.
 """
 
+# the capability sections, in the order they start, and the module owning
+# each (its OPTIONS, check() and start())
+SECTIONS = ("sources", "influx", "control", "syslog", "trace", "prometheus")
+OWNERS = ("sources", "influx", "control_server", "syslog_handler", "trace", "prometheus")
+# the keys of a configuration document that belong to the firmware (start()
+# ignores them), and start()'s keywords beside the sections
+FIRMWARE_KEYS = ("wifi", "ntp", "watchdog_ms", "heartbeat_s", "log_level")
+TOP = ("hostname", "firmware", "registry", "logging", "net_status")
 
 
 def check_document(doc):
     """What :func:`monitoring.check` does: the top-level keys, then each
-    section by its owner module (imported here)."""
-    import monitoring as m
-
+    section by its owner module (imported here). Returns ``({name:
+    options}, [(owner module, options)])``, both for the sections that are
+    on, the list in starting order (``sources`` first, always on)."""
     _top(doc.get("hostname", "micropython"), doc.get("firmware", "unknown"))
     for name in doc:
-        if name not in m.SECTIONS and name not in m.FIRMWARE_KEYS and name not in m._TOP:
+        if name not in SECTIONS and name not in FIRMWARE_KEYS and name not in TOP:
             raise ValueError("%s: unknown key (known: hostname, firmware, %s)" % (
-                name, ", ".join(m.SECTIONS)))
+                name, ", ".join(SECTIONS)))
     out = {}
-    for i in range(len(m.SECTIONS)):
-        name = m.SECTIONS[i]
+    owners = []
+    for i in range(len(SECTIONS)):
+        name = SECTIONS[i]
         sec = doc.get(name)
         if name == "sources" and sec is None:
             sec = {}
         if sec is not None and not (type(sec) is dict and sec.get("enabled") is False):
-            out[name] = __import__("monitoring." + m.OWNERS[i], None, None, ("check",)).check(sec)
-    return out
+            m = __import__("monitoring." + OWNERS[i], None, None, ("check",))
+            out[name] = m.check(sec)
+            owners.append((m, out[name]))
+    return out, owners
 
 
 def _top(hostname, firmware):
@@ -56,15 +68,17 @@ def check(section, table, given, cross=None):
     """
     if type(given) is not dict:
         raise ValueError("%s: expected an object of options, got %r" % (section, given))
+    keys = range(0, len(table), 3)  # where each key is (no step slices on MicroPython)
     for key in given:
-        if key != "enabled" and not [1 for t in table if t[0] == key]:
+        if key != "enabled" and not [1 for i in keys if table[i] == key]:
             raise ValueError("%s.%s: unknown key (known: %s)" % (
-                section, key, ", ".join(t[0] for t in table)))
+                section, key, ", ".join(table[i] for i in keys)))
     en = given.get("enabled", True)
     if type(en) is not bool:
         raise ValueError("%s.enabled: expected true or false, got %r" % (section, en))
     out = {}
-    for key, default, rule in table:
+    for i in keys:
+        key, default, rule = table[i], table[i + 1], table[i + 2]
         v = given.get(key, default)
         if v is ...:
             raise ValueError("%s.%s: required" % (section, key))
@@ -109,3 +123,14 @@ def expected(rule, v):
         return None
     return rule(v)
 
+
+def default_logging():
+    """The logging module in use when none is given: ``logging``
+    (micropython-lib's on a board, the stdlib's on CPython), else
+    ``adafruit_logging`` (CircuitPython), else None."""
+    for name in ("logging", "adafruit_logging"):
+        try:
+            return __import__(name)
+        except ImportError:
+            pass
+    return None

@@ -71,11 +71,11 @@ class _Slot:
         self.phase = 0
 
 
-# the ``prometheus`` section: (key, default, rule); see docs/prometheus.md
+# the ``prometheus`` section: key, default, rule, ...; see docs/prometheus.md
 OPTIONS = (
-    ("port", 9100, (0, 65535)),
-    ("addr", "0.0.0.0", "host"),
-    ("clients", 2, (1, 8)),
+    "port", 9100, (0, 65535),
+    "addr", "0.0.0.0", "host",
+    "clients", 2, (1, 8),
 )
 
 

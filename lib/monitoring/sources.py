@@ -107,9 +107,9 @@ def add_builtin_sources(registry, counters, firmware="unknown"):
 
 # the ``sources`` section: which built-in sources run; see docs/sources.md
 OPTIONS = (
-    ("builtin", True, "bool"),  # memory, system, monitoring, log, regions
-    ("net", False, "bool"),  # net and asyncio (about 5 KB of RAM)
-    ("asyncio_lag_ms", 100, (0, 60000)),  # 0: no asyncio source
+    "builtin", True, "bool",  # memory, system, monitoring, log, regions
+    "net", False, "bool",  # net and asyncio (about 5 KB of RAM)
+    "asyncio_lag_ms", 100, (0, 60000),  # 0: no asyncio source
 )
 
 

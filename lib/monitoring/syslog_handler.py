@@ -33,7 +33,7 @@ cannot tell whether anyone listens: datagrams to a stopped server are lost
 
 import select
 
-from .compat import asyncio, default_logging, sleep_ms, ticks_diff, ticks_ms
+from .compat import asyncio, sleep_ms, ticks_diff, ticks_ms
 from .linequeue import LineQueue
 from .metrics import Source
 from .netio import Sender, TcpClient, UdpClient
@@ -56,20 +56,20 @@ def _loggers(v):
     return None
 
 
-# the ``syslog`` section: (key, default, rule); see docs/syslog.md
+# the ``syslog`` section: key, default, rule, ...; see docs/syslog.md
 OPTIONS = (
-    ("host", ..., "host"),
-    ("port", 514, (1, 65535)),
-    ("transport", "udp", ("udp", "tcp")),
-    ("framing", "octet", ("octet", "lf")),
-    ("format", "rfc5424", ("rfc5424", "rfc3164")),
-    ("facility", "daemon", _facility),
-    ("app_name", None, "text"),  # None: the firmware name
-    ("loggers", None, _loggers),  # None: the logging module's root logger
-    ("queue_bytes", 4096, (256, 1048576)),
-    ("max_message_bytes", None, (64, 65535)),  # None: 480 UDP, 2048 TCP
-    ("bom", False, "bool"),
-    ("timeout_ms", 5000, (1, 600000)),
+    "host", ..., "host",
+    "port", 514, (1, 65535),
+    "transport", "udp", ("udp", "tcp"),
+    "framing", "octet", ("octet", "lf"),
+    "format", "rfc5424", ("rfc5424", "rfc3164"),
+    "facility", "daemon", _facility,
+    "app_name", None, "text",  # None: the firmware name
+    "loggers", None, _loggers,  # None: the logging module's root logger
+    "queue_bytes", 4096, (256, 1048576),
+    "max_message_bytes", None, (64, 65535),  # None: 480 UDP, 2048 TCP
+    "bom", False, "bool",
+    "timeout_ms", 5000, (1, 600000),
 )
 
 
@@ -327,6 +327,8 @@ class SyslogSender(Sender):
         CPython), or None (the default module's root logger).
         """
         if target is None or isinstance(target, str):
+            from .options import default_logging
+
             mod = default_logging()
             if mod is None:
                 raise ValueError("no logging module to attach syslog to")
@@ -445,7 +447,7 @@ def make_formatter(o, hostname, app_name):
 def start(mon, o, logmod=None):
     """Run the checked section ``o`` on :class:`Monitor` ``mon``: a
     :class:`SyslogSender` attached to ``o["loggers"]`` (names are looked
-    up in ``logmod``, default the installed logging module), with the
+    up in the logging module ``logmod``; None: no logging installed), with the
     ``log`` source when the built-in sources are on. Kept here so a
     firmware without syslog never loads this code."""
     import gc
@@ -459,7 +461,6 @@ def start(mon, o, logmod=None):
     sender = SyslogSender(mon.counters, o, fmt, queue)
     # running before the handlers go on, so stop() takes them off
     mon.syslog = mon._add(sender)
-    logmod = logmod or default_logging()
     loggers = o["loggers"]
     if loggers is None:
         # the logging module's root logger, if there is one

@@ -25,12 +25,12 @@ from .listener import PolledListener
 REFUSED = b"error: trace already active\n"
 
 
-# the ``trace`` section: (key, default, rule); see docs/trace.md
+# the ``trace`` section: key, default, rule, ...; see docs/trace.md
 OPTIONS = (
-    ("port", 4242, (0, 65535)),
-    ("addr", "0.0.0.0", "host"),
-    ("interval_ms", 200, (10, 60000)),
-    ("buffer_bytes", 1024, (256, 65536)),
+    "port", 4242, (0, 65535),
+    "addr", "0.0.0.0", "host",
+    "interval_ms", 200, (10, 60000),
+    "buffer_bytes", 1024, (256, 65536),
 )
 
 
