@@ -150,12 +150,12 @@ class LineEncoder:
         self._dropped = 0
 
     def _cache(self, src, host):
-        c = src.cache
-        if c is None or c[_HOST] is not host:
-            names = src.names
-            keys = [escape_key(k) + b"=" for k in names]
-            c = (host, point_head(src, host), keys, [None] * len(names), [None] * len(names))
-            src.cache = c
+        # src's cache entry made anew (for a new source, new fields or
+        # another host)
+        names = src.names
+        keys = [escape_key(k) + b"=" for k in names]
+        c = src.cache = (host, point_head(src, host), keys, [None] * len(names),
+                         [None] * len(names))
         return c
 
     def _value(self, c, i, v, t):
@@ -189,7 +189,9 @@ class LineEncoder:
         with ``first=self.rest`` as another line of the same measurement,
         tags and timestamp, which InfluxDB stores as one point. Only a
         single field longer than a line is then too long."""
-        c = self._cache(src, host)
+        c = src.cache
+        if c is None or c[_HOST] is not host:
+            c = self._cache(src, host)
         end = limit if limit - start < self.line_max else start + self.line_max
         self.rest = 0
         head = c[_HEAD]
