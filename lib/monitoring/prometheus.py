@@ -239,62 +239,15 @@ class PrometheusServer(PolledListener):
             self._respond(sl, 413)
 
     def _send(self, sl):
+        # send sl's response piece by piece while the socket takes it
         s = sl.sock
         while True:
-            out = sl.out
-            if out is None:
-                phase = sl.phase
-                sl.pos = 0
-                if phase > 0:  # a chunk-size line sent: the chunk's bytes
-                    sl.out = sl.buf
-                    sl.end = phase
-                    sl.phase = -1
-                    continue
-                if phase:  # the CRLF closing a chunk
-                    sl.out = _CRLF
-                    sl.end = 2
-                    sl.phase = 0
-                    continue
-                if sl.gen is not None:
-                    try:
-                        n = next(sl.gen)
-                    except StopIteration:
-                        n = 0
-                    except Exception as e:
-                        # cut short: with chunked encoding the scraper sees
-                        # no closing chunk and discards the scrape
-                        self.errors += 1
-                        self.last_error = error_text(e, 120, True)
-                        self._close(sl)
-                        return
-                    if n:
-                        sl.out = sl.buf
-                        sl.end = n
-                        if sl.chunked:  # its size line first
-                            sl.out = sl.hdr
-                            sl.end = chunk_header(sl.hdr, n)
-                            sl.phase = n
-                        continue
-                    sl.gen = None
-                    if sl.chunked:
-                        sl.out = _LAST_CHUNK
-                        sl.end = 5
-                        continue
-                # the whole response is out
-                if sl.status == 200:
-                    self.scrapes += 1
-                    self._close(sl)
-                else:
-                    # read what the client still sends for a moment, so that
-                    # closing does not reset the connection under the answer
-                    sl.state = _DRAIN
-                    sl.deadline = ticks_add(ticks_ms(), _DRAIN_MS)
-                    self._poll.modify(s, _POLLIN)
+            if sl.out is None and not self._next_piece(sl):
                 return
             pos = sl.pos
             end = sl.end
             try:
-                k = send(s, out, pos, end)
+                k = send(s, sl.out, pos, end)
             except OSError:
                 self.errors += 1
                 self._close(sl)
@@ -308,3 +261,57 @@ class PrometheusServer(PolledListener):
             else:
                 sl.pos = pos
                 return
+
+    def _next_piece(self, sl):
+        # the next piece of sl's response as sl.out[0:sl.end]: chunked, a
+        # chunk's size line, its bytes and its CRLF, then the last chunk;
+        # else the exposition's bytes as they come. False when there is
+        # none: the response is finished (or cut short, and closed).
+        phase = sl.phase
+        sl.pos = 0
+        if phase > 0:  # a chunk-size line sent: the chunk's bytes
+            sl.out = sl.buf
+            sl.end = phase
+            sl.phase = -1
+            return True
+        if phase:  # the CRLF closing a chunk
+            sl.out = _CRLF
+            sl.end = 2
+            sl.phase = 0
+            return True
+        if sl.gen is not None:
+            try:
+                n = next(sl.gen)
+            except StopIteration:
+                n = 0
+            except Exception as e:
+                # cut short: with chunked encoding the scraper sees no
+                # closing chunk and discards the scrape
+                self.errors += 1
+                self.last_error = error_text(e, 120, True)
+                self._close(sl)
+                return False
+            if n:
+                sl.out = sl.buf
+                sl.end = n
+                if sl.chunked:  # its size line first
+                    sl.out = sl.hdr
+                    sl.end = chunk_header(sl.hdr, n)
+                    sl.phase = n
+                return True
+            sl.gen = None
+            if sl.chunked:
+                sl.out = _LAST_CHUNK
+                sl.end = 5
+                return True
+        # the whole response is out
+        if sl.status == 200:
+            self.scrapes += 1
+            self._close(sl)
+        else:
+            # read what the client still sends for a moment, so that
+            # closing does not reset the connection under the answer
+            sl.state = _DRAIN
+            sl.deadline = ticks_add(ticks_ms(), _DRAIN_MS)
+            self._poll.modify(sl.sock, _POLLIN)
+        return False
