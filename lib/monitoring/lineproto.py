@@ -144,10 +144,6 @@ class LineEncoder:
         self.fields_dropped = 0
         self.points_too_long = 0
         self.rest = 0  # see encode_into's split
-        # what _put_fields leaves besides the position: the index of the
-        # field that did not fit (-1: every one did), the fields left out
-        self._stop = -1
-        self._dropped = 0
 
     def _cache(self, src, host):
         # src's cache entry made anew (for a new source, new fields or
@@ -200,13 +196,16 @@ class LineEncoder:
             return self._no_room(start, end)
         out[start:fields_at] = head
         lf = len(ts)
+        dropped = self.fields_dropped  # a point not written counts nothing
         # the fields end before the timestamp and the LF
         p = self._put_fields(out, fields_at, end - lf - 1, c, src, first)
-        if self._stop >= 0:
+        if p < 0:  # a field did not fit
+            p = -p
             if not (split and p > fields_at and end - start >= self.line_max):
+                self.fields_dropped = dropped
+                self.rest = 0
                 return self._no_room(start, end)
-            self.rest = self._stop  # a full line: the rest goes next
-        self.fields_dropped += self._dropped
+            # a full line: it ends before that field, the rest goes next
         if p == fields_at:  # no valid field
             return 0
         out[p:p + lf] = ts
@@ -215,23 +214,23 @@ class LineEncoder:
 
     def _put_fields(self, out, p, end, c, src, first):
         # " k=v,k=v..." for the fields from ``first`` at out[p:end]; returns
-        # the end of the last field written. Sets _stop and _dropped (see
-        # __init__). Locals and inline code: the hot path, called per point.
+        # the end of the last field written, negated when a field did not
+        # fit (self.rest is then its index). Fields that cannot be written
+        # are counted in fields_dropped. Locals and inline code: the hot
+        # path, called per point.
         keys = c[_KEYS]
         names = src.names
         fields = src.fields
         sep = 32  # space, then commas
-        dropped = 0
-        self._stop = -1
         for i in range(first, len(names)):
             v = fields[names[i]]
             t = type(v)
             if t is int:
                 if v > _I64_MAX or v < _I64_MIN:
-                    dropped += 1
+                    self.fields_dropped += 1
                     continue
                 b = None
-                # the digits after the first, the "i" and any "-"
+                # its length: the digits, the "i" and any "-"
                 n = 2 if v >= 0 else 3
                 x = v if v >= 0 else -v
                 while x >= 10:
@@ -241,7 +240,7 @@ class LineEncoder:
                 b = b"true" if v else b"false"
                 n = len(b)
             elif t is float and (v != v or v == _INF or v == _NINF):
-                dropped += 1
+                self.fields_dropped += 1
                 continue
             else:
                 b = self._value(c, i, v, t)
@@ -249,8 +248,8 @@ class LineEncoder:
             k = keys[i]
             q = p + 1 + len(k)  # where the value starts
             if q + n > end:
-                self._stop = i
-                break
+                self.rest = i
+                return -p
             out[p] = sep
             sep = 44
             out[p + 1:q] = k
@@ -269,7 +268,6 @@ class LineEncoder:
                     j -= 1
             else:
                 out[q:p] = b
-        self._dropped = dropped
         return p
 
     def _no_room(self, start, end):
