@@ -150,7 +150,7 @@ def _put_rfc3164_time(buf, p, t):
     k = t[1] * 3 - 3  # the month's name in the table
     for i in range(3):
         buf[p + i] = b"JanFebMarAprMayJunJulAugSepOctNovDec"[k + i]
-    k = t[2]
+    k = t[2]  # the day
     buf[p + 3] = 32
     buf[p + 4] = 48 + k // 10 if k >= 10 else 32
     buf[p + 5] = 48 + k % 10
