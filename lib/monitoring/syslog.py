@@ -123,49 +123,6 @@ def put_int(buf, pos, n, width=1):
     return end
 
 
-def _put_rfc5424_time(buf, p, t, ms):
-    """Write the time tuple ``t`` (year, month, day, hour, minute, second,
-    as :func:`clock.utc_fields` gives) with ``ms`` as RFC 5424's
-    ``YYYY-MM-DDThh:mm:ss.mmmZ`` at ``buf[p:]``; returns the end."""
-    p = put_int(buf, p, t[0], 4)
-    j = 1
-    while j < 6:  # two-digit fields (all < 100), each after its separator
-        k = t[j]
-        buf[p] = b"---T::"[j]
-        buf[p + 1] = 48 + k // 10
-        buf[p + 2] = 48 + k % 10
-        p += 3
-        j += 1
-    buf[p] = 46  # .
-    buf[p + 1] = 48 + ms // 100
-    buf[p + 2] = 48 + ms // 10 % 10
-    buf[p + 3] = 48 + ms % 10
-    buf[p + 4] = 90  # Z
-    return p + 5
-
-
-def _put_rfc3164_time(buf, p, t):
-    """Write the time tuple ``t`` as RFC 3164's ``Mmm dd hh:mm:ss`` (the
-    day space-padded) at ``buf[p:]``; returns the end."""
-    k = t[1] * 3 - 3  # the month's name in the table
-    for i in range(3):
-        buf[p + i] = b"JanFebMarAprMayJunJulAugSepOctNovDec"[k + i]
-    k = t[2]  # the day
-    buf[p + 3] = 32
-    buf[p + 4] = 48 + k // 10 if k >= 10 else 32
-    buf[p + 5] = 48 + k % 10
-    p += 6
-    j = 3
-    while j < 6:  # two-digit fields (all < 100), each after its separator
-        k = t[j]
-        buf[p] = b"    ::"[j]
-        buf[p + 1] = 48 + k // 10
-        buf[p + 2] = 48 + k % 10
-        p += 3
-        j += 1
-    return p
-
-
 def put_msg(buf, pos, end, msg, whole=False):
     """Write ``msg`` (a str) escaped at ``buf[pos:end]``, cut to fit at a
     UTF-8 character boundary; returns the position after it. With
@@ -326,9 +283,10 @@ class SyslogFormatter:
             self.seq = seq
         return p
 
-    # The steps of format_into, each small: a function whose arguments,
+    # The steps of format_into. On MicroPython a function whose arguments,
     # locals and stack take more than 11 words gets its frame from the heap
-    # at every call (MicroPython).
+    # at every call: _put_header is the one step that large, the others
+    # are kept small.
 
     def _time(self, ns):
         # the milliseconds of the record's time ns (None: now); sets _t to
@@ -357,27 +315,60 @@ class SyslogFormatter:
         return self._now_ms + el
 
     def _put_header(self, buf, p, levelno, ms):
-        # "<PRI>", then RFC 5424: "1 TIMESTAMP HOST APP - " (TIMESTAMP "-"
-        # while the clock is unset); RFC 3164: "TIMESTAMP HOST " (left out
-        # while it is unset). The time is _t with ms. Returns the end.
+        # "<PRI>", then RFC 5424: "1 TIMESTAMP HOST APP - ", TIMESTAMP
+        # YYYY-MM-DDThh:mm:ss.mmmZ ("-" while the clock is unset); RFC 3164:
+        # "Mmm dd hh:mm:ss HOST " (left out while it is unset). The time is
+        # _t with ms. Returns the end.
+        t = self._t
+        r = self.rfc5424
         buf[p] = 60  # <
         p = put_int(buf, p + 1, self.facility * 8 + severity(levelno))
         buf[p] = 62  # >
         p += 1
-        if self.rfc5424:
+        if r:
             buf[p] = 49  # version 1
             buf[p + 1] = 32
-            if self._t is None:
-                buf[p + 2] = 45  # NILVALUE
-                p += 3
-            else:
-                p = _put_rfc5424_time(buf, p + 2, self._t, ms)
-        elif self._t is None:
-            return p
+            p += 2
+        if t is None:
+            if not r:
+                return p
+            buf[p] = 45  # NILVALUE
+            p += 1
         else:
-            p = _put_rfc3164_time(buf, p, self._t)
-        buf[p:p + len(self._mid)] = self._mid
-        return p + len(self._mid)
+            if r:
+                p = put_int(buf, p, t[0], 4)  # the year
+                j = 1
+            else:
+                # "Mmm dd" (the day space-padded)
+                k = t[1] * 3 - 3
+                for i in range(3):
+                    buf[p + i] = b"JanFebMarAprMayJunJulAugSepOctNovDec"[k + i]
+                k = t[2]  # the day
+                buf[p + 3] = 32
+                buf[p + 4] = 48 + k // 10 if k >= 10 else 32
+                buf[p + 5] = 48 + k % 10
+                p += 6
+                j = 3
+            # the two-digit fields up to the second (all < 100), each after
+            # its separator
+            sep = b"---T::" if r else b"    ::"
+            while j < 6:
+                k = t[j]
+                buf[p] = sep[j]
+                buf[p + 1] = 48 + k // 10
+                buf[p + 2] = 48 + k % 10
+                p += 3
+                j += 1
+            if r:
+                buf[p] = 46  # .
+                buf[p + 1] = 48 + ms // 100
+                buf[p + 2] = 48 + ms // 10 % 10
+                buf[p + 3] = 48 + ms % 10
+                buf[p + 4] = 90  # Z
+                p += 5
+        m = self._mid
+        buf[p:p + len(m)] = m
+        return p + len(m)
 
     def _put_name_sd(self, buf, p, f, seq):
         # the MSGID or TAG f, then RFC 5424: the structured data with
