@@ -1,8 +1,8 @@
 """What differs between MicroPython, CircuitPython and CPython, in one place.
 
 ``ticks_ms``/``ticks_diff``/``ticks_add`` (wrapping millisecond ticks),
-``sleep_ms`` (an awaitable), ``asyncio``, ``IS_MICROPYTHON``,
-``error_text``, ``const`` and ``WOULD_BLOCK``.
+``sleep_ms`` (an awaitable), ``asyncio``, ``error_text``, ``const`` and
+``WOULD_BLOCK``.
 
 Modules take ``const`` from here: the MicroPython compiler (mpy-cross too)
 folds ``NAME = const(...)`` by the name alone, wherever ``const`` was
@@ -10,7 +10,6 @@ imported from: MicroPython never calls it, CPython gets x back.
 """
 
 import errno
-import sys
 import time
 
 const = int  # const(x) is x for the ints it is given
@@ -20,7 +19,6 @@ try:
 except ImportError:  # older MicroPython
     import uasyncio as asyncio
 
-IS_MICROPYTHON = sys.implementation.name in ("micropython", "circuitpython")
 # the errno of a non-blocking socket that cannot take or give bytes now
 WOULD_BLOCK = (errno.EAGAIN, getattr(errno, "EWOULDBLOCK", errno.EAGAIN))
 
