@@ -158,6 +158,14 @@ def start(hostname="micropython", firmware="unknown", registry=None, logging=Non
         # the checking code is needed before starting only: a board keeps none of it
         _unload("options")
     gc.collect()
+    mon = _run(hostname, firmware, opts, owners, registry, logging, net_status)
+    current = mon
+    return mon
+
+
+def _run(hostname, firmware, opts, owners, registry, logging, net_status):
+    # the checked sections started, in order, on a new Monitor; what had
+    # started is stopped when one fails (a port taken)
     reg = registry if registry is not None else default_registry
     reg.set_host(hostname)
     mon = Monitor(reg, Counters())
@@ -185,7 +193,6 @@ def start(hostname="micropython", firmware="unknown", registry=None, logging=Non
     except BaseException:
         mon.stop()
         raise
-    current = mon
     return mon
 
 
