@@ -16,9 +16,10 @@ reg = Registry()
 for i in range(8):
     Source("src%d" % i, tags=("t%d" % (i % 3),), registry=reg)
 
+section = check({"port": port, "addr": "127.0.0.1"})  # the checking code outside the count
 gc.collect()
 before = gc.mem_alloc()
-srv = ControlServer(reg, None, check({"port": port, "addr": "127.0.0.1"}))
+srv = ControlServer(reg, None, section)
 srv.bind()
 gc.collect()
 print("server_bytes", gc.mem_alloc() - before)  # start() without a loop: drive step() directly
