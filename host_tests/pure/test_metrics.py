@@ -68,8 +68,9 @@ def test_incr_keeps_the_field_type():
 
 def test_bad_names_rejected():
     reg = Registry()
-    for bad in ("", "a,b", "a:b", "a\nb", "a\x00", "a\\", 5):
+    for bad in ("", "a,b", "a:b", "a\nb", "a\x00", "a\\", 5, "#m", "# m"):
         raises(ValueError, Source, bad, registry=reg)
+    Source("m#", registry=reg)  # only a leading # makes a comment line
     raises(ValueError, Source, "ok", tags=("x:y",), registry=reg)
     raises(ValueError, Source, "ok", labels={"room": "a\nb"}, registry=reg)
     raises(ValueError, Source, "ok", labels={"host": "x"}, registry=reg)

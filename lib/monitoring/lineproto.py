@@ -16,15 +16,20 @@ control characters (which could break or inject a line) are replaced by
 their escape text: LF becomes the two characters ``\\n``, CR ``\\r``, TAB
 ``\\t`` and any other ``\\xNN``.
 
-Values: ints get the ``i`` suffix, floats are written with ``repr`` (full
-precision, scientific notation where Python uses it), bools ``true`` and
-``false``. NaN, infinities and ints outside the signed 64-bit range are not
+Values: ints get the ``i`` suffix, bools ``true`` and ``false``; floats
+are written by :func:`float_text` with 17 significant digits, correctly
+rounded with integer arithmetic (trailing zeros dropped), so the server
+parses back exactly the float that was set: MicroPython's own ``repr``
+is not always exact in the last digit. Where the runtime's float is single
+precision (most board builds), that is the float32 value, widened. NaN, infinities and ints outside the signed 64-bit range are not
 valid line protocol: such a field is left out and counted in
 ``LineEncoder.fields_dropped``; a point left with no field is not written.
 
 Encoding writes into one preallocated line buffer. Escaped names are cached
 per source, so encoding an int field allocates nothing.
 """
+
+import math
 
 from .compat import const
 
@@ -42,6 +47,61 @@ PRECISIONS = {
     "us": (1000, "u"),
     "ns": (1, "ns"),
 }
+
+
+# the mantissa bits of this runtime's float: 53 (double) or 24 (single)
+_BITS = 53 if 2.0 ** 24 + 1.0 != 2.0 ** 24 else 24
+_E16 = 10 ** 16
+_E17 = 10 ** 17
+
+
+def _rounded(m, e, k):
+    # m * 2**e * 10**k rounded to an integer, half to even (exact: ints)
+    num = m * 10 ** k if k >= 0 else m
+    den = 10 ** -k if k < 0 else 1
+    if e >= 0:
+        num <<= e
+    else:
+        den <<= -e
+    q, r = divmod(num, den)
+    if 2 * r > den or (2 * r == den and q & 1):
+        q += 1
+    return q
+
+
+def float_text(v):
+    """``v`` (finite) as line-protocol bytes that parse back to exactly
+    ``v``: 17 significant digits, correctly rounded, trailing zeros
+    dropped. Allocates (long ints): the encoder caches it per value."""
+    if v == 0:
+        return b"0.0"
+    sign = "-" if v < 0 else ""
+    v = abs(v)
+    mant, exp = math.frexp(v)  # v = mant * 2**exp, 0.5 <= mant < 1
+    m = int(mant * 2.0 ** _BITS)  # exact
+    e = exp - _BITS  # v = m * 2**e
+    k = 16 - int(math.floor(math.log10(v)))  # aim: 17 digits in round(v * 10**k)
+    n = _rounded(m, e, k)
+    if n >= _E17:  # log10's estimate was one off, either way
+        k -= 1
+        n = _rounded(m, e, k)
+    elif n < _E16:
+        k += 1
+        n = _rounded(m, e, k)
+    d = str(n)
+    t = d.rstrip("0")
+    k -= len(d) - len(t)
+    d = t  # v = d * 10**-k
+    p = len(d) - k  # digits before the point
+    if len(d) <= p <= 17:
+        t = "%s%s%s.0" % (sign, d, "0" * (p - len(d)))  # ".0": a float to a reader too
+    elif 0 < p < len(d):
+        t = "%s%s.%s" % (sign, d[:p], d[p:])
+    elif -5 < p <= 0:
+        t = "%s0.%s%s" % (sign, "0" * -p, d)
+    else:
+        t = "%s%s%s%se%d" % (sign, d[0], "." if len(d) > 1 else "", d[1:], p - 1)
+    return t.encode()
 
 
 def _escape(s, specials):
@@ -159,7 +219,7 @@ class LineEncoder:
         last = c[_LAST]
         if last[i] is not None and type(last[i]) is t and last[i] == v:
             return c[_TEXT][i]
-        b = (b"%r" % v) if t is float else escape_string(v)
+        b = float_text(v) if t is float else escape_string(v)
         last[i] = v
         c[_TEXT][i] = b
         return b

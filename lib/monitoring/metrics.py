@@ -63,6 +63,8 @@ class Source:
 
     def __init__(self, name, tags=(), labels=None, sampler=None, registry=None):
         self.name = check_name(name, "source name")
+        if name[0] == "#":  # a comment line to every line-protocol parser: never stored
+            raise ValueError("bad source name: %r (a leading # makes a comment line)" % name)
         for t in tags:
             check_name(t, "tag name")
         self.tags = tuple(tags)
