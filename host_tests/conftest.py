@@ -12,7 +12,7 @@ sys.path.insert(0, os.path.join(HERE, "pure"))  # checks.py, shared with the pur
 sys.path.insert(0, os.path.join(ROOT, "lib"))
 
 from mpy import MicroPython  # noqa: E402
-from peers import InfluxDB, Rsyslog  # noqa: E402
+from peers import InfluxDB, Rsyslog, VictoriaMetrics  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -27,6 +27,15 @@ def influxdb():
     db = InfluxDB().start()
     yield db
     db.cleanup()
+
+
+@pytest.fixture(scope="session")
+def victoria():
+    """A real VictoriaMetrics on loopback for the whole session (TCP and UDP
+    line protocol, InfluxDB v1/v2 write endpoints)."""
+    vm = VictoriaMetrics().start()
+    yield vm
+    vm.cleanup()
 
 
 @pytest.fixture

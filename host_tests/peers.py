@@ -1,4 +1,5 @@
-"""Real protocol peers for the tests: InfluxDB 1.6, rsyslog, Prometheus.
+"""Real protocol peers for the tests: InfluxDB 1.6, rsyslog, Prometheus,
+VictoriaMetrics.
 
 Each runs as a plain child process on 127.0.0.1 with free high ports and a
 temp dir, and is stopped by PID. Recipes: shared/peers.md. Also used by
@@ -224,6 +225,51 @@ RSYSLOG_TEMPLATE = (
     "ts=%timereported:::date-rfc3339% host=%hostname% app=%app-name% procid=%procid% "
     "msgid=%msgid% sd=%structured-data% msg=[%msg%]\\n"
 )
+
+
+class VictoriaMetrics(Peer):
+    """VictoriaMetrics: a real line-protocol server over TCP and UDP
+    (``-influxListenAddr``, what Telegraf's socket_listener takes) and the
+    InfluxDB v1 and v2 write endpoints. Each field becomes a series
+    ``MEASUREMENT_FIELD`` with the tags as labels; string fields are stored
+    as 0 (check strings on InfluxDB)."""
+
+    name = "victoria-metrics"
+
+    def __init__(self, workdir=None):
+        super().__init__(workdir)
+        self.http_port = free_port()
+        self.influx_port = free_port()  # TCP and UDP
+
+    def start(self):
+        self._spawn(["victoria-metrics", "-storageDataPath=%s/vm" % self.dir,
+                     "-httpListenAddr=127.0.0.1:%d" % self.http_port,
+                     "-influxListenAddr=127.0.0.1:%d" % self.influx_port,
+                     "-search.latencyOffset=0s", "-search.disableCache", "-loggerLevel=ERROR"])
+
+        def ready():
+            try:
+                return urllib.request.urlopen("http://127.0.0.1:%d/health" % self.http_port,
+                                              timeout=1).status == 200
+            except OSError:
+                return False
+
+        if not wait_until(ready, 20):
+            raise RuntimeError("victoria-metrics did not start")
+        return self
+
+    def export(self, match):
+        """The series matching ``match`` (a series selector), as
+        ``{(name, labels without __name__ as sorted tuple): [(ts_ms, value)]}``."""
+        url = "http://127.0.0.1:%d/api/v1/export?%s" % (
+            self.http_port, urllib.parse.urlencode({"match[]": match}))
+        out = {}
+        for line in urllib.request.urlopen(url, timeout=5).read().decode().splitlines():
+            d = json.loads(line)
+            m = dict(d["metric"])
+            name = m.pop("__name__")
+            out[(name, tuple(sorted(m.items())))] = list(zip(d["timestamps"], d["values"]))
+        return out
 
 
 class Rsyslog(Peer):
