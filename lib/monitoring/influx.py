@@ -122,6 +122,7 @@ class InfluxReporter(Sender):
         self.queue = LineQueue(o["buffer_bytes"])
         self.encoder = LineEncoder(line_max)
         self.wrong_peer = None  # why the peer can store nothing, once seen
+        self._unknown = False  # a batch sent whole over HTTP, its answer awaited
         # what the peer answers is read into it (HTTP responses; on TCP, a
         # wrong peer's): allocated now, while the heap is whole
         self._rbuf = bytearray(512 if transport == "http" else 8)
@@ -234,8 +235,11 @@ class InfluxReporter(Sender):
                         await conn.send(self._http_head)
                         await conn.send(b"%d\r\n\r\n" % k)
                         await conn.send(q.view(k))
+                        # sent whole: until the answer, whether it is stored is unknown
+                        self._unknown = True
                         status, body = await self._response(conn)
                     finally:
+                        self._unknown = False
                         conn.close()
                     if 200 <= status < 300:
                         self._sent(k)
@@ -332,5 +336,10 @@ class InfluxReporter(Sender):
 
     def stop(self):
         """Cancel the task and close the connection. Points still queued
-        are counted as dropped (``flush()`` first to send them)."""
-        self.counters.points_dropped += self._shut()
+        are counted as dropped (``flush()`` first to send them), except a
+        batch sent whole over HTTP whose answer had not come: the server
+        may have stored it, so it counts in ``points_unconfirmed``."""
+        q = self.queue
+        unknown = q.count(q.pinned) if self._unknown else 0
+        self.counters.points_unconfirmed += unknown
+        self.counters.points_dropped += self._shut() - unknown

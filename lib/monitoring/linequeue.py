@@ -103,16 +103,21 @@ class LineQueue:
         """Memoryview of the first ``k`` bytes."""
         return self.mv[0:k]
 
+    def count(self, k):
+        """The lines in the first ``k`` bytes."""
+        buf = self.buf
+        n = 0
+        i = buf.find(b"\n", 0, k)
+        while i >= 0:
+            n += 1
+            i = buf.find(b"\n", i + 1, k)
+        return n
+
     def consume(self, k):
         """Remove the first ``k`` bytes (whole lines); returns lines removed."""
         if k <= 0:
             return 0
-        buf = self.buf
-        nlines = 0
-        i = buf.find(b"\n", 0, k)
-        while i >= 0:
-            nlines += 1
-            i = buf.find(b"\n", i + 1, k)
+        nlines = self.count(k)
         mv = self.mv
         mv[0:self.used - k] = mv[k:self.used]
         self.used -= k

@@ -29,6 +29,7 @@ class Counters:
         "points_produced",
         "points_sent",
         "points_dropped",
+        "points_unconfirmed",
         "bytes_sent",
         "reconnects",
         "send_errors",
