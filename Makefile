@@ -77,7 +77,7 @@ ifeq ($(FROZEN),)
 	$(MPREMOTE) connect $(PORT) mip install logging
 	$(MPREMOTE) connect $(PORT) cp -r build/$(BOARD)/lib/monitoring :lib/
 endif
-	$(MPREMOTE) connect $(PORT) cp firmware/boot.py :boot.py + cp firmware/main.py :main.py + cp boards/wlan.py :wlan.py + cp boards/$(BOARD)/board.py :board.py + cp boards/$(BOARD)/config.json :board_config.json
+	$(MPREMOTE) connect $(PORT) cp firmware/boot.py :boot.py + cp firmware/main.py :main.py + cp boards/wlan.py :wlan.py + cp boards/$(BOARD)/monboard.py :monboard.py + cp boards/$(BOARD)/config.json :board_config.json
 	$(if $(wildcard $(CONFIG)),$(MPREMOTE) connect $(PORT) cp $(CONFIG) :config.json,@echo "no $(CONFIG): the board runs on boards/$(BOARD)/config.json alone")
 	$(MPREMOTE) connect $(PORT) reset
 

@@ -75,7 +75,7 @@ def test_make_n_deploy_runs_exactly_these_mpremote_commands(tmp_path):
         ".venv/bin/mpremote connect /dev/ttyUSB7 cp -r build/esp32/lib/monitoring :lib/",
         ".venv/bin/mpremote connect /dev/ttyUSB7 cp firmware/boot.py :boot.py"
         " + cp firmware/main.py :main.py + cp boards/wlan.py :wlan.py"
-        " + cp boards/esp32/board.py :board.py + cp boards/esp32/config.json :board_config.json",
+        " + cp boards/esp32/monboard.py :monboard.py + cp boards/esp32/config.json :board_config.json",
         ".venv/bin/mpremote connect /dev/ttyUSB7 cp %s :config.json" % cfg,
         ".venv/bin/mpremote connect /dev/ttyUSB7 reset",
     ]
@@ -88,7 +88,7 @@ def test_make_n_deploy_runs_exactly_these_mpremote_commands(tmp_path):
     assert [line for line in p.stdout.splitlines() if "mpremote" in line] == [
         ".venv/bin/mpremote connect /dev/ttyACM0 cp firmware/boot.py :boot.py"
         " + cp firmware/main.py :main.py + cp boards/wlan.py :wlan.py"
-        " + cp boards/rp2_pico_w/board.py :board.py"
+        " + cp boards/rp2_pico_w/monboard.py :monboard.py"
         " + cp boards/rp2_pico_w/config.json :board_config.json",
         ".venv/bin/mpremote connect /dev/ttyACM0 reset",
     ]
