@@ -1,7 +1,8 @@
 """Regions: the bytes allocated and the time spent inside ``with`` blocks
 (or decorated functions), for :func:`monitoring.region`.
 
-Pure module: no sockets, no asyncio. Runs on MicroPython and CPython.
+Pure module: no sockets, no asyncio. Runs on MicroPython, CircuitPython
+and CPython.
 See :meth:`Region.__exit__` for how bytes are measured and the
 approximation.
 """
@@ -10,13 +11,29 @@ import gc
 
 from .compat import ticks_diff
 
+# ticks_us() and _diff_us(a, b), their difference in us: MicroPython's
+# ticks_us (its ticks_diff serves ms and us alike); CPython's
+# perf_counter_ns; on CircuitPython, which has neither, the millisecond
+# ticks of compat (supervisor.ticks_ms: allocating nothing, where
+# monotonic_ns makes a long int at each call). A pass shorter than a
+# millisecond then counts 0 or 1 ms, 1 as often as a tick falls inside
+# it: right on average.
+_diff_us = ticks_diff
 try:
     from time import ticks_us
-except ImportError:  # CPython
-    from time import perf_counter_ns
+except ImportError:
+    try:
+        from time import perf_counter_ns
+    except ImportError:  # CircuitPython
+        from .compat import ticks_ms as ticks_us
 
-    def ticks_us():
-        return perf_counter_ns() // 1000
+        def _diff_us(a, b):
+            return ticks_diff(a, b) * 1000
+
+    else:  # CPython
+
+        def ticks_us():
+            return perf_counter_ns() // 1000
 
 if hasattr(gc, "mem_alloc"):
     _mem_alloc = gc.mem_alloc
@@ -92,7 +109,7 @@ class Region:
             delta = 0
         self.count += 1
         self.bytes += delta
-        us = self._us + ticks_diff(now, st[d + 2])
+        us = self._us + _diff_us(now, st[d + 2])
         self.ms += us // 1000
         self._us = us % 1000
         self.dirty = True
