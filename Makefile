@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 BOARD ?= esp32
 APT_PEERS := influxdb rsyslog prometheus
 
-.PHONY: all venv peers test bench soak run mpy size deploy clean package.json
+.PHONY: all venv peers cpy-bundle test bench soak run mpy size deploy clean package.json
 
 all: test
 
@@ -26,7 +26,13 @@ peers:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PEERS) >/dev/null; \
 	fi
 
-test: venv peers
+# The CircuitPython bundle's libraries (requirements-circuitpython.txt), from
+# their PyPI wheels, unpacked into build/cpy-bundle/lib (never pip-installed):
+# for the tests' CircuitPython profile and the CircuitPython deploy.
+cpy-bundle: venv
+	@$(PY) tools/cpy_bundle.py >/dev/null
+
+test: venv peers cpy-bundle
 	$(VENV)/bin/pytest -q -p no:cacheprovider host_tests $(PYTEST_ARGS)
 
 bench: venv peers
