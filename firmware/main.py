@@ -233,7 +233,9 @@ async def main():
         asyncio.create_task(heartbeat(app_log, heartbeat_s)),
     ]
     if wdt is not None:
-        tasks.append(asyncio.create_task(feed_watchdog(wdt, wdt_ms // 3)))
+        # a board whose watchdog waits less than asked (the RP2040's 8 s) says so
+        wait_ms = min(wdt_ms, getattr(monboard, "WATCHDOG_MAX_MS", wdt_ms))
+        tasks.append(asyncio.create_task(feed_watchdog(wdt, wait_ms // 3)))
     if mon is not None:
         app_log.info("monitoring started: %s", ", ".join(
             k for k in ("influx", "control", "syslog", "trace", "prometheus")
