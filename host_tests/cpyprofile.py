@@ -6,7 +6,8 @@ can stand for it: the module path holds, in this order,
 - ``host_tests/cpy/``: a restricted ``time`` (``monotonic``,
   ``monotonic_ns``, ``localtime``, ``mktime``, ``time``, ``sleep``: no
   ``ticks_ms``, ``gmtime``, ``time_ns``), ``supervisor.ticks_ms`` wrapping
-  at 2**29, no ``socket``, and ``cpyboot`` (imported first by every
+  at 2**29, no ``socket``, a ``struct`` whose ``unpack_from`` takes
+  ``offset=`` (adafruit_ntp needs it), and ``cpyboot`` (imported first by every
   program: hides MicroPython's C ``_asyncio`` and its ``utime`` alias);
 - the bundle's ``asyncio``, ``adafruit_ticks``, ``adafruit_logging`` and
   ``adafruit_ntp``, unpacked unmodified from their PyPI wheels

@@ -6,6 +6,7 @@ paths of compat, clock and regions are what runs, not MicroPython's
 ``ticks_ms``/``ticks_us``/``gmtime``/``time_ns``."""
 
 import calendar
+import json
 import os
 import time
 
@@ -250,3 +251,148 @@ print(logging.__name__, b.kind, b.names(), b.level("app"))
 """)
     assert p.stdout.splitlines()[-1] == "adafruit_logging adafruit ['app'] 20", out_of(p)
     assert "hello 7" in p.stdout + p.stderr
+
+
+# -- the CircuitPython board module, on stand-ins for the hardware -----------
+#
+# boards/circuitpython_pico_w needs a board: these stand-ins have the names
+# and signatures of CircuitPython's documented modules, enough to run its
+# code.py (the demo firmware) in the profile. What the real modules do is
+# not tested here (see the README's untested-on-hardware list).
+
+FAKES = {
+    "wifi.py": r'''
+class _Network:
+    def __init__(self, rssi):
+        self.rssi = rssi
+class _Radio:
+    connected = False
+    ipv4_address = None
+    ap_info = None
+    attempts = 0
+    def connect(self, ssid, password=b"", *, channel=0, bssid=None, timeout=None):
+        _Radio.attempts += 1
+        print("FAKE wifi.connect", ssid, timeout)
+        if _Radio.attempts < 2 or (ssid, password) != ("home", "secret123"):
+            # (CircuitPython raises ConnectionError, an OSError the Unix port lacks)
+            raise OSError("No network with that ssid")
+        self.connected = True
+        self.ipv4_address = "192.0.2.7"
+        self.ap_info = _Network(-61)
+radio = _Radio()
+''',
+    "socketpool.py": r'''
+import struct, sys
+def _real_time_ns():
+    path = sys.path
+    sys.path = []
+    try:
+        import time
+    finally:
+        sys.path = path
+    return time.time_ns()
+class _NtpSocket:
+    # answers an NTP request with the host's clock: no packet leaves
+    def __enter__(self):
+        return self
+    def __exit__(self, *a):
+        pass
+    def settimeout(self, t):
+        pass
+    def sendto(self, packet, address):
+        assert address == ("127.0.0.1", 123), address
+    def recv_into(self, buf):
+        ns = _real_time_ns()
+        s = ns // 1000000000 + 2208988800
+        f = (ns % 1000000000) * (1 << 32) // 1000000000
+        struct.pack_into("!II", buf, 32, s, f)
+        struct.pack_into("!II", buf, 40, s, f)
+        return 48
+class SocketPool:
+    AF_INET = 2
+    SOCK_DGRAM = 2
+    def __init__(self, radio):
+        self.radio = radio
+    def getaddrinfo(self, host, port):
+        print("FAKE getaddrinfo", host, port)
+        return [(2, 2, 17, "", ("127.0.0.1", port))]
+    def socket(self, family, kind):
+        return _NtpSocket()
+''',
+    "microcontroller.py": r'''
+class ResetReason:
+    POWER_ON = object()
+    WATCHDOG = object()
+class _Cpu:
+    uid = bytearray(b"\x01\x23\xab\xcd")
+    reset_reason = ResetReason.WATCHDOG
+cpu = _Cpu()
+class _WatchDogTimer:
+    mode = None
+    feeds = 0
+    def __init__(self):
+        self._timeout = 0
+    @property
+    def timeout(self):
+        return self._timeout
+    @timeout.setter
+    def timeout(self, t):
+        if t > 8:  # the RP2040's limit
+            raise ValueError("timeout must be 8 or less")
+        self._timeout = t
+        print("FAKE watchdog.timeout", t)
+    def feed(self):
+        _WatchDogTimer.feeds += 1
+watchdog = _WatchDogTimer()
+''',
+    "watchdog.py": "class WatchDogMode:\n    RAISE = 'RAISE'\n    RESET = 'RESET'\n",
+    "rtc.py": r'''
+class RTC:
+    @property
+    def datetime(self):
+        return None
+    @datetime.setter
+    def datetime(self, t):
+        print("FAKE rtc.datetime", t.tm_year >= 2024)
+''',
+}
+
+
+def test_the_circuitpython_board_runs_the_demo_on_stand_ins(cpy, tmp_path):
+    fakes = tmp_path / "fakes"
+    fakes.mkdir()
+    for name, text in FAKES.items():
+        (fakes / name).write_text(text)
+    conf = tmp_path / "config.json"
+    conf.write_text(json.dumps({"hostname": "cpy-demo", "control": None, "trace": None,
+                                "watchdog_ms": 30000, "heartbeat_s": 1, "ntp": {"host": "ntp.test"},
+                                "sources": {"net": True, "asyncio_lag_ms": 50}}))
+    board = os.path.join(ROOT, "boards", "circuitpython_pico_w")
+    path = ":".join([str(fakes), board, os.path.join(ROOT, "firmware"), cpy.path])
+    p = cpy.run(r"""
+import code  # boards/circuitpython_pico_w/code.py: runs the demo to its end
+import monboard, microcontroller, wifi
+print("STATUS", sorted(monboard.net_status().items()), monboard.device_id(), monboard.heap_info()["free"] > 0)
+print("FEEDS", microcontroller.watchdog.feeds, microcontroller.watchdog.mode, wifi.radio.attempts)
+""", timeout=60, env={"MICROPYPATH": path, "MONITORING_CONFIG": str(conf), "MONITORING_DURATION": "3",
+                     "CIRCUITPY_WIFI_SSID": "home", "CIRCUITPY_WIFI_PASSWORD": "secret123"})
+    out = out_of(p)
+    assert "Traceback" not in out, out
+    lines = out.splitlines()
+    # the logging module is the bundle's adafruit_logging (its default format)
+    assert "INFO:app:cpy-demo starting on circuitpython (reset cause: watchdog)" in lines, out
+    assert "FAKE wifi.connect home 15" in lines
+    assert any(line.startswith("WARNING:app:wifi: connect to home failed:") for line in lines), out
+    assert any(line.startswith("INFO:app:wifi: connected to home as 192.0.2.7") for line in lines), out
+    assert "FAKE getaddrinfo ntp.test 123" in lines and "FAKE rtc.datetime True" in lines
+    assert "WARNING:app:clock not set by NTP: timestamps left to the servers" not in lines
+    # 30 s asked, the RP2040's 8 s given, fed at a third of that
+    assert "FAKE watchdog.timeout 8.0" in lines
+    assert "INFO:app:monitoring started: " in lines, out
+    summary = json.loads([x for x in lines if x.startswith("SUMMARY ")][0][8:])
+    assert summary["uptime_s"] == 3
+    status = [x for x in lines if x.startswith("STATUS ")][0]
+    assert status == ("STATUS [('connected', True), ('reconnects', 0), ('rssi', -61)] "
+                      "cpy-0123abcd True"), status
+    feeds = [x for x in lines if x.startswith("FEEDS ")][0].split()
+    assert 1 <= int(feeds[1]) <= 3 and feeds[2] == "RESET" and feeds[3] == "2", feeds
