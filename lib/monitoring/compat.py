@@ -2,8 +2,9 @@
 
 ``ticks_ms``/``ticks_diff``/``ticks_add`` (wrapping millisecond ticks:
 ``time``'s on MicroPython, ``supervisor.ticks_ms`` wrapping at 2**29 on
-CircuitPython, unwrapped ``monotonic_ns`` on CPython), ``sleep_ms`` (an
-awaitable), ``asyncio``, ``error_text``, ``const`` and ``WOULD_BLOCK``.
+CircuitPython (see :mod:`circuitpy`), unwrapped ``monotonic_ns`` on
+CPython), ``sleep_ms`` (an awaitable), ``asyncio``, ``error_text``,
+``const`` and ``WOULD_BLOCK``.
 
 Modules take ``const`` from here: the MicroPython compiler (mpy-cross too)
 folds ``NAME = const(...)`` by the name alone, wherever ``const`` was
@@ -20,55 +21,26 @@ try:
 except ImportError as e:
     try:
         import uasyncio as asyncio  # older MicroPython
-    except ImportError:
-        # CircuitPython has no asyncio of its own; the bundle's needs adafruit_ticks
-        raise ImportError("monitoring needs asyncio (%s): on CircuitPython install the "
-                          "bundle's asyncio and adafruit_ticks (circup install asyncio)" % (e,))
+    except ImportError:  # CircuitPython without the bundle's asyncio
+        from .circuitpy import need_asyncio
+
+        need_asyncio(e)  # raises, saying what to install
 
 # the errno of a non-blocking socket that cannot take or give bytes now
 WOULD_BLOCK = (errno.EAGAIN, getattr(errno, "EWOULDBLOCK", errno.EAGAIN))
-
-_ticks = None
-if not hasattr(time, "ticks_ms") and not hasattr(time, "perf_counter"):
-    # CircuitPython: supervisor.ticks_ms, which wraps at 2**29 ms (about 6.2
-    # days; the first wrap comes some 65 s after power-on), a small int:
-    # reading it and the arithmetic below allocate nothing. Else
-    # adafruit_ticks (same period; from monotonic_ns, allocating).
-    try:
-        from supervisor import ticks_ms as _ticks
-    except ImportError:
-        try:
-            from adafruit_ticks import ticks_ms as _ticks
-        except ImportError:
-            pass
 
 if hasattr(time, "ticks_ms"):  # MicroPython
     ticks_ms = time.ticks_ms
     ticks_diff = time.ticks_diff
     ticks_add = time.ticks_add
-elif _ticks is not None:  # CircuitPython
-    TICKS_PERIOD = const(1 << 29)
-    _TICKS_MAX = const((1 << 29) - 1)
-    _TICKS_HALF = const(1 << 28)
-    ticks_ms = _ticks
-
-    def ticks_diff(a, b):
-        """``a - b`` in ms, for ticks less than 2**28 ms (3.1 days) apart:
-        signed, across the wrap."""
-        return ((((a - b) & _TICKS_MAX) + _TICKS_HALF) & _TICKS_MAX) - _TICKS_HALF
-
-    def ticks_add(a, d):
-        """The ticks ``d`` ms after (``d`` < 0: before) ``a``, wrapped."""
-        return (a + d) & _TICKS_MAX
-
-else:  # CPython (and a runtime without ticks)
-    _mono = getattr(time, "monotonic_ns", None)
+elif not hasattr(time, "perf_counter"):  # CircuitPython: supervisor's, wrapping at 2**29
+    from .circuitpy import ticks_add, ticks_diff, ticks_ms
+else:  # CPython
+    _mono = time.monotonic_ns
 
     def ticks_ms():
         """Milliseconds from an arbitrary point (monotonic, never wraps)."""
-        if _mono is not None:
-            return _mono() // 1000000
-        return int(time.monotonic() * 1000)
+        return _mono() // 1000000
 
     def ticks_diff(a, b):
         """``a - b`` in ms."""

@@ -11,29 +11,25 @@ import gc
 
 from .compat import ticks_diff
 
-# ticks_us() and _diff_us(a, b), their difference in us: MicroPython's
+# ticks_us(), and ticks_diff of two of its values in us: MicroPython's
 # ticks_us (its ticks_diff serves ms and us alike); CPython's
 # perf_counter_ns; on CircuitPython, which has neither, the millisecond
-# ticks of compat (supervisor.ticks_ms: allocating nothing, where
-# monotonic_ns makes a long int at each call). A pass shorter than a
-# millisecond then counts 0 or 1 ms, 1 as often as a tick falls inside
-# it: right on average.
-_diff_us = ticks_diff
+# ticks (supervisor.ticks_ms, allocating nothing where monotonic_ns makes a
+# long int at each call) and circuitpy.diff_us: a pass shorter than a
+# millisecond counts 0 or 1 ms, 1 as often as a tick falls inside it,
+# right on average.
 try:
     from time import ticks_us
 except ImportError:
     try:
         from time import perf_counter_ns
-    except ImportError:  # CircuitPython
-        from .compat import ticks_ms as ticks_us
 
-        def _diff_us(a, b):
-            return ticks_diff(a, b) * 1000
-
-    else:  # CPython
-
-        def ticks_us():
+        def ticks_us():  # CPython
             return perf_counter_ns() // 1000
+
+    except ImportError:  # CircuitPython
+        from .circuitpy import diff_us as ticks_diff
+        from .circuitpy import ticks_ms as ticks_us
 
 if hasattr(gc, "mem_alloc"):
     _mem_alloc = gc.mem_alloc
@@ -109,7 +105,7 @@ class Region:
             delta = 0
         self.count += 1
         self.bytes += delta
-        us = self._us + _diff_us(now, st[d + 2])
+        us = self._us + ticks_diff(now, st[d + 2])
         self.ms += us // 1000
         self._us = us % 1000
         self.dirty = True
