@@ -1,10 +1,8 @@
 """What differs between MicroPython, CircuitPython and CPython, in one place.
 
-``ticks_ms``/``ticks_diff``/``ticks_add`` (wrapping millisecond ticks:
-``time``'s on MicroPython, ``supervisor.ticks_ms`` wrapping at 2**29 on
-CircuitPython (see :mod:`circuitpy`), unwrapped ``monotonic_ns`` on
-CPython), ``sleep_ms`` (an awaitable), ``asyncio``, ``error_text``,
-``const`` and ``WOULD_BLOCK``.
+``ticks_ms``/``ticks_diff``/``ticks_add`` (wrapping millisecond ticks),
+``sleep_ms`` (an awaitable), ``asyncio``, ``error_text``, ``const`` and
+``WOULD_BLOCK``.
 
 Modules take ``const`` from here: the MicroPython compiler (mpy-cross too)
 folds ``NAME = const(...)`` by the name alone, wherever ``const`` was
