@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 BOARD ?= esp32
 APT_PEERS := influxdb rsyslog prometheus victoria-metrics
 
-.PHONY: all venv peers test bench soak run mpy size deploy clean package.json
+.PHONY: all venv peers cpy-bundle test bench soak run mpy size deploy clean package.json
 
 all: test
 
@@ -27,7 +27,13 @@ peers:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PEERS) >/dev/null; \
 	fi
 
-test: venv peers
+# The CircuitPython bundle's libraries (requirements-circuitpython.txt), from
+# their PyPI wheels, unpacked into build/cpy-bundle/lib (never pip-installed):
+# for the tests' CircuitPython profile and the CircuitPython deploy.
+cpy-bundle: venv
+	@$(PY) tools/cpy_bundle.py >/dev/null
+
+test: venv peers cpy-bundle
 	$(VENV)/bin/pytest -q -p no:cacheprovider host_tests $(PYTEST_ARGS)
 
 bench: venv peers
@@ -53,9 +59,12 @@ MPY_ARCH_esp32 := xtensawin
 MPY_ARCH_rp2_pico_w := armv6m
 MPY_ARCH_unix :=
 LIB_SRC := $(sort $(wildcard lib/monitoring/*.py))
+# boards that run CircuitPython (deployed onto their CIRCUITPY drive)
+CPY_BOARDS := circuitpython_pico_w
 
 mpy: venv
-	@test -d boards/$(BOARD) || { echo "error: unknown BOARD=$(BOARD) (esp32, rp2_pico_w, unix)"; exit 2; }
+	@test -d boards/$(BOARD) || { echo "error: unknown BOARD=$(BOARD) (esp32, rp2_pico_w, unix, circuitpython_pico_w)"; exit 2; }
+	@test -z "$(filter $(BOARD),$(CPY_BOARDS))" || { echo "error: BOARD=$(BOARD): CircuitPython refuses MicroPython's .mpy files (make deploy copies the .py sources; see docs/circuitpython.md)"; exit 2; }
 	@mkdir -p build/$(BOARD)/lib/monitoring
 	@for f in $(LIB_SRC); do \
 	  $(MPY_CROSS) -O$(OPT) $(if $(MPY_ARCH_$(BOARD)),-march=$(MPY_ARCH_$(BOARD))) -o build/$(BOARD)/$${f%.py}.mpy $$f || exit 1; \
@@ -73,14 +82,46 @@ size: mpy
 PORT ?= /dev/ttyUSB0
 CONFIG ?= config.json
 MPREMOTE := $(VENV)/bin/mpremote
+ifeq ($(filter $(BOARD),$(CPY_BOARDS)),)
 deploy: $(if $(FROZEN),venv,mpy)
 ifeq ($(FROZEN),)
 	$(MPREMOTE) connect $(PORT) mip install logging
 	$(MPREMOTE) connect $(PORT) cp -r build/$(BOARD)/lib/monitoring :lib/
 endif
-	$(MPREMOTE) connect $(PORT) cp firmware/boot.py :boot.py + cp firmware/main.py :main.py + cp boards/wlan.py :wlan.py + cp boards/$(BOARD)/board.py :board.py + cp boards/$(BOARD)/config.json :board_config.json
+	$(MPREMOTE) connect $(PORT) cp firmware/boot.py :boot.py + cp firmware/main.py :main.py + cp boards/wlan.py :wlan.py + cp boards/$(BOARD)/monboard.py :monboard.py + cp boards/$(BOARD)/config.json :board_config.json
 	$(if $(wildcard $(CONFIG)),$(MPREMOTE) connect $(PORT) cp $(CONFIG) :config.json,@echo "no $(CONFIG): the board runs on boards/$(BOARD)/config.json alone")
 	$(MPREMOTE) connect $(PORT) reset
+else
+# Onto a CircuitPython board's CIRCUITPY drive, mounted at DRIVE: lib/monitoring
+# as .py (CircuitPython refuses MicroPython's .mpy), the bundle's asyncio,
+# adafruit_ticks, adafruit_logging and adafruit_ntp (.py, from their PyPI
+# wheels; CIRCUP=1: circup installs the board's .mpy bundle instead), the
+# firmware as main.py, code.py, the board module and its defaults, your CONFIG
+# if it exists, and settings.toml unless the drive has one. CircuitPython
+# restarts code.py by itself when the files change.
+DRIVE ?= /media/$(USER)/CIRCUITPY
+CPY_LIBS := asyncio adafruit_ticks.py adafruit_logging.py adafruit_ntp.py
+deploy: $(if $(CIRCUP),,cpy-bundle)
+	@test -d "$(DRIVE)" || { echo "error: DRIVE=$(DRIVE): no such directory (mount the board's CIRCUITPY drive)"; exit 2; }
+	mkdir -p "$(DRIVE)/lib/monitoring"
+	cp $(LIB_SRC) "$(DRIVE)/lib/monitoring/"
+ifeq ($(CIRCUP),)
+	cp -r $(addprefix build/cpy-bundle/lib/,$(CPY_LIBS)) "$(DRIVE)/lib/"
+else
+	circup --path "$(DRIVE)" install asyncio adafruit_ticks adafruit_logging adafruit_ntp
+endif
+	cp firmware/main.py "$(DRIVE)/main.py"
+	cp boards/$(BOARD)/code.py boards/$(BOARD)/monboard.py "$(DRIVE)/"
+	cp boards/$(BOARD)/config.json "$(DRIVE)/board_config.json"
+	$(if $(wildcard $(CONFIG)),cp $(CONFIG) "$(DRIVE)/config.json",@echo "no $(CONFIG): the board runs on boards/$(BOARD)/config.json alone")
+	@if [ -e "$(DRIVE)/settings.toml" ]; then \
+	  echo "kept $(DRIVE)/settings.toml"; \
+	else \
+	  cp boards/$(BOARD)/settings.toml "$(DRIVE)/settings.toml" && \
+	  echo "wrote $(DRIVE)/settings.toml: set CIRCUITPY_WIFI_SSID and CIRCUITPY_WIFI_PASSWORD there"; \
+	fi
+	sync
+endif
 
 # mip's package description, listing every file of lib/monitoring
 package.json: $(LIB_SRC) tools/gen_package_json.py

@@ -52,6 +52,7 @@ PARTS = (
     ("trace", ("trace", "tracesession", "tracefmt", "regions")),
     ("Prometheus + net/asyncio sources", ("prometheus", "promfmt", "netsources")),
     ("config (the firmware's, at boot)", ("config", "boardsettings")),
+    ("CircuitPython's time (loaded there alone)", ("circuitpy",)),
 )
 SEED_PARTS = 5  # base and the four capabilities of the seed
 

@@ -28,7 +28,7 @@ try:
 except ImportError:
     import uasyncio as asyncio
 
-import board
+import monboard
 import monitoring
 from monitoring.metrics import Source
 
@@ -165,8 +165,8 @@ def read_config():
     unloaded afterwards, their code freed."""
     from monitoring import boardsettings, config
 
-    path = board.config_path()
-    doc, errors = config.load(board.DEFAULTS, path)
+    path = monboard.config_path()
+    doc, errors = config.load(monboard.DEFAULTS, path)
     if path:
         try:
             os.stat(path)
@@ -187,7 +187,7 @@ def with_demo_defaults(doc):
     """The demo's choices where the configuration says nothing: the board's
     device id as hostname, the ``net`` and ``asyncio`` sources on, syslog
     on the demo's loggers."""
-    doc.setdefault("hostname", board.device_id())
+    doc.setdefault("hostname", monboard.device_id())
     src = doc.get("sources")
     if src is None:
         doc["sources"] = src = {}
@@ -201,29 +201,29 @@ def with_demo_defaults(doc):
 async def main():
     # the logging module first: the configuration's checks load the
     # capabilities' code, which is better placed after it on a small heap
-    logging = board.logging_module()
+    logging = monboard.logging_module()
     doc, settings, errors = read_config()
     doc = with_demo_defaults(doc)
     app_log, sensor_log, http_log = setup_logging(logging, settings["log_level"])
     for e in errors:
         app_log.error(e)
-    app_log.info("%s starting on %s (reset cause: %s)", doc["hostname"], board.NAME,
-                 board.reset_cause())
+    app_log.info("%s starting on %s (reset cause: %s)", doc["hostname"], monboard.NAME,
+                 monboard.reset_cause())
 
     wifi, ntp_host = settings["wifi"], settings["ntp"]
     wdt_ms, heartbeat_s = settings["watchdog_ms"], settings["heartbeat_s"]
-    if not await board.connect_network(wifi, app_log):
+    if not await monboard.connect_network(wifi, app_log):
         app_log.error("network down: monitoring will retry in the background")
-    if not board.set_clock(ntp_host):
+    if not monboard.set_clock(ntp_host):
         app_log.warning("clock not set by NTP: timestamps left to the servers")
 
     wdt = None
     if wdt_ms:
-        wdt = board.watchdog(wdt_ms)
+        wdt = monboard.watchdog(wdt_ms)
 
-    demo = Source("demo", tags=("demo",), labels={"board": board.NAME})
+    demo = Source("demo", tags=("demo",), labels={"board": monboard.NAME})
     try:
-        mon = monitoring.start(logging=logging, net_status=board.net_status, **doc)
+        mon = monitoring.start(logging=logging, net_status=monboard.net_status, **doc)
     except Exception as e:  # a bad option: run the demo without monitoring
         app_log.error("monitoring not started: %s", e)
         mon = None
@@ -233,12 +233,14 @@ async def main():
         asyncio.create_task(heartbeat(app_log, heartbeat_s)),
     ]
     if wdt is not None:
-        tasks.append(asyncio.create_task(feed_watchdog(wdt, wdt_ms // 3)))
+        # a board whose watchdog waits less than asked (the RP2040's 8 s) says so
+        wait_ms = min(wdt_ms, getattr(monboard, "WATCHDOG_MAX_MS", wdt_ms))
+        tasks.append(asyncio.create_task(feed_watchdog(wdt, wait_ms // 3)))
     if mon is not None:
         app_log.info("monitoring started: %s", ", ".join(
             k for k in ("influx", "control", "syslog", "trace", "prometheus")
             if getattr(mon, k) is not None))
-    secs = board.run_seconds()
+    secs = monboard.run_seconds()
     if secs is None:
         while True:
             await asyncio.sleep(3600)

@@ -22,6 +22,16 @@ def mp():
 
 
 @pytest.fixture(scope="session")
+def cpy():
+    """Runs code under the ``micropython`` binary in the CircuitPython
+    profile (host_tests/cpyprofile.py): CircuitPython's ``time`` and
+    ``supervisor``, the bundle's asyncio, no ``socket``."""
+    from cpyprofile import CircuitPythonProfile
+
+    return CircuitPythonProfile()
+
+
+@pytest.fixture(scope="session")
 def influxdb():
     """A real InfluxDB 1.6 on loopback for the whole session."""
     db = InfluxDB().start()

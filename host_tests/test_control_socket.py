@@ -446,7 +446,7 @@ def compiled_adafruit_logging(mp, tmp_path):
     d = tmp_path / "mpyext"
     d.mkdir()
     for src in (os.path.join(mp.extdir, "adafruit_logging.py"),
-                os.path.join(ROOT, "boards", "unix", "board.py"),
+                os.path.join(ROOT, "boards", "unix", "monboard.py"),
                 os.path.join(HERE, "mp", "mplogging.py")):
         name = os.path.basename(src)[:-3] + ".mpy"
         subprocess.run([cross, "-o", str(d / name), src], check=True)

@@ -244,7 +244,7 @@ def test_demo_firmware_says_when_the_users_configuration_file_is_missing(mp, tmp
     # the Unix board, with defaults that open no port (its own listen on 2323 and 4242)
     bdir = tmp_path / "board"
     bdir.mkdir()
-    shutil.copy(os.path.join(ROOT, "boards", "unix", "board.py"), str(bdir / "board.py"))
+    shutil.copy(os.path.join(ROOT, "boards", "unix", "monboard.py"), str(bdir / "monboard.py"))
     (bdir / "config.json").write_text(json.dumps({"hostname": "no-user-config"}))
     env = run_demo.firmware_env(mp, missing, 1)
     env["MICROPYPATH"] = str(bdir) + ":" + env["MICROPYPATH"]

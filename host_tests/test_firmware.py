@@ -75,7 +75,7 @@ def test_make_n_deploy_runs_exactly_these_mpremote_commands(tmp_path):
         ".venv/bin/mpremote connect /dev/ttyUSB7 cp -r build/esp32/lib/monitoring :lib/",
         ".venv/bin/mpremote connect /dev/ttyUSB7 cp firmware/boot.py :boot.py"
         " + cp firmware/main.py :main.py + cp boards/wlan.py :wlan.py"
-        " + cp boards/esp32/board.py :board.py + cp boards/esp32/config.json :board_config.json",
+        " + cp boards/esp32/monboard.py :monboard.py + cp boards/esp32/config.json :board_config.json",
         ".venv/bin/mpremote connect /dev/ttyUSB7 cp %s :config.json" % cfg,
         ".venv/bin/mpremote connect /dev/ttyUSB7 reset",
     ]
@@ -88,11 +88,67 @@ def test_make_n_deploy_runs_exactly_these_mpremote_commands(tmp_path):
     assert [line for line in p.stdout.splitlines() if "mpremote" in line] == [
         ".venv/bin/mpremote connect /dev/ttyACM0 cp firmware/boot.py :boot.py"
         " + cp firmware/main.py :main.py + cp boards/wlan.py :wlan.py"
-        " + cp boards/rp2_pico_w/board.py :board.py"
+        " + cp boards/rp2_pico_w/monboard.py :monboard.py"
         " + cp boards/rp2_pico_w/config.json :board_config.json",
         ".venv/bin/mpremote connect /dev/ttyACM0 reset",
     ]
     assert "mpy-cross" not in p.stdout
+
+
+def test_make_deploy_onto_a_circuitpy_drive(tmp_path):
+    """``make deploy BOARD=circuitpython_pico_w DRIVE=...``: the CIRCUITPY
+    drive (here a temp dir) gets lib/monitoring as .py, the bundle's
+    libraries, the firmware, code.py, the board module and its defaults,
+    the user's CONFIG, and the settings.toml template, which a second
+    deploy leaves as the user edited it."""
+    drive = tmp_path / "CIRCUITPY"
+    drive.mkdir()
+    cfg = tmp_path / "my.json"
+    cfg.write_text('{"hostname": "pico-cpy"}')
+    args = ("deploy", "BOARD=circuitpython_pico_w", "DRIVE=%s" % drive, "CONFIG=%s" % cfg)
+    p = make(*args)
+    assert p.returncode == 0, p.stdout + p.stderr
+    files = sorted(str(f.relative_to(drive)) for f in drive.rglob("*") if f.is_file())
+    bundle = ["lib/adafruit_logging.py", "lib/adafruit_ntp.py", "lib/adafruit_ticks.py"] + [
+        "lib/asyncio/%s.py" % m for m in
+        ("__init__", "core", "event", "funcs", "lock", "stream", "task", "traceback")]
+    assert files == sorted(["board_config.json", "code.py", "config.json", "main.py", "monboard.py",
+                            "settings.toml"] + bundle +
+                           ["lib/monitoring/%s.py" % m for m in LIB_MODULES]), files
+    board = os.path.join(ROOT, "boards", "circuitpython_pico_w")
+    for dest, src in (("main.py", os.path.join(ROOT, "firmware", "main.py")),
+                      ("code.py", os.path.join(board, "code.py")),
+                      ("monboard.py", os.path.join(board, "monboard.py")),
+                      ("board_config.json", os.path.join(board, "config.json")),
+                      ("settings.toml", os.path.join(board, "settings.toml")),
+                      ("config.json", str(cfg)),
+                      ("lib/monitoring/clock.py", os.path.join(ROOT, "lib", "monitoring", "clock.py"))):
+        with open(src, "rb") as f:
+            assert (drive / dest).read_bytes() == f.read(), dest
+    assert "wrote %s/settings.toml" % drive in p.stdout
+    # the user's settings survive the next deploy; the rest is copied again
+    (drive / "settings.toml").write_text('CIRCUITPY_WIFI_SSID = "home"\n')
+    (drive / "main.py").write_text("# stale\n")
+    p = make(*args)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert (drive / "settings.toml").read_text() == 'CIRCUITPY_WIFI_SSID = "home"\n'
+    assert "kept %s/settings.toml" % drive in p.stdout
+    assert (drive / "main.py").read_text() != "# stale\n"
+    # CIRCUP=1: circup installs the bundle's .mpy libraries instead
+    p = make("-n", "deploy", "BOARD=circuitpython_pico_w", "DRIVE=/media/u/CIRCUITPY", "CIRCUP=1")
+    assert p.returncode == 0, p.stderr
+    assert ('circup --path "/media/u/CIRCUITPY" install asyncio adafruit_ticks adafruit_logging '
+            'adafruit_ntp') in p.stdout.splitlines()
+    assert "cpy_bundle.py" not in p.stdout and "build/cpy-bundle" not in p.stdout
+    assert "mpremote" not in p.stdout
+
+
+def test_circuitpython_deploy_needs_the_drive_and_refuses_mpy(tmp_path):
+    p = make("deploy", "BOARD=circuitpython_pico_w", "DRIVE=%s" % (tmp_path / "absent"))
+    assert p.returncode != 0
+    assert "error: DRIVE=%s: no such directory" % (tmp_path / "absent") in p.stdout
+    p = make("mpy", "BOARD=circuitpython_pico_w")
+    assert p.returncode != 0 and "CircuitPython refuses MicroPython's .mpy" in p.stdout
 
 
 def test_freeze_manifests_name_the_package_and_the_board_defaults():

@@ -12,10 +12,10 @@ from peers import free_port
 
 APP = r"""
 import asyncio, json, os
-import board, monitoring
+import monboard, monitoring
 from monitoring.metrics import Source
 
-logging = board.logging_module()  # micropython-lib's, else adafruit_logging
+logging = monboard.logging_module()  # micropython-lib's, else adafruit_logging
 log = logging.getLogger("myapp")
 log.setLevel(logging.INFO)
 plant = Source("plant", tags=("app",))

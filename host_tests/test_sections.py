@@ -22,9 +22,9 @@ CONFIGS = sorted(glob.glob(os.path.join(ROOT, "boards", "*", "config.json"))) + 
 
 PROGRAM = r"""
 import asyncio, json, sys, monitoring
-import board  # boards/unix: imports adafruit_logging, the logging module here
+import monboard  # boards/unix: imports adafruit_logging, the logging module here
 from monitoring.metrics import Source
-log = board.logging_module().getLogger("")
+log = monboard.logging_module().getLogger("")
 app = Source("sections", tags=("test",))
 async def main():
     with open(sys.argv[1]) as f:

@@ -251,7 +251,7 @@ class Soak:
     def code_footprint(self, mp, path):
         """Heap bytes taken by the bytecode of every module the firmware
         loads, measured in a large heap after a collection."""
-        code = ("import gc\ngc.collect()\nb = gc.mem_alloc()\nimport board\nboard.logging_module()\n"
+        code = ("import gc\ngc.collect()\nb = gc.mem_alloc()\nimport monboard\nmonboard.logging_module()\n"
                 "import main\n" + "".join("import monitoring.%s\n" % m for m in FIRMWARE_MODULES) +
                 "gc.collect()\nprint('code_bytes', gc.mem_alloc() - b)\n")
         p = subprocess.run([mp.binary, "-X", "heapsize=1m", "-c", code], capture_output=True, text=True,

@@ -3,6 +3,6 @@ port, through the Unix board's loader (which supplies the
 ``time.monotonic`` the package expects). Use ``from mplogging import logging``.
 """
 
-import board
+import monboard
 
-logging = board.adafruit_logging_module()
+logging = monboard.adafruit_logging_module()

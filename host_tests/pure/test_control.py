@@ -19,9 +19,9 @@ def fresh_logging():
     old = sys.modules.pop("adafruit_logging", None)
     try:
         if sys.implementation.name == "micropython":
-            import board
+            import monboard
 
-            mod = board.adafruit_logging_module()
+            mod = monboard.adafruit_logging_module()
         else:
             import adafruit_logging as mod
     finally:

@@ -7,21 +7,41 @@ the clock can be trusted (year >= 2024); encoders omit timestamps otherwise.
 MicroPython ports differ in their epoch (1970 on most, 2000 on some older
 ones): ``unix_ns()`` always counts from 1970-01-01 UTC. Tests may replace
 ``unix_ns`` (module attribute) to simulate an unset or a fixed clock.
+CircuitPython has neither ``time_ns`` nor ``gmtime``: there ``unix_ns`` and
+``utc_fields`` are :mod:`circuitpy`'s (``time.time()`` with milliseconds
+from the ticks; the calendar computed).
 """
 
 import time
 
-EPOCH_OFFSET_S = 946684800 if time.gmtime(0)[0] == 2000 else 0
+if hasattr(time, "gmtime"):
+    EPOCH_OFFSET_S = 946684800 if time.gmtime(0)[0] == 2000 else 0
+
+    def utc_fields(ns):
+        """``(year, month, day, hour, minute, second, millisecond)`` for ``ns``
+        nanoseconds since 1970 UTC."""
+        s = ns // 1000000000
+        t = time.gmtime(s - EPOCH_OFFSET_S)
+        return t[0], t[1], t[2], t[3], t[4], t[5], (ns // 1000000) % 1000
+
+else:  # CircuitPython: its epoch is 1970
+    EPOCH_OFFSET_S = 0
+    from .circuitpy import utc_fields
+
 _EPOCH_OFFSET_NS = EPOCH_OFFSET_S * 1000000000
 # 2024-01-01T00:00:00Z
 _MIN_SET_S = 1704067200
 
+if hasattr(time, "time_ns"):
 
-def unix_ns():
-    """Nanoseconds since 1970-01-01 UTC, as the board's clock says."""
-    if _EPOCH_OFFSET_NS:
-        return time.time_ns() + _EPOCH_OFFSET_NS
-    return time.time_ns()  # a big int: adding even 0 would allocate another
+    def unix_ns():
+        """Nanoseconds since 1970-01-01 UTC, as the board's clock says."""
+        if _EPOCH_OFFSET_NS:
+            return time.time_ns() + _EPOCH_OFFSET_NS
+        return time.time_ns()  # a big int: adding even 0 would allocate another
+
+else:  # CircuitPython
+    from .circuitpy import unix_ns
 
 
 def is_set(ns=None):
@@ -29,11 +49,3 @@ def is_set(ns=None):
     if ns is None:
         ns = unix_ns()
     return ns // 1000000000 >= _MIN_SET_S
-
-
-def utc_fields(ns):
-    """``(year, month, day, hour, minute, second, millisecond)`` for ``ns``
-    nanoseconds since 1970 UTC."""
-    s = ns // 1000000000
-    t = time.gmtime(s - EPOCH_OFFSET_S)
-    return t[0], t[1], t[2], t[3], t[4], t[5], (ns // 1000000) % 1000

@@ -15,25 +15,30 @@ import time
 const = int  # const(x) is x for the ints it is given
 
 try:
-    import asyncio
-except ImportError:  # older MicroPython
-    import uasyncio as asyncio
+    import asyncio  # MicroPython's own; on CircuitPython the bundle's package
+except ImportError as e:
+    try:
+        import uasyncio as asyncio  # older MicroPython
+    except ImportError:  # CircuitPython without the bundle's asyncio
+        from .circuitpy import need_asyncio
+
+        need_asyncio(e)  # raises, saying what to install
 
 # the errno of a non-blocking socket that cannot take or give bytes now
 WOULD_BLOCK = (errno.EAGAIN, getattr(errno, "EWOULDBLOCK", errno.EAGAIN))
 
-if hasattr(time, "ticks_ms"):
+if hasattr(time, "ticks_ms"):  # MicroPython
     ticks_ms = time.ticks_ms
     ticks_diff = time.ticks_diff
     ticks_add = time.ticks_add
-else:  # CPython, CircuitPython without ticks
-    _mono = getattr(time, "monotonic_ns", None)
+elif not hasattr(time, "perf_counter"):  # CircuitPython: supervisor's, wrapping at 2**29
+    from .circuitpy import ticks_add, ticks_diff, ticks_ms
+else:  # CPython
+    _mono = time.monotonic_ns
 
     def ticks_ms():
-        """Milliseconds from an arbitrary point (monotonic)."""
-        if _mono is not None:
-            return _mono() // 1000000
-        return int(time.monotonic() * 1000)
+        """Milliseconds from an arbitrary point (monotonic, never wraps)."""
+        return _mono() // 1000000
 
     def ticks_diff(a, b):
         """``a - b`` in ms."""

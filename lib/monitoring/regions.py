@@ -1,7 +1,8 @@
 """Regions: the bytes allocated and the time spent inside ``with`` blocks
 (or decorated functions), for :func:`monitoring.region`.
 
-Pure module: no sockets, no asyncio. Runs on MicroPython and CPython.
+Pure module: no sockets, no asyncio. Runs on MicroPython, CircuitPython
+and CPython.
 See :meth:`Region.__exit__` for how bytes are measured and the
 approximation.
 """
@@ -10,13 +11,25 @@ import gc
 
 from .compat import ticks_diff
 
+# ticks_us(), and ticks_diff of two of its values in us: MicroPython's
+# ticks_us (its ticks_diff serves ms and us alike); CPython's
+# perf_counter_ns; on CircuitPython, which has neither, the millisecond
+# ticks (supervisor.ticks_ms, allocating nothing where monotonic_ns makes a
+# long int at each call) and circuitpy.diff_us: a pass shorter than a
+# millisecond counts 0 or 1 ms, 1 as often as a tick falls inside it,
+# right on average.
 try:
     from time import ticks_us
-except ImportError:  # CPython
-    from time import perf_counter_ns
+except ImportError:
+    try:
+        from time import perf_counter_ns
 
-    def ticks_us():
-        return perf_counter_ns() // 1000
+        def ticks_us():  # CPython
+            return perf_counter_ns() // 1000
+
+    except ImportError:  # CircuitPython
+        from .circuitpy import diff_us as ticks_diff
+        from .circuitpy import ticks_ms as ticks_us
 
 if hasattr(gc, "mem_alloc"):
     _mem_alloc = gc.mem_alloc

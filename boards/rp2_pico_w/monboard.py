@@ -6,8 +6,9 @@ import wlan
 
 NAME = "rp2_pico_w"
 DEFAULTS = "/board_config.json"
-# the RP2040's watchdog cannot wait longer than this
-_WDT_MAX_MS = 8388
+# the RP2040's watchdog cannot wait longer than this (the firmware feeds it
+# at a third of the lesser of this and watchdog_ms)
+WATCHDOG_MAX_MS = 8388
 
 
 def config_path():
@@ -40,7 +41,7 @@ def set_clock(host):
 
 
 def watchdog(timeout_ms):
-    return wlan.watchdog(min(timeout_ms, _WDT_MAX_MS))
+    return wlan.watchdog(min(timeout_ms, WATCHDOG_MAX_MS))
 
 
 def net_status():
