@@ -223,11 +223,12 @@ class Sender:
     async def aclose(self):
         """Stop the task, make one last attempt to send what is queued
         (bounded by ``timeout_ms``), then :meth:`stop`."""
-        self._cancel()
-        # a send of the cancelled task ends when it next runs
+        # a send in progress finishes first: cancelled mid-way, a batch the
+        # server stored but whose answer had not come would go again
         t0 = ticks_ms()
         while self._sending and ticks_diff(ticks_ms(), t0) < self.timeout_ms:
             await sleep_ms(5)
+        self._cancel()
         self.backoff.succeeded()
         await self.send()
         self.stop()
