@@ -379,12 +379,14 @@ def test_half_command_then_silence_is_an_error_and_changes_nothing(server):
 # -- limits ------------------------------------------------------------------------
 
 
-def test_third_client_refused(server):
-    srv = server()
+def test_third_client_refused_when_both_are_authenticated(server):
+    """With a token, authenticated clients keep their slots: a third
+    connection gets ``error: busy``."""
+    srv = server(control={"token": "t"})
     a = srv.connect()
     b = srv.connect()
+    assert a.ask("auth t") == "ok" and b.ask("auth t") == "ok"
     assert a.ask("m") == "ok: *:enabled"
-    assert b.ask("m") == "ok: *:enabled"
     c = srv.connect()
     assert c.line() == "error: busy"
     assert c.at_eof()
@@ -394,20 +396,40 @@ def test_third_client_refused(server):
     a.close()
     time.sleep(0.2)
     d = srv.connect()  # a slot is free again
-    assert d.ask("mapp") == "ok: app:disabled"
+    assert d.ask("auth t") == "ok" and d.ask("mapp") == "ok: app:disabled"
     b.close()
     d.close()
-    assert srv.finish()["refused"] == 1
+    st = srv.finish()
+    assert st["refused"] == 1, st
+
+
+def test_without_a_token_a_new_client_takes_the_oldest_slot(server):
+    """Without a token nobody has a claim on a slot: a third connection
+    is served and the oldest client is closed, so two clients can never
+    lock everyone else out."""
+    srv = server()
+    a = srv.connect()
+    time.sleep(0.05)
+    b = srv.connect()
+    assert a.ask("m") == "ok: *:enabled"
+    assert b.ask("m") == "ok: *:enabled"
+    c = srv.connect()
+    assert c.ask("mapp") == "ok: app:enabled"
+    assert a.at_eof()
+    assert b.ask("Mapp:off") == "ok" and c.ask("mapp") == "ok: app:disabled"
+    for x in (a, b, c):
+        x.close()
+    assert srv.finish()["refused"] == 0
 
 
 def test_client_limit_configurable(server):
-    srv = server(control={"clients": 1})
+    srv = server(control={"clients": 1, "token": "t"})
     a = srv.connect()
-    assert a.ask("m") == "ok: *:enabled"
+    assert a.ask("auth t") == "ok" and a.ask("m") == "ok: *:enabled"
     b = srv.connect()
     assert b.line() == "error: busy"
     for _ in range(5):  # a refused client that already sent its commands still reads why
-        p = monctl("127.0.0.1:%d" % srv.port, "m", "Mapp:off")
+        p = monctl("127.0.0.1:%d" % srv.port, "--token", "t", "m", "Mapp:off")
         assert p.returncode == 1 and p.stdout == "error: busy\n", (p.stdout, p.stderr)
     a.close()
     b.close()

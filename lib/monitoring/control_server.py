@@ -7,12 +7,20 @@ every ``poll_ms``; the loop is never blocked and RAM is fixed at start
 - A command ends at LF (CRLF accepted), at end of input, or after
   ``silence_ms`` (250 ms) without data, for clients that send one
   unterminated command and wait. One reply line per command, LF-ended.
-- At most ``max_clients`` at once: the next gets ``error: busy`` and is
-  closed. A line longer than ``line_max`` bytes gets ``error: line too
-  long`` and is discarded up to its LF, without buffering it. A client
-  that neither sends nor reads for ``idle_ms`` (30 s) is closed.
+- At most ``clients`` at once. When every slot is taken, a new connection
+  takes the slot of the oldest client that may lose it (with a token, one
+  not authenticated; without, any), which is closed; only when every
+  slot holds an authenticated client does it get ``error: busy``. So
+  whatever other connections do, an operator with the token (or, without
+  a token, anyone) gets in. A line longer than ``line_max`` bytes gets
+  ``error: line too long`` and is discarded up to its LF, without
+  buffering it. A client whose first complete line has not come within
+  ``first_line_ms`` (5 s) of its connection, however many bytes it
+  sends, is closed; so is one that neither sends nor reads for
+  ``idle_ms`` (30 s).
 - With a ``token``, the first line must be ``auth TOKEN`` (compared in
-  constant time): ``ok``, or ``error: unauthorized`` and close.
+  constant time): ``ok``, or ``error: unauthorized`` and close (a first
+  line too long to hold is a failed authentication too).
 
 Use it on a private network: without a token anyone who reaches the port
 can change log levels and metrics.
@@ -89,6 +97,8 @@ class _Client:
 
     def open(self, now):
         self.n = 0  # bytes in buf
+        self.since = now  # ticks of the connection
+        self.spoken = False  # a first complete line came
         self.last = now  # ticks of the last byte in or out
         self.discard = False  # inside a too-long line
         self.swallow = False  # LF that may end a command run by silence
@@ -115,13 +125,13 @@ class ControlServer(PolledListener):
 
     ``start()`` binds and starts the task (raises OSError when the port
     cannot be bound); ``stop()`` closes everything. ``commands``,
-    ``errors`` (``error:`` replies), ``refused`` (busy) and
-    ``step_errors`` (unexpected exceptions, the last in ``last_error``)
-    count what happened.
+    ``errors`` (``error:`` replies), ``refused`` (busy), ``evicted``
+    (clients closed for a new connection) and ``step_errors`` (unexpected
+    exceptions, the last in ``last_error``) count what happened.
     """
 
     def __init__(self, registry, log_backend, section, line_max=MAX_LINE, idle_ms=30000,
-                 silence_ms=250, poll_ms=20):
+                 silence_ms=250, poll_ms=20, first_line_ms=5000):
         o = section
         token = o["token"]
         if isinstance(token, str):
@@ -131,6 +141,7 @@ class ControlServer(PolledListener):
         self.logs = log_backend
         self.token = token
         self.idle_ms = idle_ms
+        self.first_line_ms = first_line_ms
         self.silence_ms = silence_ms
         cl = self.clients = []
         for _ in range(o["clients"]):
@@ -138,6 +149,8 @@ class ControlServer(PolledListener):
         self.commands = 0
         self.errors = 0
         self.refused = 0
+        self.evicted = 0
+        self._now = 0  # the step's ticks, for _evict
         self.step_errors = 0
 
     def _failed(self, e):
@@ -160,7 +173,10 @@ class ControlServer(PolledListener):
                         free = c
                         free.open(now)
                         break
-                if self._accept(free, b"error: busy\n") is None:
+                self._now = now
+                # no free slot: one is taken from an older client, if any
+                # may lose it, once a connection is really waiting
+                if self._accept(free, b"error: busy\n", None if free else self._evict) is None:
                     break
         for i in range(len(cl)):
             c = cl[i]
@@ -169,6 +185,19 @@ class ControlServer(PolledListener):
                     self._service(c, now)
                 except OSError:
                     self._close(c)
+
+    def _evict(self):
+        # the slot a new connection takes: the oldest client without a
+        # claim on it (with a token, not authenticated), closed; or None
+        old = None
+        for c in self.clients:
+            if not c.authed and (old is None or ticks_diff(c.since, old.since) < 0):
+                old = c
+        if old is not None:
+            self.evicted += 1
+            self._close(old)
+            old.open(self._now)
+        return old
 
     def _send(self, c, now, text=None):
         """Start the reply ``text`` (str, without LF) if given, then send
@@ -189,6 +218,7 @@ class ControlServer(PolledListener):
 
     def _command(self, c, line, now):
         """Run one complete line (without LF) and start its reply."""
+        c.spoken = True
         if self.token is not None and not c.authed:
             if line[-1:] == b"\r":
                 line = line[:-1]
@@ -238,7 +268,8 @@ class ControlServer(PolledListener):
                 c.closing = True
         if c.out is None and c.closing:
             self._close(c)
-        elif c.sock is not None and ticks_diff(now, c.last) >= self.idle_ms:
+        elif c.sock is not None and (ticks_diff(now, c.last) >= self.idle_ms or (
+                not c.spoken and ticks_diff(now, c.since) >= self.first_line_ms)):
             self._close(c)
 
     def _lines(self, c, now):
@@ -260,6 +291,10 @@ class ControlServer(PolledListener):
                 return False
             if c.n >= len(buf):
                 c.n = 0
+                if self.token is not None and not c.authed:
+                    c.closing = True  # no token is that long: a failed auth
+                    self._send(c, now, "error: unauthorized")
+                    return True
                 c.discard = True
                 self._send(c, now, "error: line too long")
                 return True

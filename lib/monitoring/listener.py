@@ -147,16 +147,19 @@ class PolledListener:
                     c.flags = ev[1]
         return incoming
 
-    def _accept(self, c=None, busy=None):
+    def _accept(self, c=None, busy=None, choose=None):
         """A waiting connection, non-blocking, or None. With client slot
-        ``c``: the slot serves it, polled for input; else with ``busy``
-        (bytes): it gets that line and is closed (counted in
+        ``c`` (or, when ``c`` is None, the slot ``choose()`` returns once a
+        connection is there): the slot serves it, polled for input; else
+        with ``busy`` (bytes): it gets that line and is closed (counted in
         ``refused``)."""
         try:
             s = self.sock.accept()[0]
         except OSError:
             return None
         try:
+            if c is None and choose is not None:
+                c = choose()
             s.setblocking(False)
             if c is not None:
                 c.fd = s.fileno() if hasattr(s, "fileno") else -1
