@@ -31,8 +31,6 @@ cannot tell whether anyone listens: datagrams to a stopped server are lost
 (and counted as sent).
 """
 
-import select
-
 from .compat import asyncio, sleep_ms, ticks_diff, ticks_ms
 from .linequeue import LineQueue
 from .metrics import Source
@@ -124,7 +122,8 @@ class SyslogSender(Sender):
         # the connection is opened (TCP) or the socket made (UDP) at the first send
         self._conn = (UdpClient(host, port) if transport == "udp" else
                       TcpClient(host, port, o["timeout_ms"], counters))
-        self._poll = None  # polls the TCP connection for an EOF
+        # what a TCP server sends (an EOF, or junk) is read into it
+        self._rmv = None if transport == "udp" else memoryview(bytearray(1))
         self._event = asyncio.Event()  # set when a record is queued
         # (thread id, event loop) of the sending task, for the CPython handler
         self._loop = None
@@ -188,13 +187,16 @@ class SyslogSender(Sender):
         conn = self._conn
         try:
             if not udp:
-                # a syslog server never writes: readable means EOF (or junk)
-                if conn.sock is not None and self._poll.poll(0):
-                    conn.close()
+                # a syslog server never writes: anything to read is an EOF
+                # (or junk), an error a dead connection: reconnect
+                if conn.sock is not None:
+                    try:
+                        if conn.read_now(self._rmv) >= 0:
+                            conn.close()
+                    except OSError:
+                        conn.close()
                 if conn.sock is None:
                     await conn.connect()
-                    p = self._poll = select.poll()
-                    p.register(conn.sock, select.POLLIN)
             if self.lost:
                 # "N messages dropped", framed, without structured data
                 lost = self.lost
