@@ -89,11 +89,12 @@ class SyslogSender(Sender):
     :class:`linequeue.LineQueue` to use instead of allocating one of
     ``queue_bytes`` (allocate it first on a small heap: one 4 KB block is
     easier to find before code is loaded). Reconnects back off from 0.5 s
-    up to ``backoff_max_ms``.
+    up to ``backoff_max_ms``. ``pool``: where the socket comes from (None:
+    the ``socket`` module; see :mod:`netpool`).
     """
 
     def __init__(self, counters, section, formatter=None, queue=None, hostname="-",
-                 backoff_max_ms=60000):
+                 backoff_max_ms=60000, pool=None):
         o = section
         transport = o["transport"]
         if queue is None:
@@ -120,8 +121,8 @@ class SyslogSender(Sender):
         self.lost = 0
         self.attached = []
         # the connection is opened (TCP) or the socket made (UDP) at the first send
-        self._conn = (UdpClient(host, port) if transport == "udp" else
-                      TcpClient(host, port, o["timeout_ms"], counters))
+        self._conn = (UdpClient(host, port, pool) if transport == "udp" else
+                      TcpClient(host, port, o["timeout_ms"], counters, pool))
         # what a TCP server sends (an EOF, or junk) is read into it
         self._rmv = None if transport == "udp" else memoryview(bytearray(1))
         self._event = asyncio.Event()  # set when a record is queued
@@ -460,7 +461,7 @@ def start(mon, o, logmod=None):
     queue = LineQueue(o["queue_bytes"])
     reg = mon.registry
     fmt = make_formatter(o, reg.host, o["app_name"] or mon.firmware)
-    sender = SyslogSender(mon.counters, o, fmt, queue)
+    sender = SyslogSender(mon.counters, o, fmt, queue, pool=mon.pool)
     # running before the handlers go on, so stop() takes them off
     mon.syslog = mon._add(sender)
     loggers = o["loggers"]
