@@ -53,6 +53,7 @@ PARTS = (
     ("Prometheus + net/asyncio sources", ("prometheus", "promfmt", "netsources")),
     ("config (the firmware's, at boot)", ("config", "boardsettings")),
     ("CircuitPython's time (loaded there alone)", ("circuitpy",)),
+    ("CircuitPython's socket pools (loaded there alone)", ("netpool",)),
 )
 SEED_PARTS = 5  # base and the four capabilities of the seed
 

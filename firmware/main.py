@@ -223,7 +223,9 @@ async def main():
 
     demo = Source("demo", tags=("demo",), labels={"board": monboard.NAME})
     try:
-        mon = monitoring.start(logging=logging, net_status=monboard.net_status, **doc)
+        # the sockets: the board's pool (CircuitPython's socketpool), else the socket module
+        pool = monboard.socket_pool() if hasattr(monboard, "socket_pool") else None
+        mon = monitoring.start(logging=logging, net_status=monboard.net_status, pool=pool, **doc)
     except Exception as e:  # a bad option: run the demo without monitoring
         app_log.error("monitoring not started: %s", e)
         mon = None

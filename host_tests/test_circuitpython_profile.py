@@ -16,21 +16,6 @@ from mpy import ROOT
 
 LIB_MODULES = sorted(f[:-3] for f in os.listdir(os.path.join(ROOT, "lib", "monitoring"))
                      if f.endswith(".py"))
-# modules that import ``socket`` (directly or through netio/listener), which
-# CircuitPython has not: the network seam (sockets from a socketpool given
-# to monitoring.start) makes them import. Until it lands they fail here,
-# with the ImportError naming socket; when one imports, the test says to
-# take it off this list.
-NEEDS_SOCKETS = {
-    "netio": "imports socket",
-    "listener": "imports socket",
-    "tracesession": "imports socket",
-    "influx": "imports netio",
-    "syslog_handler": "imports netio",
-    "control_server": "imports listener",
-    "prometheus": "imports listener",
-    "trace": "imports listener",
-}
 CPY_TIME = ["localtime", "mktime", "monotonic", "monotonic_ns", "sleep", "struct_time", "time"]
 
 
@@ -108,14 +93,10 @@ def test_without_the_bundles_asyncio_import_says_what_to_install():
 
 @pytest.mark.parametrize("module", LIB_MODULES)
 def test_every_module_imports_in_the_profile(cpy, module):
+    # the eight that open sockets too: they take them from start()'s pool
+    # and import no socket module (test_pool.py runs them in the profile)
     name = "monitoring" if module == "__init__" else "monitoring." + module
     p = cpy.run("import %s\nprint('imported')\n" % name, check=False)
-    if module in NEEDS_SOCKETS:
-        if p.returncode == 0:
-            pytest.fail("monitoring.%s now imports in the CircuitPython profile: take it off "
-                        "NEEDS_SOCKETS" % module)
-        assert "ImportError: no module named 'socket'" in out_of(p), out_of(p)
-        pytest.xfail("needs the network seam (%s)" % NEEDS_SOCKETS[module])
     assert p.returncode == 0 and p.stdout == "imported\n", out_of(p)
 
 

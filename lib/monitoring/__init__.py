@@ -38,7 +38,8 @@ class Monitor:
     :class:`control_server.ControlServer` or None), ``syslog``,
     ``trace`` (a :class:`trace.TraceServer`), ``prometheus`` (each the
     running service or None), ``regions`` (the :class:`regions.Regions`
-    behind :func:`region`, or None).
+    behind :func:`region`, or None), ``pool`` (``start``'s: where every
+    socket comes from; None: the ``socket`` module).
     """
 
     def __init__(self, registry, counters):
@@ -112,7 +113,7 @@ def _unload(name):
 
 
 def start(hostname="micropython", firmware="unknown", registry=None, logging=None,
-          net_status=None, **sections):
+          net_status=None, pool=None, **sections):
     """Start monitoring; returns a :class:`Monitor` (call ``stop()`` on it).
 
     ``hostname`` is the ``host`` tag of every point and the syslog
@@ -131,7 +132,12 @@ def start(hostname="micropython", firmware="unknown", registry=None, logging=Non
     socket sets and whose loggers syslog attaches to, by name; default
     micropython-lib's or CPython's ``logging``, else ``adafruit_logging``),
     ``net_status`` (the board's hook for the ``net`` source, returning
-    ``{"connected", "rssi", "reconnects"}`` or None).
+    ``{"connected", "rssi", "reconnects"}`` or None), ``pool`` (where every
+    client and listener gets its sockets: an object with ``getaddrinfo``,
+    ``socket`` and the ``AF_INET``, ``SOCK_STREAM``, ``SOCK_DGRAM``,
+    ``SOL_SOCKET``, ``SO_REUSEADDR`` constants; on CircuitPython
+    ``socketpool.SocketPool(wifi.radio)``; default the ``socket`` module,
+    which CircuitPython lacks). See :mod:`netpool`.
 
     Every option is checked before anything starts: a bad one raises
     ValueError naming ``section.key`` and nothing is left running. A port
@@ -158,17 +164,18 @@ def start(hostname="micropython", firmware="unknown", registry=None, logging=Non
         # the checking code is needed before starting only: a board keeps none of it
         _unload("options")
     gc.collect()
-    mon = _run(hostname, firmware, opts, owners, registry, logging, net_status)
+    mon = _run(hostname, firmware, opts, owners, registry, logging, net_status, pool)
     current = mon
     return mon
 
 
-def _run(hostname, firmware, opts, owners, registry, logging, net_status):
+def _run(hostname, firmware, opts, owners, registry, logging, net_status, pool):
     # the checked sections started, in order, on a new Monitor; what had
     # started is stopped when one fails (a port taken)
     reg = registry if registry is not None else default_registry
     reg.set_host(hostname)
     mon = Monitor(reg, Counters())
+    mon.pool = pool
     mon.firmware = firmware
     src = opts["sources"]
     mon.builtin_sources = src["builtin"]

@@ -1,8 +1,8 @@
 """What differs between MicroPython, CircuitPython and CPython, in one place.
 
 ``ticks_ms``/``ticks_diff``/``ticks_add`` (wrapping millisecond ticks),
-``sleep_ms`` (an awaitable), ``asyncio``, ``error_text``, ``const`` and
-``WOULD_BLOCK``.
+``sleep_ms`` (an awaitable), ``asyncio``, ``error_text``, ``const``,
+``WOULD_BLOCK``, and ``use_pool`` (which socket pool, see :mod:`netpool`).
 
 Modules take ``const`` from here: the MicroPython compiler (mpy-cross too)
 folds ``NAME = const(...)`` by the name alone, wherever ``const`` was
@@ -74,3 +74,22 @@ else:
     def sleep_ms(ms):
         """Awaitable sleep of ``ms`` milliseconds."""
         return asyncio.sleep(ms / 1000)
+
+
+# -- socket pools (see netpool) -------------------------------------------
+
+
+def use_pool(obj, pool):
+    """Give ``obj`` (a client or a listener) its ``pool`` (None: the
+    ``socket`` module, imported here and only here: ImportError where there
+    is none, as on CircuitPython, whose pool must be given) and ``io``, how
+    the pool's sockets are used: 2 MicroPython's ``socket`` (``readinto``, ``write(buf, off,
+    n)``, ``select.poll`` with ``ipoll``), 1 CPython's (``recv_into``,
+    ``send``, ``select.poll``), 0 any other pool (``recv_into``, ``send``,
+    readiness by attempts: :mod:`netpool`)."""
+    if pool is None:
+        import socket as pool
+    obj.pool = pool
+    cls = pool.socket
+    # a socket module's socket is a class; a SocketPool's a method
+    obj.io = (2 if hasattr(cls, "write") else 1) if isinstance(cls, type) else 0

@@ -69,7 +69,7 @@ def start(mon, o, logmod=None):
     answer ``error: no logging``)."""
     from .logbackend import backend_for
 
-    mon.control = mon._add(ControlServer(mon.registry, backend_for(logmod), o))
+    mon.control = mon._add(ControlServer(mon.registry, backend_for(logmod), o, pool=mon.pool))
 
 
 def same_secret(given, secret):
@@ -127,16 +127,18 @@ class ControlServer(PolledListener):
     cannot be bound); ``stop()`` closes everything. ``commands``,
     ``errors`` (``error:`` replies), ``refused`` (busy), ``evicted``
     (clients closed for a new connection) and ``step_errors`` (unexpected
-    exceptions, the last in ``last_error``) count what happened.
+    exceptions, the last in ``last_error``) count what happened. ``pool``:
+    where the sockets come from (None: the ``socket`` module; see
+    :mod:`netpool`).
     """
 
     def __init__(self, registry, log_backend, section, line_max=MAX_LINE, idle_ms=30000,
-                 silence_ms=250, poll_ms=20, first_line_ms=5000):
+                 silence_ms=250, poll_ms=20, first_line_ms=5000, pool=None):
         o = section
         token = o["token"]
         if isinstance(token, str):
             token = token.encode()
-        PolledListener.__init__(self, o["port"], o["addr"], poll_ms)
+        PolledListener.__init__(self, o["port"], o["addr"], poll_ms, 2, pool)
         self.registry = registry
         self.logs = log_backend
         self.token = token
@@ -209,7 +211,7 @@ class ControlServer(PolledListener):
             c.pos = 0
         out = c.out
         while c.pos < len(out):
-            k = send(c.sock, out, c.pos, len(out))
+            k = send(self.io, c.sock, out, c.pos, len(out))
             if not k:
                 return
             c.pos += k
@@ -245,7 +247,7 @@ class ControlServer(PolledListener):
             got = False
             if c.flags and not c.eof and c.n < len(c.buf) and reads:
                 reads -= 1
-                r = recv_into(c.sock, c.mv[c.n:])
+                r = recv_into(self.io, c.sock, c.mv[c.n:])
                 if r == 0:
                     c.eof = got = True
                 elif r:

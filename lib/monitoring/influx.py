@@ -73,7 +73,7 @@ def check(section):
 
 def start(mon, o):
     """Run the reporter of the checked section ``o`` on :class:`Monitor` ``mon``."""
-    mon.influx = mon._add(InfluxReporter(mon.registry, mon.counters, o))
+    mon.influx = mon._add(InfluxReporter(mon.registry, mon.counters, o, pool=mon.pool))
 
 
 class InfluxReporter(Sender):
@@ -85,10 +85,12 @@ class InfluxReporter(Sender):
     returns). Timestamps are left out while the clock is unset, so
     the server stamps the points. ``line_max`` is the longest line
     (a longer point is split), ``backoff_max_ms`` the longest wait between
-    reconnects.
+    reconnects; ``pool``: where the sockets come from (None: the ``socket``
+    module; see :mod:`netpool`).
     """
 
-    def __init__(self, registry, counters, section, line_max=1024, backoff_max_ms=60000):
+    def __init__(self, registry, counters, section, line_max=1024, backoff_max_ms=60000,
+                 pool=None):
         o = section
         host = o["host"]
         transport = o["transport"]
@@ -112,8 +114,9 @@ class InfluxReporter(Sender):
         Sender.__init__(self, counters, backoff_max_ms)
         self.registry = registry
         # UDP and TCP keep one client; HTTP connects it for each batch
-        self._conn = (UdpClient(host, port) if transport == "udp" else
-                      TcpClient(host, port, timeout_ms, counters if transport == "tcp" else None))
+        self._conn = (UdpClient(host, port, pool) if transport == "udp" else
+                      TcpClient(host, port, timeout_ms, counters if transport == "tcp" else None,
+                                pool))
         self.transport = transport
         self.interval = o["interval_s"]
         self.precision = precision

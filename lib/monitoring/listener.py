@@ -1,41 +1,47 @@
 """The non-blocking, polled TCP listener behind the control socket, the
 Prometheus endpoint and the trace port.
 
-A :class:`PolledListener` binds a non-blocking listening socket, polls it
-and its clients with one ``select.poll`` (``ipoll`` on MicroPython: an
-idle poll allocates nothing) and runs one asyncio task calling
-:meth:`PolledListener.step` every ``poll_ms``. The task never dies: an
-exception is recorded (``last_error``), a MemoryError also reported
-through :func:`monitoring.memory_error`.
+A :class:`PolledListener` binds a non-blocking listening socket from its
+pool (:mod:`netpool`), polls it and its clients with one poller (see
+:meth:`PolledListener.poller`: ``select.poll``, whose ``ipoll`` allocates
+nothing on MicroPython, or for a CircuitPython pool :class:`netpool.Tried`)
+and runs one asyncio task calling :meth:`PolledListener.step` every
+``poll_ms``. The task never dies: an exception is recorded
+(``last_error``), a MemoryError also reported through
+:func:`monitoring.memory_error`.
 
-The module functions read and write non-blocking sockets on MicroPython
-(``readinto``, ``write(buf, off, n)``: no allocation) and CPython alike.
+The module functions read and write non-blocking sockets of every pool
+(on MicroPython ``readinto``, ``write(buf, off, n)``: no allocation).
 """
 
-import select
-import socket
+import errno
 
-from .compat import WOULD_BLOCK, asyncio, error_text, sleep_ms
+from .compat import WOULD_BLOCK, asyncio, error_text, sleep_ms, use_pool
 
-# MicroPython sockets: readinto and write(buf, off, n), which allocate nothing
-_MP = hasattr(socket.socket, "write")
+POLLIN = 1  # select.POLLIN (the same on every port)
 
 
-def recv_into(s, buf):
-    """Bytes read from the non-blocking socket ``s`` into ``buf``; None:
-    nothing there yet; 0: end of input."""
+def recv_into(io, s, buf):
+    """Bytes read from the non-blocking socket ``s`` (of a pool used as
+    ``io`` says: :func:`compat.use_pool`) into ``buf``; None: nothing there
+    yet; 0: end of input (ENOTCONN too: CircuitPython on ESP32 says so)."""
     try:
-        return s.readinto(buf) if _MP else s.recv_into(buf)
+        return s.readinto(buf) if io == 2 else s.recv_into(buf)
     except OSError as e:
-        if e.errno not in WOULD_BLOCK:
-            raise
+        if e.errno in WOULD_BLOCK:
+            return None
+        if e.errno == errno.ENOTCONN:
+            return 0
+        raise
 
 
-def send(s, buf, pos, end):
+def send(io, s, buf, pos, end):
     """Send ``buf[pos:end]`` on the non-blocking socket ``s``: bytes sent,
     or None (or 0) when it would block."""
     try:
-        return s.write(buf, pos, end - pos) if _MP else s.send(memoryview(buf)[pos:end])
+        if io == 2:
+            return s.write(buf, pos, end - pos)
+        return s.send(memoryview(buf)[pos:end])
     except OSError as e:
         if e.errno not in WOULD_BLOCK:
             raise
@@ -48,10 +54,13 @@ class PolledListener:
     Subclasses provide ``step()`` (returning True to be called again at
     once) and ``_failed(e)`` (count what it raised, then call this one's).
     ``clients``: the client slots, each with ``sock``, ``fd``, ``out`` and
-    ``flags`` (poll events, set by :meth:`_polled`).
+    ``flags`` (poll events, set by :meth:`_polled`). ``pool``: where the
+    sockets come from (None: the ``socket`` module), kept with ``io``
+    (:func:`compat.use_pool`).
     """
 
-    def __init__(self, port, addr, poll_ms, backlog=2):
+    def __init__(self, port, addr, poll_ms, backlog=2, pool=None):
+        use_pool(self, pool)
         self.port = port
         self.addr = addr
         self.poll_ms = poll_ms
@@ -67,26 +76,45 @@ class PolledListener:
         OSError when the port cannot be bound."""
         if self.sock is not None:
             return
-        s = socket.socket()  # TCP over IPv4
+        pool = self.pool
+        s = None
         try:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind(socket.getaddrinfo(self.addr, self.port)[0][-1])
+            a = pool.getaddrinfo(self.addr, self.port, 0, pool.SOCK_STREAM)[0][-1]
+            s = pool.socket(pool.AF_INET, pool.SOCK_STREAM)
+            s.setsockopt(pool.SOL_SOCKET, pool.SO_REUSEADDR, 1)
+            s.bind(a)
             s.listen(self.backlog)
             s.setblocking(False)
         except OSError as e:
-            s.close()
-            if type(e.errno) is not int:  # a name lookup's error
-                raise
+            if s is not None:
+                s.close()
+            if type(e.errno) is not int or e.errno < 0:
+                raise  # a name lookup's error (gaierror: a negative errno)
             # which port: start() may open three listeners
             raise OSError(e.errno, "cannot listen on %s:%s" % (self.addr, self.port))
         except BaseException:
-            s.close()
+            if s is not None:
+                s.close()
             raise
-        p = self._poll = select.poll()
-        p.register(s, select.POLLIN)
+        p = self._poll = self.poller()
+        p.register(s, POLLIN)
         self._ipoll = getattr(p, "ipoll", p.poll)
-        self._lfd = s.fileno() if hasattr(s, "fileno") else -1
+        # what a poll may report instead of a socket: its fd (CPython)
+        self._lfd = s.fileno() if self.io and hasattr(s, "fileno") else -1
         self.sock = s
+
+    def poller(self):
+        """A new poller for this listener's sockets: ``select.poll()`` for a
+        ``socket`` module's, else (CircuitPython: no poll to trust, see
+        :mod:`netpool`) a :class:`netpool.Tried`, with the same
+        ``register``, ``modify``, ``unregister`` and ``ipoll``."""
+        if self.io:
+            import select
+
+            return select.poll()
+        from .netpool import Tried
+
+        return Tried()
 
     def start(self):
         """Bind the port and start the serving task (returned)."""
@@ -131,7 +159,8 @@ class PolledListener:
 
     def _polled(self):
         """Set ``flags`` of the clients the poller reports; True when a
-        connection waits to be accepted. Allocates nothing (``ipoll``)."""
+        connection waits to be accepted (with :class:`netpool.Tried`:
+        always). Allocates nothing (``ipoll``)."""
         lsock = self.sock
         lfd = self._lfd
         cl = self.clients
@@ -157,14 +186,16 @@ class PolledListener:
             s = self.sock.accept()[0]
         except OSError:
             return None
+        if s is None:  # the Pico W's accept, interrupted
+            return None
         try:
             if c is None and choose is not None:
                 c = choose()
             s.setblocking(False)
             if c is not None:
-                c.fd = s.fileno() if hasattr(s, "fileno") else -1
+                c.fd = s.fileno() if self.io and hasattr(s, "fileno") else -1
                 c.flags = 1  # read at once
-                self._poll.register(s, select.POLLIN)
+                self._poll.register(s, POLLIN)
                 c.sock = s
             elif busy is not None:
                 self.refused += 1

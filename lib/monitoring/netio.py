@@ -1,20 +1,23 @@
 """Non-blocking TCP and UDP clients driven cooperatively from asyncio.
 
-Sockets are non-blocking; when one cannot make progress the coroutine
-sleeps a few milliseconds and polls again, so the event loop is never
-blocked and the same code runs on MicroPython, CircuitPython and CPython.
-Every wait is bounded by a timeout.
+Sockets are non-blocking and come from a pool (:mod:`netpool`: the
+``socket`` module, or CircuitPython's ``SocketPool``); when one cannot
+make progress the coroutine sleeps a few milliseconds and polls again, so
+the event loop is never blocked and the same code runs on MicroPython,
+CircuitPython and CPython. Every wait is bounded by a timeout. (One
+exception: CircuitPython on ESP32 cannot follow a non-blocking connect,
+so there a connect waits, at most ``timeout_ms``: see :mod:`netpool`.)
 
-Name resolution (``socket.getaddrinfo``) may block on a board when given a
-host name; it is done once per client and cached. Give IP addresses on
-boards where that matters.
+Name resolution (the pool's ``getaddrinfo``) may block on a board when
+given a host name; it is done once per client and cached (a failed one is
+tried again at the next send). Give IP addresses on boards where that
+matters.
 """
 
 import errno
-import socket
 
 from .backoff import Backoff
-from .compat import WOULD_BLOCK, asyncio, error_text, sleep_ms, ticks_diff, ticks_ms
+from .compat import WOULD_BLOCK, asyncio, error_text, sleep_ms, ticks_diff, ticks_ms, use_pool
 
 _IN_PROGRESS = (errno.EINPROGRESS, getattr(errno, "EALREADY", 114)) + WOULD_BLOCK
 ETIMEDOUT = getattr(errno, "ETIMEDOUT", 110)
@@ -24,9 +27,11 @@ class UdpClient:
     """Datagrams to ``host:port``; ``send`` never blocks (a datagram the
     stack cannot take right now raises OSError(EAGAIN)). Also what
     :class:`TcpClient` builds on: the peer, the socket (None while
-    closed) and the peer's address, resolved once."""
+    closed) and the peer's address, resolved once. ``pool``: where the
+    socket comes from (None: the ``socket`` module)."""
 
-    def __init__(self, host, port):
+    def __init__(self, host, port, pool=None):
+        use_pool(self, pool)  # pool and io
         self.host = host
         self.port = port
         self.sock = self._addr = None
@@ -34,16 +39,17 @@ class UdpClient:
     def _new_sock(self, kind):
         # a non-blocking socket of ``kind``; the address is resolved (with
         # a blocking DNS lookup when the host is a name) the first time
+        pool = self.pool
         if self._addr is None:
-            self._addr = socket.getaddrinfo(self.host, self.port, 0, kind)[0][-1]
-        s = socket.socket(socket.AF_INET, kind)
+            self._addr = pool.getaddrinfo(self.host, self.port, 0, kind)[0][-1]
+        s = pool.socket(pool.AF_INET, kind)
         s.setblocking(False)
         return s
 
     def send(self, buf):
         """Send one datagram; returns its size."""
         if self.sock is None:
-            self.sock = self._new_sock(socket.SOCK_DGRAM)
+            self.sock = self._new_sock(self.pool.SOCK_DGRAM)
         return self.sock.sendto(buf, self._addr)
 
     def close(self):
@@ -67,8 +73,8 @@ class TcpClient(UdpClient):
     Only the peer, socket and ``close`` come from :class:`UdpClient`.
     """
 
-    def __init__(self, host, port, timeout_ms=5000, counters=None):
-        UdpClient.__init__(self, host, port)
+    def __init__(self, host, port, timeout_ms=5000, counters=None, pool=None):
+        UdpClient.__init__(self, host, port, pool)
         self.timeout_ms = timeout_ms
         self.counters = counters
         self.ever_connected = False
@@ -84,32 +90,38 @@ class TcpClient(UdpClient):
         """Open the connection (no-op if open)."""
         if self.sock is not None:
             return
-        import select
+        if not self.io:
+            # a pool with no poll to trust (CircuitPython): by attempts
+            from .netpool import connect
 
-        s = self._new_sock(socket.SOCK_STREAM)
-        try:
+            s = await connect(self)
+        else:
+            import select
+
+            s = self._new_sock(self.pool.SOCK_STREAM)
             try:
-                s.connect(self._addr)
-            except OSError as e:
-                if e.errno not in _IN_PROGRESS:
-                    raise
-            # wait until writable (connected) or failed
-            p = select.poll()
-            p.register(s, select.POLLOUT)
-            start = ticks_ms()
-            while True:
-                ev = p.poll(0)
-                if ev:
-                    if ev[0][1] & (select.POLLERR | select.POLLHUP):
-                        # connecting again reports why it failed
-                        # (ECONNREFUSED...) where the stack keeps it
-                        s.connect(self._addr)
-                        raise OSError(errno.ECONNRESET)
-                    break
-                await self._pause(start)
-        except BaseException:
-            s.close()
-            raise
+                try:
+                    s.connect(self._addr)
+                except OSError as e:
+                    if e.errno not in _IN_PROGRESS:
+                        raise
+                # wait until writable (connected) or failed
+                p = select.poll()
+                p.register(s, select.POLLOUT)
+                start = ticks_ms()
+                while True:
+                    ev = p.poll(0)
+                    if ev:
+                        if ev[0][1] & (select.POLLERR | select.POLLHUP):
+                            # connecting again reports why it failed
+                            # (ECONNREFUSED...) where the stack keeps it
+                            s.connect(self._addr)
+                            raise OSError(errno.ECONNRESET)
+                        break
+                    await self._pause(start)
+            except BaseException:
+                s.close()
+                raise
         self.sock = s
         c = self.counters
         if self.ever_connected and c is not None:
@@ -153,30 +165,26 @@ class TcpClient(UdpClient):
         MicroPython."""
         s = self.sock
         try:
-            n = s.readinto(mv) if hasattr(s, "readinto") else s.recv_into(mv)
+            n = s.readinto(mv) if self.io == 2 else s.recv_into(mv)
         except OSError as e:
             if e.errno in WOULD_BLOCK:
                 return -1
+            if e.errno == errno.ENOTCONN:  # the end, on CircuitPython's ESP32
+                return 0
             raise
         return -1 if n is None else n
 
     async def recv_into(self, mv):
         """Read into the memoryview ``mv``; returns the byte count, 0 at
         EOF. Allocates nothing. Times out like send."""
-        s = self.sock
-        if s is None:
+        if self.sock is None:
             raise OSError(errno.ENOTCONN)
         start = ticks_ms()
-        read = getattr(s, "recv_into", None) or s.readinto
         try:
             while True:
-                try:
-                    n = read(mv)
-                    if n is not None:
-                        return n
-                except OSError as e:
-                    if e.errno not in WOULD_BLOCK:
-                        raise
+                n = self.read_now(mv)
+                if n >= 0:
+                    return n
                 await self._pause(start)
         except OSError:
             self.close()

@@ -17,7 +17,7 @@ OWNERS = ("sources", "influx", "control_server", "syslog_handler", "trace", "pro
 # the keys of a configuration document that belong to the firmware (start()
 # ignores them), and start()'s keywords beside the sections
 FIRMWARE_KEYS = ("wifi", "ntp", "watchdog_ms", "heartbeat_s", "log_level")
-TOP = ("hostname", "firmware", "registry", "logging", "net_status")
+TOP = ("hostname", "firmware", "registry", "logging", "net_status", "pool")
 
 
 def check_document(doc):

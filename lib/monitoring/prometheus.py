@@ -18,8 +18,9 @@ The asyncio edge around :mod:`promfmt` (exposition text and routing).
   in the listen backlog (queued, not refused) until a slot frees, which
   takes at most ``timeout_ms``: the longest any connection is kept.
 
-One task serves every connection: non-blocking sockets polled with
-``select.poll`` every ``poll_ms`` when idle, so the loop is never blocked
+One task serves every connection: non-blocking sockets polled (with
+``select.poll``, or by attempts on a CircuitPython pool: see
+:mod:`netpool`) every ``poll_ms`` when idle, so the loop is never blocked
 and an idle server costs one poll per ``poll_ms``. Buffers are allocated
 once, in :meth:`start` (one of ``max(buf_size, head_max)`` bytes per
 connection slot).
@@ -88,7 +89,7 @@ def check(section):
 
 def start(mon, o):
     """Serve ``/metrics`` for the checked section ``o`` as ``mon.prometheus``."""
-    mon.prometheus = mon._add(PrometheusServer(mon.registry, o))
+    mon.prometheus = mon._add(PrometheusServer(mon.registry, o, pool=mon.pool))
     net = mon.registry.get("net")
     if net is not None:
         from .netsources import PROM_FIELDS
@@ -106,12 +107,13 @@ class PrometheusServer(PolledListener):
     returns). ``start()`` binds (raising OSError if the port is
     taken) and starts the serving task; ``stop()`` closes everything.
     The rest tunes buffers (``buf_size`` >= 128, ``head_max`` >= 64) and
-    timeouts."""
+    timeouts; ``pool``: where the sockets come from (None: the ``socket``
+    module; see :mod:`netpool`)."""
 
     def __init__(self, registry, section, buf_size=512, head_max=512, head_timeout_ms=2000,
-                 timeout_ms=5000, poll_ms=20, backlog=2):
+                 timeout_ms=5000, poll_ms=20, backlog=2, pool=None):
         o = section
-        PolledListener.__init__(self, o["port"], o["addr"], poll_ms, backlog)
+        PolledListener.__init__(self, o["port"], o["addr"], poll_ms, backlog, pool)
         self.registry = registry
         self.max_clients = o["clients"]
         self.buf_size = buf_size
@@ -169,7 +171,7 @@ class PrometheusServer(PolledListener):
                     self._send(sl)
                 else:  # draining: read and forget until the client closes
                     try:
-                        r = recv_into(sl.sock, sl.buf)
+                        r = recv_into(self.io, sl.sock, sl.buf)
                     except OSError:
                         r = 0
                     if r == 0:
@@ -215,7 +217,7 @@ class PrometheusServer(PolledListener):
         mv = sl.mv
         n = sl.n
         try:
-            r = recv_into(sl.sock, mv[n:self.head_max])
+            r = recv_into(self.io, sl.sock, mv[n:self.head_max])
         except OSError:
             self.errors += 1
             r = 0
@@ -247,7 +249,7 @@ class PrometheusServer(PolledListener):
             pos = sl.pos
             end = sl.end
             try:
-                k = send(s, sl.out, pos, end)
+                k = send(self.io, s, sl.out, pos, end)
             except OSError:
                 self.errors += 1
                 self._close(sl)

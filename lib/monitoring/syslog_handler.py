@@ -31,8 +31,6 @@ cannot tell whether anyone listens: datagrams to a stopped server are lost
 (and counted as sent).
 """
 
-import select
-
 from .compat import asyncio, sleep_ms, ticks_diff, ticks_ms
 from .linequeue import LineQueue
 from .metrics import Source
@@ -91,11 +89,12 @@ class SyslogSender(Sender):
     :class:`linequeue.LineQueue` to use instead of allocating one of
     ``queue_bytes`` (allocate it first on a small heap: one 4 KB block is
     easier to find before code is loaded). Reconnects back off from 0.5 s
-    up to ``backoff_max_ms``.
+    up to ``backoff_max_ms``. ``pool``: where the socket comes from (None:
+    the ``socket`` module; see :mod:`netpool`).
     """
 
     def __init__(self, counters, section, formatter=None, queue=None, hostname="-",
-                 backoff_max_ms=60000):
+                 backoff_max_ms=60000, pool=None):
         o = section
         transport = o["transport"]
         if queue is None:
@@ -122,9 +121,10 @@ class SyslogSender(Sender):
         self.lost = 0
         self.attached = []
         # the connection is opened (TCP) or the socket made (UDP) at the first send
-        self._conn = (UdpClient(host, port) if transport == "udp" else
-                      TcpClient(host, port, o["timeout_ms"], counters))
-        self._poll = None  # polls the TCP connection for an EOF
+        self._conn = (UdpClient(host, port, pool) if transport == "udp" else
+                      TcpClient(host, port, o["timeout_ms"], counters, pool))
+        # what a TCP server sends (an EOF, or junk) is read into it
+        self._rmv = None if transport == "udp" else memoryview(bytearray(1))
         self._event = asyncio.Event()  # set when a record is queued
         # (thread id, event loop) of the sending task, for the CPython handler
         self._loop = None
@@ -188,13 +188,16 @@ class SyslogSender(Sender):
         conn = self._conn
         try:
             if not udp:
-                # a syslog server never writes: readable means EOF (or junk)
-                if conn.sock is not None and self._poll.poll(0):
-                    conn.close()
+                # a syslog server never writes: anything to read is an EOF
+                # (or junk), an error a dead connection: reconnect
+                if conn.sock is not None:
+                    try:
+                        if conn.read_now(self._rmv) >= 0:
+                            conn.close()
+                    except OSError:
+                        conn.close()
                 if conn.sock is None:
                     await conn.connect()
-                    p = self._poll = select.poll()
-                    p.register(conn.sock, select.POLLIN)
             if self.lost:
                 # "N messages dropped", framed, without structured data
                 lost = self.lost
@@ -458,7 +461,7 @@ def start(mon, o, logmod=None):
     queue = LineQueue(o["queue_bytes"])
     reg = mon.registry
     fmt = make_formatter(o, reg.host, o["app_name"] or mon.firmware)
-    sender = SyslogSender(mon.counters, o, fmt, queue)
+    sender = SyslogSender(mon.counters, o, fmt, queue, pool=mon.pool)
     # running before the handlers go on, so stop() takes them off
     mon.syslog = mon._add(sender)
     loggers = o["loggers"]

@@ -14,9 +14,10 @@ task are then released.
 
 Writes never block: lines go into a ``buffer_size`` bytearray drained with
 non-blocking sends; a line that does not fit is dropped and counted, and the
-next sample line carries the count in its ``dropped`` column. MicroPython
-only (``ipoll``, ``socket.write(buf, off, n)`` and ``readinto``: the calls
-that allocate nothing).
+next sample line carries the count in its ``dropped`` column. With the
+``socket`` module's sockets on MicroPython (``ipoll``, ``write(buf, off,
+n)`` and ``readinto``) a sample allocates nothing; a CircuitPython pool's
+are served by attempts (see :mod:`netpool`).
 """
 
 from .compat import error_text
@@ -44,7 +45,7 @@ def check(section):
 def start(mon, o):
     """Run the checked section ``o`` on :class:`Monitor` ``mon``."""
     regions = mon.make_regions()
-    mon.trace = mon._add(TraceServer(o, mon.registry.host, regions))
+    mon.trace = mon._add(TraceServer(o, mon.registry.host, regions, pool=mon.pool))
     regions.tracer = mon.trace
 
 
@@ -56,7 +57,9 @@ class TraceServer(PolledListener):
     library collections here). ``write_timeout_ms``: a session whose pending output
     makes no progress for that long is ended. ``task_count``: optional
     callable returning the number of asyncio tasks (the ``tasks`` column,
-    ``-`` without it). ``sndbuf``: socket send buffer to ask for (tests).
+    ``-`` without it). ``sndbuf``: socket send buffer to ask for (tests;
+    ``socket`` module only). ``pool``: where the sockets come from (None:
+    the ``socket`` module; see :mod:`netpool`).
 
     Counters: ``sessions``, ``refused``, ``samples``, ``dropped`` (lines
     lost), ``timeouts`` (sessions ended by a stalled client),
@@ -64,9 +67,9 @@ class TraceServer(PolledListener):
     """
 
     def __init__(self, section, device="micropython", regions=None, write_timeout_ms=5000,
-                 accept_poll_ms=100, task_count=None, sndbuf=None):
+                 accept_poll_ms=100, task_count=None, sndbuf=None, pool=None):
         o = section
-        PolledListener.__init__(self, o["port"], o["addr"], accept_poll_ms)
+        PolledListener.__init__(self, o["port"], o["addr"], accept_poll_ms, 2, pool)
         self.interval_ms = o["interval_ms"]
         self.device = device
         self.regions = regions

@@ -4,20 +4,20 @@ writer, for :class:`trace.TraceServer`.
 Imported when the first client connects, so a board that is never traced
 never loads it. A :class:`Session` owns the client socket, a preallocated
 output buffer and the sampling task; :meth:`Session.end` releases all three.
-MicroPython only (``ipoll``, ``socket.write(buf, off, n)`` and
-``readinto``: the calls that allocate nothing).
+Reads and writes go through :func:`listener.recv_into` and
+:func:`listener.send` with the server's ``io``; with MicroPython's
+``socket`` (``ipoll``, ``write(buf, off, n)`` and ``readinto``) nothing
+here allocates.
 """
 
 import gc
-import select
-import socket
 import sys
 
 from . import clock
 from . import tracefmt as tf
 from .compat import asyncio, error_text, sleep_ms, ticks_add, ticks_diff, ticks_ms
 from .sources import _version
-from .listener import recv_into, send
+from .listener import POLLIN, recv_into, send
 
 try:
     from micropython import stack_use as _stack_use
@@ -37,10 +37,11 @@ class Session:
     def __init__(self, server, conn):
         self.server = server
         self.sock = conn  # non-blocking (as the listener accepts)
-        if server.sndbuf:
-            conn.setsockopt(socket.SOL_SOCKET, getattr(socket, "SO_SNDBUF", 7), server.sndbuf)
-        p = select.poll()
-        p.register(conn, select.POLLIN)
+        if server.sndbuf and server.io:  # a socket module (tests)
+            pool = server.pool
+            conn.setsockopt(pool.SOL_SOCKET, getattr(pool, "SO_SNDBUF", 7), server.sndbuf)
+        p = server.poller()
+        p.register(conn, POLLIN)
         self.poll = p
         alloc = gc.mem_alloc()
         total = gc.mem_free() + alloc  # before anything allocates
@@ -114,7 +115,7 @@ class Session:
                 if not u:
                     self.progress = now
                 else:
-                    k = send(self.sock, self.buf, 0, u)
+                    k = send(self.server.io, self.sock, self.buf, 0, u)
                     if k:
                         self.progress = now
                         if k < u:
@@ -146,7 +147,7 @@ class Session:
         """Read and discard what the client sent; False at EOF or error."""
         for _ in self.poll.ipoll(0):  # allocates nothing
             try:
-                return recv_into(self.sock, self.rbuf) != 0  # None: nothing yet
+                return recv_into(self.server.io, self.sock, self.rbuf) != 0  # None: nothing yet
             except OSError:
                 return False
         return True
