@@ -14,12 +14,12 @@ from monitoring.lineproto import LineEncoder, timestamp_suffix
 from monitoring.metrics import Registry, Source
 
 # names: any printable text; the registry refuses control characters, and
-# for source names ',' and ':'; a backslash may not end a name or precede
+# for source names ',' and ':' and a leading '#'; a backslash may not end a name or precede
 # ',', '=' or space (see metrics.check_name)
 _printable = st.characters(blacklist_categories=("Cs", "Cc"))
 name = st.text(_printable, min_size=1, max_size=12).filter(
     lambda s: not s.endswith("\\") and "\\," not in s and "\\=" not in s and "\\ " not in s)
-source_name = name.filter(lambda s: "," not in s and ":" not in s)
+source_name = name.filter(lambda s: "," not in s and ":" not in s and s[0] != "#")
 field_value = st.one_of(
     st.integers(min_value=-(1 << 70), max_value=1 << 70),
     st.floats(allow_nan=True, allow_infinity=True),
