@@ -274,44 +274,82 @@ class VictoriaMetrics(Peer):
 
 class Rsyslog(Peer):
     """rsyslog with imudp and imtcp, every message written to ``out.log``
-    through a template that shows every parsed field."""
+    through a template that shows every parsed field.
+
+    With ``relp_port`` (a port, or True for a free one) also imrelp (the
+    Debian package rsyslog-relp) on that port, and the ruleset's queue
+    direct: a message is in ``out.log`` before imrelp acknowledges it, so
+    a SIGKILL loses nothing that was acknowledged. ``start()`` again
+    after ``stop()`` or :meth:`kill` restarts it on the same ports,
+    appending to the same ``out.log``."""
 
     name = "rsyslog"
 
-    def __init__(self, workdir=None, udp_port=None, tcp_port=None):
+    def __init__(self, workdir=None, udp_port=None, tcp_port=None, relp_port=None):
         super().__init__(workdir)
         self.udp_port = udp_port or free_port(socket.SOCK_DGRAM)
         self.tcp_port = tcp_port or free_port()
+        self.relp_port = free_port() if relp_port is True else relp_port
         self.out = os.path.join(self.dir, "out.log")
 
     def start(self):
         d = self.dir
         os.makedirs(d + "/work", exist_ok=True)
         conf = os.path.join(d, "rsyslog.conf")
+        relp = self.relp_port
         with open(conf, "w") as f:
             f.write(f"""global(workDirectory="{d}/work" net.enableDNS="off" maxMessageSize="64k"
        processInternalMessages="on")
 module(load="imudp")
 module(load="imtcp")
+{'module(load="imrelp")' if relp else ''}
 template(name="fields" type="string" string="{RSYSLOG_TEMPLATE}")
-ruleset(name="remote") {{ action(type="omfile" file="{self.out}" template="fields") }}
+ruleset(name="remote"{' queue.type="Direct"' if relp else ''}) {{
+    action(type="omfile" file="{self.out}" template="fields") }}
 input(type="imudp" address="127.0.0.1" port="{self.udp_port}" ruleset="remote")
 input(type="imtcp" address="127.0.0.1" port="{self.tcp_port}" ruleset="remote")
+{f'input(type="imrelp" address="127.0.0.1" port="{relp}" ruleset="remote")' if relp else ''}
 action(type="omfile" file="{d}/internal.log")
 """)
         self._spawn(["rsyslogd", "-n", "-f", conf, "-i", os.path.join(d, "pid")])
 
-        def ready():
+        def ready(port):
             try:
-                socket.create_connection(("127.0.0.1", self.tcp_port), 0.5).close()
+                socket.create_connection(("127.0.0.1", port), 0.5).close()
                 return True
             except OSError:
                 return False
 
-        if not wait_until(ready, 10):
-            raise RuntimeError("rsyslogd did not start")
+        for port in (self.tcp_port, relp):
+            if port and not wait_until(lambda: ready(port), 10):
+                raise RuntimeError("rsyslogd did not start: " + self.internal())
         time.sleep(0.1)  # imudp binds with imtcp; give it a moment
         return self
+
+    def kill(self, sig=signal.SIGKILL):
+        """Stop it with ``sig`` (SIGKILL: no goodbye to its clients) and
+        wait for it."""
+        p = self.proc
+        self.proc = None
+        if p is not None:
+            p.send_signal(sig)
+            p.wait(10)
+            self.log.close()
+
+    def send_signal(self, sig):
+        """Send ``sig`` (SIGSTOP, SIGCONT...) to the running rsyslogd."""
+        self.proc.send_signal(sig)
+
+    def internal(self):
+        """rsyslogd's own messages (its internal.log and stderr)."""
+        out = ""
+        for name in ("internal.log", "stderr.log"):
+            try:
+                with open(os.path.join(self.dir, name), errors="replace") as f:
+                    out += f.read()[-2000:]
+            except OSError:
+                pass
+        return out
 
     def lines(self):
         """Lines written so far (each a dict of the template's fields)."""

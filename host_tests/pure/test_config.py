@@ -44,6 +44,22 @@ def test_bad_section_is_off_with_one_message_naming_the_key():
                          "(trace off)")
 
 
+def test_syslog_port_follows_the_transport():
+    def port(**kw):
+        kw["host"] = "h"
+        return monitoring.check({"syslog": kw})["syslog"]["port"]
+
+    assert port() == 514 and port(transport="tcp") == 514
+    assert port(transport="relp") == 2514
+    assert port(transport="relp", port=20514) == 20514 and port(port=5140) == 5140
+    try:
+        monitoring.check({"syslog": {"host": "h", "transport": "rlp"}})
+    except ValueError as e:
+        assert str(e) == "syslog.transport: expected one of udp, tcp, relp, got 'rlp'", str(e)
+    else:
+        raise AssertionError("accepted")
+
+
 def test_start_raises_what_validate_reports():
     """One check: start() refuses with the message validate() prints."""
     try:

@@ -39,6 +39,7 @@ class Counters:
         "log_dropped",
         "log_errors",
         "log_bytes_sent",
+        "log_resent",
     )
 
     def __init__(self):

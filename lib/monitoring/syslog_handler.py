@@ -28,7 +28,9 @@ reconnecting, in order. Before each send on TCP the connection is checked
 for an EOF from the server (a syslog server never writes), so a restarted
 server does not swallow the next message on the dead connection. UDP
 cannot tell whether anyone listens: datagrams to a stopped server are lost
-(and counted as sent).
+(and counted as sent). ``"relp"``: :class:`relp_sender.RelpSender` (what
+:func:`start` makes for it), a message leaving the queue only once the
+server acknowledged it.
 """
 
 from .compat import asyncio, sleep_ms, ticks_diff, ticks_ms
@@ -57,8 +59,8 @@ def _loggers(v):
 # the ``syslog`` section: key, default, rule, ...; see docs/syslog.md
 OPTIONS = (
     "host", ..., "host",
-    "port", 514, (1, 65535),
-    "transport", "udp", ("udp", "tcp"),
+    "port", None, (1, 65535),  # None: 514, 2514 on relp
+    "transport", "udp", ("udp", "tcp", "relp"),
     "framing", "octet", ("octet", "lf"),
     "format", "rfc5424", ("rfc5424", "rfc3164"),
     "facility", "daemon", _facility,
@@ -75,7 +77,10 @@ def check(section):
     """The ``syslog`` section checked: every key, defaults filled in."""
     from . import options
 
-    return options.check("syslog", OPTIONS, section)
+    o = options.check("syslog", OPTIONS, section)
+    if o["port"] is None:
+        o["port"] = 2514 if o["transport"] == "relp" else 514
+    return o
 
 
 class SyslogSender(Sender):
@@ -455,13 +460,16 @@ def start(mon, o, logmod=None):
     firmware without syslog never loads this code."""
     import gc
 
+    cls = SyslogSender
+    if o["transport"] == "relp":
+        from .relp_sender import RelpSender as cls
     # what loading the code left behind, collected before the
     # queue asks for its one large block
     gc.collect()
     queue = LineQueue(o["queue_bytes"])
     reg = mon.registry
     fmt = make_formatter(o, reg.host, o["app_name"] or mon.firmware)
-    sender = SyslogSender(mon.counters, o, fmt, queue, pool=mon.pool)
+    sender = cls(mon.counters, o, fmt, queue, pool=mon.pool)
     # running before the handlers go on, so stop() takes them off
     mon.syslog = mon._add(sender)
     loggers = o["loggers"]
