@@ -60,6 +60,31 @@ def wait_until(pred, timeout=10.0, step=0.05):
         time.sleep(step)
 
 
+def connect(port, timeout=10):
+    """A TCP connection to 127.0.0.1:``port``, retried until ``timeout``
+    (for a listener the program under test is still opening)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return socket.create_connection(("127.0.0.1", port), 2)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def read_lines(sock, n, timeout=5):
+    """The first ``n`` lines ``sock`` sends (fewer if it closes first)."""
+    sock.settimeout(timeout)
+    buf = b""
+    while buf.count(b"\n") < n:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        buf += chunk
+    return buf.decode().splitlines()[:n]
+
+
 class Peer:
     """A child process with a temp dir, stopped by PID."""
 

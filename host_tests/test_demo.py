@@ -5,13 +5,12 @@ trace and Prometheus ports while it runs."""
 import datetime
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 
-from peers import busy_port, free_port, wait_until
+from peers import busy_port, connect, free_port, read_lines, wait_until
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
@@ -21,26 +20,8 @@ import run_demo  # noqa: E402
 DURATION = 15
 
 
-def _connect(port, timeout=10):
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return socket.create_connection(("127.0.0.1", port), 2)
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
 
 
-def _read_lines(sock, n, timeout=5):
-    sock.settimeout(timeout)
-    buf = b""
-    while buf.count(b"\n") < n:
-        chunk = sock.recv(4096)
-        if not chunk:
-            break
-        buf += chunk
-    return buf.decode().splitlines()
 
 
 def test_demo_firmware_feeds_every_peer_and_answers_operators(mp, influxdb, rsyslog, tmp_path):
@@ -56,17 +37,17 @@ def test_demo_firmware_feeds_every_peer_and_answers_operators(mp, influxdb, rsys
                             env=run_demo.firmware_env(mp, str(cfg_path), DURATION))
     try:
         # the operator, while the demo runs
-        with _connect(control) as c:
+        with connect(control) as c:
             c.sendall(b"l*\n")
-            levels = _read_lines(c, 1)[0]
+            levels = read_lines(c, 1)[0]
             c.sendall(b"m\n")
-            metrics = _read_lines(c, 1)[0]
+            metrics = read_lines(c, 1)[0]
             time.sleep(3)  # some sensor debug records first
             c.sendall(b"Lsensor:error\n")
-            quieted = _read_lines(c, 1)[0]
+            quieted = read_lines(c, 1)[0]
             quieted_at = time.time()
-        with _connect(trace) as t:
-            trace_lines = _read_lines(t, 4, timeout=5)
+        with connect(trace) as t:
+            trace_lines = read_lines(t, 4, timeout=5)
         body = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % prom, timeout=5).read().decode()
         out, _ = proc.communicate(timeout=DURATION + 30)
     finally:

@@ -23,7 +23,7 @@ import urllib.request
 
 import pytest
 
-from peers import Prometheus, free_port, parse_rsyslog_line, wait_until
+from peers import Prometheus, connect, free_port, parse_rsyslog_line, read_lines, wait_until
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -301,26 +301,8 @@ def test_syslog_tcp_end_of_input_as_the_esp32_says_it(mp, tmp_path, rsyslog):
 # -- control, trace, Prometheus --------------------------------------------
 
 
-def _connect(port, timeout=10):
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return socket.create_connection(("127.0.0.1", port), 2)
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
 
 
-def _lines(s, n, timeout=5):
-    s.settimeout(timeout)
-    data = b""
-    while data.count(b"\n") < n:
-        d = s.recv(4096)
-        if not d:
-            break
-        data += d
-    return data.decode().split("\n")[:n]
 
 
 @pytest.mark.parametrize("runtime", ["unix", "circuitpython", "cpython"])
@@ -328,14 +310,14 @@ def test_control_port_answers(mp, cpy, tmp_path, runtime):
     port = free_port()
     b = Board(cpy if runtime == "circuitpython" else mp, tmp_path,
               {"control": {"port": port, "addr": "127.0.0.1"}}, python=runtime == "cpython").ready()
-    s = _connect(port)
+    s = connect(port)
     try:
         s.sendall(b"l*\nm*\n")
-        levels, metrics = _lines(s, 2)
+        levels, metrics = read_lines(s, 2)
         # a second client at once, while the first stays connected
-        s2 = _connect(port)
+        s2 = connect(port)
         s2.sendall(b"mpooltest\n")
-        one = _lines(s2, 1)[0]
+        one = read_lines(s2, 1)[0]
         s2.close()
     finally:
         s.close()
@@ -351,9 +333,9 @@ def test_trace_session(rt, tmp_path):
     port = free_port()
     b = Board(rt, tmp_path, {"trace": {"port": port, "addr": "127.0.0.1", "interval_ms": 50}}
               ).ready()
-    s = _connect(port)
+    s = connect(port)
     try:
-        lines = _lines(s, 8)
+        lines = read_lines(s, 8)
     finally:
         s.close()
     time.sleep(0.3)  # the session sees the client leave
