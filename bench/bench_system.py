@@ -54,6 +54,7 @@ PARTS = (
     ("config (the firmware's, at boot)", ("config", "boardsettings")),
     ("CircuitPython's time (loaded there alone)", ("circuitpy",)),
     ("CircuitPython's socket pools (loaded there alone)", ("netpool",)),
+    ("syslog over RELP (loaded for transport relp)", ("relp_sender", "relp")),
 )
 SEED_PARTS = 5  # base and the four capabilities of the seed
 

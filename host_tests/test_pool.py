@@ -4,7 +4,7 @@ socketpool's methods and constants only), under the MicroPython Unix port,
 in the CircuitPython profile (host_tests/cpyprofile.py: CircuitPython's
 time and supervisor ticks, the bundle's asyncio and adafruit_logging) and
 under CPython, against the real peers: points stored by InfluxDB over UDP and
-HTTP, records parsed by rsyslog over UDP and TCP (octet counting), ``l*``
+HTTP, records parsed by rsyslog over UDP, TCP (octet counting) and RELP, ``l*``
 and ``m*`` over the control port, a trace session, a Prometheus scrape; the
 ESP32's connect and end of input; a pool whose every call fails and a name
 that does not resolve (senders count, back off and retry, the application
@@ -284,6 +284,24 @@ def test_syslog_records_parsed(rt, tmp_path, rsyslog, transport):
     assert [ln["msg"] for ln in lines] == ["record %d through the pool" % i for i in range(10)]
     assert {(ln["host"], ln["app"], ln["msgid"]) for ln in lines} == {("cp-1", "pool-app",
                                                                          "pooltest")}
+
+
+def test_syslog_relp_records_acknowledged(rt, tmp_path):
+    from peers import Rsyslog
+
+    r = Rsyslog(relp_port=True).start()
+    try:
+        sec = {"host": "127.0.0.1", "port": r.relp_port, "transport": "relp",
+               "loggers": ["pooltest"], "app_name": "pool-app"}
+        b = Board(rt, tmp_path, {"syslog": sec}, seconds=1, records=10).ready()
+        res = b.result(stop=False)
+        check_clean(res)
+        # log_sent: acknowledged by imrelp, which wrote each before answering
+        assert res["send_errors"] == 0 and res["log_sent"] == 10, res
+        lines = r.wait_lines(10)
+        assert [ln["msg"] for ln in lines] == ["record %d through the pool" % i for i in range(10)]
+    finally:
+        r.cleanup()
 
 
 def test_syslog_tcp_end_of_input_as_the_esp32_says_it(mp, tmp_path, rsyslog):
