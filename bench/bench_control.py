@@ -1,4 +1,4 @@
-"""Control socket budgets (issue 3): what an idle server costs per poll
+"""Control socket budgets: what an idle server costs per poll
 (allocation and time, against a bare ``time.ticks_ms()`` call measured in the
 same run), what one command costs, and the resident heap of the package with
 the control server."""

@@ -1,4 +1,4 @@
-"""Influx budgets (issue: foundation): allocation per metric update, per
+"""Influx budgets: allocation per metric update, per
 flush of 20 points, encoder speed vs a naive concatenating encoder measured
 in the same run, and the resident heap of the package with the reporter."""
 

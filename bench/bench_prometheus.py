@@ -1,4 +1,4 @@
-"""Prometheus budgets (issue 8): bytes allocated per scrape, by the encoder
+"""Prometheus budgets: bytes allocated per scrape, by the encoder
 alone and by a whole HTTP scrape through the server, against a naive
 encoder that builds the body as one string (same registry, same run)."""
 

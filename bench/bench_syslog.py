@@ -1,4 +1,4 @@
-"""Syslog budgets (issue: syslog): allocation of a filtered-out record and
+"""Syslog budgets: allocation of a filtered-out record and
 of a logged record versus a naive format-with-concatenation formatter run
 alongside, and messages per second from the Unix port to a real rsyslog
 over TCP with 0 loss."""

@@ -1,4 +1,4 @@
-"""Whole-system budgets (issue: RAM budget, speed and soak): resident heap
+"""Whole-system budgets: resident heap
 per capability, steady-state allocation, loop latency under a control-port
 flood against a no-monitoring baseline, and the .mpy size per board arch.
 Real InfluxDB (UDP) and rsyslog (TCP) on loopback are the sinks."""
@@ -30,7 +30,7 @@ def resident():
             rows.append(("  running state alone (code frozen into flash)", r["state_bytes"],
                          "B", "goal <= 10240", r["state_bytes"] <= 10240))
     # the same with both queues at 1 KB (influx.buffer_bytes, syslog.queue_bytes): what the
-    # rest of the project takes beside the 4 KB defaults the Influx and syslog issues ask for
+    # rest of the project takes beside the 4 KB defaults the Influx and syslog queues start with
     r = run_mp("resident_bench.py", heapsize="256k", args=["all", "1024"])
     rows.append(("resident heap, all four idle, both queues 1 KB", r["resident_bytes"], "B",
                  "goal <= 10240", r["resident_bytes"] <= 10240))

@@ -1,4 +1,4 @@
-"""Trace budgets (issue 5): allocation of the idle listener (vs the bare
+"""Trace budgets: allocation of the idle listener (vs the bare
 event loop measured in the same run), per sample at 10 Hz with a client
 reading, per region enter/exit with the ``regions`` metrics source on, and
 the region's time cost vs a plain ``with`` of a trivial context manager.

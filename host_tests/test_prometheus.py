@@ -225,7 +225,7 @@ def test_promtool_accepts_the_exposition(board):
     problems = [ln for ln in out.splitlines() if ln.strip()]
     for ln in problems:
         assert ln.startswith(("memory_", "system_")), out
-    # the families of this sources and of user sources lint clean
+    # the families of the built-in sources and of user sources lint clean
     fam = families(text)
     mine = [n for n in fam if n.startswith(("my_app_", "extra_", "net_", "asyncio_"))]
     assert len(mine) >= 10, fam.keys()

@@ -1,4 +1,4 @@
-# Whole-system figures on the Unix port (issue: RAM budget, speed and soak).
+# Whole-system figures on the Unix port.
 #   steady INFLUX_UDP_PORT SYSLOG_TCP_PORT CONTROL TRACE
 #       every capability running idle, 10 s interval, no clients: bytes
 #       allocated per second between flushes and per flush.
