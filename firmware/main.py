@@ -223,9 +223,9 @@ async def main():
 
     demo = Source("demo", tags=("demo",), labels={"board": monboard.NAME})
     try:
-        # the sockets: the board's pool (CircuitPython's socketpool), else the socket module
-        pool = monboard.socket_pool() if hasattr(monboard, "socket_pool") else None
-        mon = monitoring.start(logging=logging, net_status=monboard.net_status, pool=pool, **doc)
+        # the sockets: the board's pool (CircuitPython's socketpool), None: the socket module
+        mon = monitoring.start(logging=logging, net_status=monboard.net_status,
+                               pool=monboard.socket_pool(), **doc)
     except Exception as e:  # a bad option: run the demo without monitoring
         app_log.error("monitoring not started: %s", e)
         mon = None

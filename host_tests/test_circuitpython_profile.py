@@ -378,3 +378,109 @@ print("FEEDS", microcontroller.watchdog.feeds, microcontroller.watchdog.mode, wi
                       "cpy-0123abcd True"), status
     feeds = [x for x in lines if x.startswith("FEEDS ")][0].split()
     assert 1 <= int(feeds[1]) <= 3 and feeds[2] == "RESET" and feeds[3] == "2", feeds
+
+
+# -- the same board against the real peers, for a minute ------------------
+#
+# The stand-ins above for wifi, microcontroller, watchdog and rtc; the
+# radio's socketpool is the test pool with exactly socketpool's API over real
+# sockets (host_tests/mp/cppool.py): every capability of the demo talks to
+# InfluxDB, rsyslog, an operator and a Prometheus scrape through it. No NTP
+# server here: adafruit_ntp's pool names do not resolve, the board says so
+# and leaves the timestamps to the servers.
+
+PEER_POOL = r'''
+import cppool
+class SocketPool(cppool.Pool):
+    def __init__(self, radio):
+        cppool.Pool.__init__(self, hosts=HOSTS, ports=PORTS)
+        self.radio = radio
+HOSTS = None
+PORTS = None
+'''
+
+
+def write_fakes(tmp_path, hosts=None, ports=None):
+    """The stand-ins for the board's modules in ``tmp_path/fakes``, the radio's
+    socketpool being the test pool (names and ports mapped as given)."""
+    fakes = tmp_path / "fakes"
+    fakes.mkdir()
+    pool = PEER_POOL.replace("HOSTS = None", "HOSTS = %r" % (hosts,)).replace(
+        "PORTS = None", "PORTS = %r" % (ports,))
+    for name, text in dict(FAKES, **{"socketpool.py": pool}).items():
+        (fakes / name).write_text(text)
+    return fakes
+
+CPY_DURATION = 60
+
+
+def test_the_circuitpython_board_runs_the_demo_against_the_peers(cpy, tmp_path, influxdb, rsyslog):
+    import demo_checks
+    import run_demo
+    from peers import free_port
+
+    fakes = write_fakes(tmp_path)
+    db = "cpy_demo"
+    influxdb.query('DROP DATABASE "%s"' % db)
+    influxdb.create_db(db)
+    control, trace, prom = free_port(), free_port(), free_port()
+    cfg = run_demo.demo_config(influxdb, rsyslog, control, trace, prom, interval=1, db=db)
+    cfg["hostname"] = "cpy-demo"
+    conf = tmp_path / "config.json"
+    conf.write_text(json.dumps(cfg))
+    board = os.path.join(ROOT, "boards", "circuitpython_pico_w")
+    path = ":".join([str(fakes), board, os.path.join(ROOT, "firmware"), cpy.path])
+    proc = cpy.spawn(r"""
+import code  # boards/circuitpython_pico_w/code.py: runs the demo to its end
+import monboard
+print("MISSES", monboard.socket_pool().misses, monboard.socket_pool().sockets > 0)
+""", env={"MICROPYPATH": path, "MONITORING_CONFIG": str(conf),
+          "MONITORING_DURATION": str(CPY_DURATION),
+          "CIRCUITPY_WIFI_SSID": "home", "CIRCUITPY_WIFI_PASSWORD": "secret123"})
+    seen = demo_checks.operate(proc, control, trace, prom, CPY_DURATION)
+    out = seen["out"]
+    # CircuitPython's logging (adafruit_logging), the radio joined on the second try
+    assert "INFO:app:cpy-demo starting on circuitpython (reset cause: watchdog)" in out, out[-3000:]
+    assert "INFO:app:wifi: connected to home as 192.0.2.7" in out, out[-3000:]
+    assert "WARNING:app:clock not set by NTP: timestamps left to the servers" in out, out[-3000:]
+    summary = demo_checks.check(seen, influxdb, rsyslog, db, "cpy-demo")
+    assert summary["uptime_s"] >= CPY_DURATION, summary
+    # a point a second for a minute, each source
+    assert influxdb.count(db, "demo") >= CPY_DURATION - 5
+    # nothing asked of the pool beyond socketpool's API
+    assert "MISSES [] True" in out.splitlines(), out[-2000:]
+
+
+
+def test_the_readmes_program_runs_as_written_on_the_circuitpython_board(cpy, tmp_path, influxdb, rsyslog):
+    """The README's "Your own firmware", unchanged, on the CircuitPython board
+    module (stand-ins for its hardware, the test pool for its radio's
+    socketpool): its LAN address is mapped to loopback and InfluxDB's and
+    syslog's usual ports to the peers'; points and records arrive."""
+    from demo_checks import readme_program
+    from peers import wait_until
+
+    fakes = write_fakes(tmp_path, hosts={"192.168.1.10": "127.0.0.1"},
+                        ports={8086: influxdb.http_port, 514: rsyslog.udp_port})
+    influxdb.query('DROP DATABASE "telemetry"')
+    influxdb.create_db("telemetry")
+    (tmp_path / "config.json").write_text("{}")
+    board = os.path.join(ROOT, "boards", "circuitpython_pico_w")
+    path = ":".join([str(fakes), board, cpy.path])
+    proc = cpy.spawn(readme_program(), env={
+        "MICROPYPATH": path, "MONITORING_CONFIG": str(tmp_path / "config.json"),
+        "CIRCUITPY_WIFI_SSID": "home", "CIRCUITPY_WIFI_PASSWORD": "secret123"})
+    try:
+        # the first flush comes after interval_s (10 s)
+        assert wait_until(lambda: influxdb.count("telemetry", "hello") >= 1, 30)
+        assert wait_until(lambda: len([r for r in rsyslog.lines() if r["app"] == "hello"]) >= 5, 10)
+    finally:
+        proc.kill()
+        out = proc.communicate()[0]
+    assert "Traceback" not in out, out[-3000:]
+    assert "FAKE wifi.connect home 15" in out, out[-3000:]
+    rows = influxdb.rows("telemetry", "hello")
+    assert rows[0]["host"] == "hello-1" and rows[0]["loops"] >= 1, rows
+    records = [r for r in rsyslog.lines() if r["app"] == "hello"]
+    assert [r["msg"] for r in records[:3]] == ["loop 1", "loop 2", "loop 3"], records[:3]
+    assert {(r["host"], r["msgid"], r["sev"]) for r in records} == {("hello-1", "hello", "6")}, records[:3]

@@ -2,15 +2,14 @@
 15 s against a real InfluxDB and rsyslog, with an operator on the control,
 trace and Prometheus ports while it runs."""
 
-import datetime
 import json
 import os
 import subprocess
 import sys
 import time
-import urllib.request
 
-from peers import busy_port, connect, free_port, read_lines, wait_until
+import demo_checks
+from peers import busy_port, free_port, wait_until
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
@@ -18,10 +17,6 @@ sys.path.insert(0, os.path.join(ROOT, "tools"))
 import run_demo  # noqa: E402
 
 DURATION = 15
-
-
-
-
 
 
 def test_demo_firmware_feeds_every_peer_and_answers_operators(mp, influxdb, rsyslog, tmp_path):
@@ -35,77 +30,8 @@ def test_demo_firmware_feeds_every_peer_and_answers_operators(mp, influxdb, rsys
     proc = subprocess.Popen([mp.binary, "-X", "heapsize=256k", os.path.join(ROOT, "firmware", "main.py")],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
                             env=run_demo.firmware_env(mp, str(cfg_path), DURATION))
-    try:
-        # the operator, while the demo runs
-        with connect(control) as c:
-            c.sendall(b"l*\n")
-            levels = read_lines(c, 1)[0]
-            c.sendall(b"m\n")
-            metrics = read_lines(c, 1)[0]
-            time.sleep(3)  # some sensor debug records first
-            c.sendall(b"Lsensor:error\n")
-            quieted = read_lines(c, 1)[0]
-            quieted_at = time.time()
-        with connect(trace) as t:
-            trace_lines = read_lines(t, 4, timeout=5)
-        body = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % prom, timeout=5).read().decode()
-        out, _ = proc.communicate(timeout=DURATION + 30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == 0, out[-3000:]
-    assert "Traceback" not in out, out[-3000:]
-    # the configuration as run_demo writes it: no key refused, every capability on
-    assert "ERROR:app:config:" not in out, out[-3000:]
-    assert "INFO:app:monitoring started: influx, control, syslog, trace, prometheus" in out, \
-        out[-3000:]
-
-    # control: the demo's loggers with their levels, and the metrics switch
-    assert levels.startswith("ok: *:"), levels
-    for name in ("app", "sensor", "http"):
-        assert "%s:debug" % name in levels.split(": ", 1)[1].split(","), levels
-    assert metrics.startswith("ok: *:enabled"), metrics
-    assert quieted == "ok", quieted
-
-    # trace: a JSON header naming the device, then samples
-    header = json.loads(trace_lines[0])
-    assert header["device"] == "unix-demo"
-    assert len(trace_lines) >= 4
-
-    # Prometheus: the user's source and the built-ins, with the host label
-    assert 'demo_requests{host="unix-demo"' in body or 'demo_requests_total{host="unix-demo"' in body, body[:2000]
-    assert "memory_free{" in body
-
-    # InfluxDB stored every source, each with the device's host tag
-    for m in ("memory", "system", "monitoring", "demo", "regions"):
-        assert influxdb.count(db, m) >= 3, m
-    rows = influxdb.rows(db, "demo")
-    assert {r["host"] for r in rows} == {"unix-demo"}
-    assert max(r["requests"] for r in rows if r.get("requests") is not None) >= 10
-
-    # rsyslog received the demo's log lines, from every logger, in order
-    assert wait_until(lambda: any("demo done" in line["msg"] for line in rsyslog.lines()), 10)
-    lines = rsyslog.lines()
-    assert {"app", "sensor", "http"} <= {line["msgid"] for line in lines}
-    assert all(line["host"] == "unix-demo" for line in lines)
-    # the level change reached syslog at once: sensor debug and warning
-    # records before it, none after it (rsyslog keeps the record's time)
-    def when(line):
-        return datetime.datetime.fromisoformat(line["ts"].replace("Z", "+00:00")).timestamp()
-
-    sensor = [(when(line), int(line["sev"])) for line in lines if line["msgid"] == "sensor"]
-    assert any(sev == 7 for t, sev in sensor if t < quieted_at - 0.5), sensor[:5]
-    assert all(sev <= 3 for t, sev in sensor if t > quieted_at + 0.5), sensor[-5:]
-    seq = [int(line["sd"].split('sequenceId="')[1].split('"')[0]) for line in lines
-           if 'sequenceId="' in line["sd"]]
-    assert seq == sorted(seq) and len(seq) == len(lines)
-
-    # the summary line: nothing dropped, every point and record accounted for
-    summary = json.loads(out.split("SUMMARY ", 1)[1].splitlines()[0])
-    assert summary["points_dropped"] == 0 and summary["log_dropped"] == 0, summary
-    assert summary["points_sent"] == summary["points_produced"] > 0, summary
-    assert summary["log_sent"] == len(lines), summary
+    seen = demo_checks.operate(proc, control, trace, prom, DURATION)
+    demo_checks.check(seen, influxdb, rsyslog, db, "unix-demo")
 
 
 def test_demo_firmware_logs_through_micropython_lib_logging(mp, rsyslog, tmp_path):

@@ -62,3 +62,23 @@ def test_make_run_app_that_does_not_exist_is_one_line(tmp_path):
                        capture_output=True, text=True, timeout=60, env=env, cwd=ROOT)
     assert p.returncode == 2 and p.stderr == "make run: APP=%s: no such file\n" % (
         tmp_path / "nope.py"), p.stderr
+
+
+def test_the_readmes_program_runs_as_written_on_the_unix_port(tmp_path):
+    """The README's "Your own firmware", unchanged, by ``make run APP=``: the
+    configuration run_demo writes (the peers) laid over the program's."""
+    from demo_checks import readme_program
+
+    app = tmp_path / "main.py"
+    app.write_text(readme_program())
+    env = dict(os.environ, APP=str(app), DURATION="5", CONTROL_PORT=str(free_port()),
+               TRACE_PORT=str(free_port()), PROMETHEUS_PORT=str(free_port()))
+    p = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "run_demo.py")],
+                       capture_output=True, text=True, timeout=120, env=env, cwd=ROOT)
+    out = p.stdout
+    assert p.returncode == 0, (out, p.stderr)
+    assert "Traceback" not in out + p.stderr, (out, p.stderr)
+    m = re.search(r"influx hello +(\d+) points", out)
+    assert m and int(m.group(1)) >= 1, out
+    m = re.search(r"syslog lines +(\d+)", out)
+    assert m and int(m.group(1)) >= 4, out

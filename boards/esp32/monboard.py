@@ -16,6 +16,11 @@ async def connect_network(wifi, log):
     return await wlan.connect(wifi, log)
 
 
+def socket_pool():
+    # None: monitoring.start takes the socket module
+    return None
+
+
 def device_id():
     return wlan.device_id("esp32")
 

@@ -21,6 +21,11 @@ async def connect_network(wifi, log):
     return True
 
 
+def socket_pool():
+    # None: monitoring.start takes the socket module
+    return None
+
+
 def device_id():
     try:
         return "unix-" + os.uname()[1].split(".")[0]

@@ -19,9 +19,11 @@ complete at once raises ETIMEDOUT and leaves the socket never connected
 (only a connect given a timeout connects), and a non-blocking
 ``recv_into`` at end of input raises ENOTCONN instead of returning 0.
 
-``hosts`` maps the names ``getaddrinfo`` knows (default ``localhost``);
+``hosts`` maps the names ``getaddrinfo`` knows (default ``localhost``),
+and may map an address too (a LAN address of an example to loopback);
 any other name that is not a dotted quad raises ``gaierror`` with errno
--2 (EAI_NONAME), as socketpool does, without a DNS query. ``fail``:
+-2 (EAI_NONAME), as socketpool does, without a DNS query. ``ports`` maps
+ports the same way (a server's usual port to a peer's high one). ``fail``:
 ``"all"``, every pool call raises OSError(EIO); ``"sockets"``,
 ``getaddrinfo`` works but every socket call raises OSError(EIO).
 """
@@ -115,10 +117,11 @@ class Pool(_Restricted):
     EAI_NONAME = -2
     gaierror = gaierror
 
-    def __init__(self, esp32=False, hosts=None, fail=None):
+    def __init__(self, esp32=False, hosts=None, fail=None, ports=None):
         self.misses = []
         self.esp32 = esp32
         self.hosts = {"localhost": "127.0.0.1"} if hosts is None else hosts
+        self.ports = ports or {}
         self.fail = fail
         self.sockets = 0  # made so far
 
@@ -128,10 +131,10 @@ class Pool(_Restricted):
     def _ip(self, host):
         if not isinstance(host, str):
             raise TypeError("host must be a str")
-        if host == "" or _is_quad(host):
-            return host or "0.0.0.0"
         if host in self.hosts:
             return self.hosts[host]
+        if host == "" or _is_quad(host):
+            return host or "0.0.0.0"
         raise gaierror(self.EAI_NONAME, "Name or service not known")
 
     def getaddrinfo(self, host, port, family=0, type=0, proto=0, flags=0):
@@ -139,7 +142,8 @@ class Pool(_Restricted):
             raise _err(EIO)
         if not isinstance(port, int):
             raise TypeError("port must be an int")
-        return [(self.AF_INET, type or self.SOCK_STREAM, 0, "", (self._ip(host), port))]
+        return [(self.AF_INET, type or self.SOCK_STREAM, 0, "",
+                 (self._ip(host), self.ports.get(port, port)))]
 
     def socket(self, family=2, type=1, proto=0):
         if self.fail == "all":
@@ -159,6 +163,7 @@ class Pool(_Restricted):
         ip = self._ip(host)
         if port < 0:
             raise ValueError("port must be >= 0")
+        port = self.ports.get(port, port)
         if _MP:
             return _real.getaddrinfo(ip, port)[0][-1]
         return (ip, port)
