@@ -342,6 +342,56 @@ def test_http_1_1_scrape_is_chunked_and_whole(mp):
     assert stats["scrapes"] == 2 and stats["errors"] == 0, stats
 
 
+def exchange(port, request):
+    """Send the whole ``request``, then read to the end: (response bytes,
+    True when the connection was reset instead of closed)."""
+    s = socket.create_connection(("127.0.0.1", port), 2)
+    s.settimeout(5)
+    out = b""
+    try:
+        s.sendall(request)
+        while True:
+            b = s.recv(65536)
+            if not b:
+                return out, False
+            out += b
+    except ConnectionResetError:
+        return out, True
+    finally:
+        s.close()
+
+
+def test_a_request_body_is_read_before_the_close_and_the_absolute_form_served(mp):
+    """A GET with a body (600 B, 64 KB) gets the whole exposition and a
+    clean close: the server reads the body before it closes, which would
+    otherwise reset the connection under the answer. A longer body or a
+    body of chunks gets 413. ``GET http://host/metrics`` (the absolute form,
+    which HTTP/1.1 servers must take) is a scrape."""
+    b = Board(mp)
+    try:
+        for size in (600, 65536) * 4:
+            req = (b"GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % size
+                   + b"x" * size)
+            out, reset = exchange(b.port, req)
+            assert not reset, (size, len(out))
+            head, _, body = out.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 200 OK\r\n"), head
+            assert b"my_app_requests_total" in dechunk(body)
+        out, _ = exchange(b.port, b"GET /metrics HTTP/1.1\r\nContent-Length: 65537\r\n\r\n" + b"x" * 100)
+        assert out.startswith(b"HTTP/1.0 413 "), out
+        out, _ = exchange(b.port, b"GET /metrics HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+        assert out.startswith(b"HTTP/1.0 413 "), out
+        for target in (b"http://127.0.0.1/metrics", b"http://127.0.0.1:%d/metrics?x=1" % b.port,
+                       b"HTTP://board.local/metrics"):
+            out, reset = exchange(b.port, b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % target)
+            assert out.startswith(b"HTTP/1.1 200 OK\r\n") and not reset, (target, out[:80])
+        out, _ = exchange(b.port, b"GET http://127.0.0.1/nope HTTP/1.1\r\n\r\n")
+        assert out.startswith(b"HTTP/1.0 404 "), out
+    finally:
+        stats = b.stop()
+    assert stats["scrapes"] == 11 and stats["errors"] == 0 and stats["rejected"] == 3, stats
+
+
 def test_third_connection_waits_for_a_free_slot(mp):
     b = Board(mp, builtin=False)
     try:

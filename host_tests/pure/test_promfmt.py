@@ -194,6 +194,27 @@ def test_route():
     assert route(b"\x00\x01 / HTTP/1.1") == 400
     assert route(b"get /metrics HTTP/1.1") == 400
     assert route(b"GET /metrics SPDY/3") == 400
+    # the absolute form (RFC 9112 3.2.2), which a server must take
+    assert route(b"GET http://127.0.0.1/metrics HTTP/1.1") == 200
+    assert route(b"GET http://board:9100/metrics?x=1 HTTP/1.1") == 200
+    assert route(b"GET HTTPS://board/metrics HTTP/1.1") == 200
+    assert route(b"GET http://board HTTP/1.1") == 404  # the path "/"
+    assert route(b"GET http://board/nope HTTP/1.1") == 404
+    assert route(b"GET ftp://board/metrics HTTP/1.1") == 400
+
+
+def test_body_length():
+    from monitoring.promfmt import body_length
+
+    assert body_length(b"GET /metrics HTTP/1.1\r\nHost: x") == 0
+    assert body_length(b"GET /metrics HTTP/1.1\r\nContent-Length: 600\r\nHost: x") == 600
+    assert body_length(b"GET /metrics HTTP/1.1\ncontent-length:7") == 7
+    assert body_length(b"GET /metrics HTTP/1.1\r\nContent-Length: -1") == -1
+    assert body_length(b"GET /metrics HTTP/1.1\r\nContent-Length: 1e3") == -1
+    assert body_length(b"GET /metrics HTTP/1.1\r\nContent-Length: 99999999999") == -1
+    assert body_length(b"GET /metrics HTTP/1.1\r\nTransfer-Encoding: chunked") == -1
+    # a header named in the request line is not a header
+    assert body_length(b"GET /Content-Length:5 HTTP/1.1") == 0
 
 
 def test_response_heads():

@@ -13,7 +13,10 @@ The asyncio edge around :mod:`promfmt` (exposition text and routing).
   not HTTP -> ``400``; a request head (request line and headers) longer than
   ``head_max`` bytes -> ``413``; a head not complete within
   ``head_timeout_ms`` of the connection being accepted (a slowloris) ->
-  ``408`` and closed;
+  ``408`` and closed; a request body (``Content-Length``, up to 64 KB) is
+  read and forgotten before the connection is closed, so that the close
+  does not reset it under the answer; a longer one, or a body of chunks,
+  gets ``413``;
 - at most ``max_clients`` connections are served at once; further ones wait
   in the listen backlog (queued, not refused) until a slot frees, which
   takes at most ``timeout_ms``: the longest any connection is kept.
@@ -34,13 +37,15 @@ writing the exposition; the last one in ``last_error``).
 
 from .compat import const, error_text, ticks_add, ticks_diff, ticks_ms
 from .listener import PolledListener, recv_into, send
-from .promfmt import PromEncoder, chunk_header, response_head, route, wants_chunked
+from .promfmt import PromEncoder, body_length, chunk_header, response_head, route, wants_chunked
 
 _FREE = const(0)
 _READ = const(1)
 _SEND = const(2)
 _DRAIN = const(3)
 _DRAIN_MS = const(200)
+# the longest request body read (and forgotten); a longer one gets a 413
+_BODY_MAX = const(65536)
 # select.POLLIN, select.POLLOUT (the same on every port)
 _POLLIN = const(1)
 _POLLOUT = const(4)
@@ -57,6 +62,7 @@ class _Slot:
         self.sock = None
         self.fd = -1
         self.n = 0
+        self.left = 0  # request body bytes not read yet
         self.out = None
         self.pos = 0
         self.end = 0
@@ -159,6 +165,7 @@ class PrometheusServer(PolledListener):
                     if self._accept(sl) is not None:
                         sl.state = _READ
                         sl.n = 0
+                        sl.left = 0
                         sl.start = now
                         sl.deadline = ticks_add(now, self.head_timeout_ms)
                 continue
@@ -169,15 +176,10 @@ class PrometheusServer(PolledListener):
                     self._read(sl)
                 elif st == _SEND:
                     self._send(sl)
-                else:  # draining: read and forget until the client closes
-                    try:
-                        r = recv_into(self.io, sl.sock, sl.buf)
-                    except OSError:
-                        r = 0
-                    if r == 0:
-                        self._close(sl)
+                else:
+                    self._drain(sl)
             st = sl.state
-            if st == _SEND:
+            if st == _SEND or (st == _DRAIN and sl.left > 0):
                 busy = True
             if st != _FREE and ticks_diff(now, sl.deadline) >= 0:
                 # out of time: an incomplete request gets a 408, the rest
@@ -191,6 +193,26 @@ class PrometheusServer(PolledListener):
                         self.timeouts += 1
                     self._close(sl)
         return busy
+
+    def _drain(self, sl):
+        # read and forget what the client sends (a body, the rest of a
+        # refused request) until it closes, or, once the body announced
+        # has been read after a 200, close: nothing unread, no reset
+        for _ in range(16):  # at most 16 buffers a round: the loop goes on
+            try:
+                r = recv_into(self.io, sl.sock, sl.buf)
+            except OSError:
+                r = 0
+            if r is None:
+                return
+            if r == 0:
+                break
+            sl.left -= r
+            if sl.left <= 0 and sl.status == 200:
+                break
+        else:
+            return
+        self._close(sl)
 
     def _close(self, sl):
         sl.gen = None
@@ -235,9 +257,16 @@ class PrometheusServer(PolledListener):
         if end >= 0:
             sl.deadline = ticks_add(sl.start, self.timeout_ms)
             head = bytes(mv[:end])
-            self._respond(sl, route(head), wants_chunked(head))
+            body = body_length(head)
+            # the body's bytes not read yet (some may have come with the head)
+            sl.left = body - (sl.n - end - (4 if buf[end] == 13 else 2))
+            status = route(head)
+            if body < 0 or body > _BODY_MAX:
+                status = 413
+            self._respond(sl, status, wants_chunked(head))
         elif sl.n >= self.head_max:
             sl.deadline = ticks_add(ticks_ms(), self.timeout_ms)
+            sl.left = 0
             self._respond(sl, 413)
 
     def _send(self, sl):
@@ -309,7 +338,13 @@ class PrometheusServer(PolledListener):
         # the whole response is out
         if sl.status == 200:
             self.scrapes += 1
-            self._close(sl)
+            if sl.left <= 0:
+                self._close(sl)
+                return False
+            # the request's body first, then close
+            sl.state = _DRAIN
+            self._poll.modify(sl.sock, _POLLIN)
+            self._drain(sl)
         else:
             # read what the client still sends for a moment, so that
             # closing does not reset the connection under the answer

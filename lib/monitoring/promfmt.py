@@ -288,19 +288,42 @@ def _req_line(head):
 
 def route(head):
     """Status for a request head (bytes up to, not including, the blank
-    line): 200 for ``GET /metrics`` (a query string is ignored), 404 for a
-    GET of any other path, 405 for another method, 400 for a request line
-    that is not HTTP."""
+    line): 200 for ``GET /metrics`` (a query string is ignored; the
+    absolute form ``GET http://host/metrics``, which HTTP/1.1 servers must
+    take, too), 404 for a GET of any other path, 405 for another method,
+    400 for a request line that is not HTTP."""
     parts = _req_line(head).split(b" ")
     if len(parts) != 3:
         return 400
     method, path, version = parts
+    if path[:7].lower() == b"http://" or path[:8].lower() == b"https://":
+        i = path.find(b"/", path.find(b"//") + 2)
+        path = path[i:] if i > 0 else b"/"
     if not (version.startswith(b"HTTP/1.") and path.startswith(b"/") and
             method.isalpha() and method.isupper()):
         return 400
     if method != b"GET":
         return 405
     return 200 if path == b"/metrics" or path.startswith(b"/metrics?") else 404
+
+
+def body_length(head):
+    """The bytes of body the request head announces (``Content-Length``; 0
+    without one); -1 when it cannot be told: a bad length, or a
+    ``Transfer-Encoding`` (a body of chunks, which this server does not
+    read)."""
+    n = 0
+    for line in head.split(b"\n")[1:]:
+        k = line.find(b":")
+        name = line[:k].strip().lower()
+        if name == b"transfer-encoding":
+            return -1
+        if name == b"content-length":
+            v = line[k + 1:].strip()
+            if not v.isdigit() or len(v) > 9:
+                return -1
+            n = int(v)
+    return n
 
 
 def wants_chunked(head):
