@@ -435,6 +435,74 @@ def test_client_that_never_reads_drops_and_is_dropped(mp):
     assert time.monotonic() - t0 < 30
 
 
+NON_READER_BODY = """
+async def main():
+    mon = monitoring.start(trace={"port": PORT, "interval_ms": 10})
+    print("READY")
+    await wait_client(mon)
+    waited = 0
+    while mon.trace.active and waited < 30000:
+        await asyncio.sleep_ms(50)
+        waited += 50
+    report(mon, waited_ms=waited)
+    mon.stop()
+
+asyncio.run(main())
+"""
+
+
+def test_a_client_that_never_reads_is_closed_with_the_default_settings(mp):
+    """With the trace section's defaults, a client that reads nothing (a
+    1 KB receive buffer) is ended by the write timeout within seconds,
+    instead of the Unix port's kernel taking megabytes for it."""
+    p, port = spawn(mp, NON_READER_BODY)
+    s = connect(port, rcvbuf=1024)
+    try:
+        res, out = finish(p, timeout=60)
+    finally:
+        s.close()
+    assert res["timeouts"] == 1 and not res["active"], res
+    assert res["waited_ms"] < 20000, res
+    assert res["dropped"] > 0, res
+
+
+def test_a_client_that_left_with_input_unread_frees_the_slot_at_once(mp):
+    """A client that sent input the board did not read, then closed: the
+    next client, right after, is served (the board reads the leftover input
+    to find the end), ten times in a row."""
+    p, port = spawn(mp, LEFT_BODY)
+    try:
+        for i in range(10):
+            a = connect(port)
+            assert read_lines(a, 1)[0].startswith("{"), i
+            a.sendall(b"x" * 4000 + b"\n")
+            a.close()
+            b = connect(port)
+            try:
+                head = read_lines(b, 1)[0]
+                assert head.startswith("{"), (i, head)
+            finally:
+                b.close()
+    finally:
+        res, out = finish(p)
+    assert res["refused"] == 0 and res["sessions"] == 20, res
+
+
+LEFT_BODY = """
+async def main():
+    mon = monitoring.start(trace={"port": PORT, "interval_ms": 1000})
+    print("READY")
+    while mon.trace.sessions < 20:
+        await asyncio.sleep_ms(10)
+    while mon.trace.active:
+        await asyncio.sleep_ms(10)
+    report(mon)
+    mon.stop()
+
+asyncio.run(main())
+"""
+
+
 MONTRACE_BODY = """
 async def worker():
     keep = []
@@ -642,9 +710,10 @@ def test_nothing_kept_after_a_session(mp):
     # the first session loads tracesession/tracefmt; after that, an ended
     # session leaves nothing behind: the heap does not grow (a session's
     # buffer alone is 1 KB: a leak would add >= 4 KB over these 5; the
-    # conservative collector may keep a few hundred bytes either way)
-    assert max(after[1:]) - min(after[1:]) <= 1024, after
-    assert after[-1] - after[1] <= 1024, after
+    # conservative collector keeps up to about 1.7 KB more or less from one
+    # measure to the next, as a stale pointer on the stack says)
+    assert max(after[1:]) - min(after[1:]) <= 2048, after
+    assert after[-1] - after[1] <= 2048, after
 
 
 def test_montrace_live_progress_on_a_terminal(mp, tmp_path):

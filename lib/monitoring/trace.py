@@ -57,8 +57,9 @@ class TraceServer(PolledListener):
     library collections here). ``write_timeout_ms``: a session whose pending output
     makes no progress for that long is ended. ``task_count``: optional
     callable returning the number of asyncio tasks (the ``tasks`` column,
-    ``-`` without it). ``sndbuf``: socket send buffer to ask for (tests;
-    ``socket`` module only). ``pool``: where the sockets come from (None:
+    ``-`` without it). ``sndbuf``: socket send buffer to ask for (``socket`` module
+    only; None: 4 KB on Linux, whose buffers would otherwise grow to
+    megabytes under a client that does not read, the port's own elsewhere). ``pool``: where the sockets come from (None:
     the ``socket`` module; see :mod:`netpool`).
 
     Counters: ``sessions``, ``refused``, ``samples``, ``dropped`` (lines
@@ -94,8 +95,10 @@ class TraceServer(PolledListener):
         if not self._polled():
             return
         s = self.session
-        if s is not None and not s.check_input():
-            s.end()  # the client left: serve the new one
+        # the client may have left with input unread: read up to 64 KB of
+        # it to find its end, and serve the new one
+        if s is not None and not s.check_input(1024):
+            s.end()
         conn = self._accept(None, None if self.session is None else REFUSED)
         if conn is None or self.session is not None:
             return  # none, or refused

@@ -37,9 +37,17 @@ class Session:
     def __init__(self, server, conn):
         self.server = server
         self.sock = conn  # non-blocking (as the listener accepts)
-        if server.sndbuf and server.io:  # a socket module (tests)
-            pool = server.pool
-            conn.setsockopt(pool.SOL_SOCKET, getattr(pool, "SO_SNDBUF", 7), server.sndbuf)
+        snd = server.sndbuf
+        if snd is None and sys.platform == "linux":
+            # Linux grows a send buffer to megabytes, where a board's lwIP
+            # holds a few KB: kept near a board's, so that a client that
+            # never reads stalls the writes and meets write_timeout_ms
+            snd = 4096
+        if snd and server.io:  # a socket module's socket
+            try:
+                conn.setsockopt(server.pool.SOL_SOCKET, getattr(server.pool, "SO_SNDBUF", 7), snd)
+            except OSError:
+                pass
         p = server.poller()
         p.register(conn, POLLIN)
         self.poll = p
@@ -143,13 +151,19 @@ class Session:
         self.last_ticks = t
         return self.elapsed
 
-    def check_input(self):
-        """Read and discard what the client sent; False at EOF or error."""
+    def check_input(self, reads=16):
+        """Read and discard what the client sent, up to ``reads`` buffers of
+        it; False at its end (the client left) or an error."""
         for _ in self.poll.ipoll(0):  # allocates nothing
-            try:
-                return recv_into(self.server.io, self.sock, self.rbuf) != 0  # None: nothing yet
-            except OSError:
-                return False
+            io = self.server.io
+            for _ in range(reads):
+                try:
+                    r = recv_into(io, self.sock, self.rbuf)
+                except OSError:
+                    return False
+                if not r:
+                    return r is None  # None: nothing more yet; 0: the end
+            return True
         return True
 
     def commit(self, end):
