@@ -3,6 +3,14 @@
 # last line "N passed, M failed".
 import sys
 
+try:
+    print_exception = sys.print_exception
+except AttributeError:  # CircuitPython: traceback's, where the build has it
+    try:
+        from traceback import print_exception
+    except ImportError:
+        print_exception = print
+
 name = sys.argv[1]
 mod = __import__(name)
 passed = failed = 0
@@ -17,5 +25,5 @@ for attr in sorted(dir(mod)):
     except Exception as e:
         failed += 1
         print("FAIL", attr, repr(e))
-        sys.print_exception(e)
+        print_exception(e)
 print("pure: %d passed, %d failed" % (passed, failed))

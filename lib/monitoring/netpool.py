@@ -70,7 +70,11 @@ import errno
 
 from .compat import ticks_ms
 
-EISCONN = getattr(errno, "EISCONN", 106)  # (MicroPython's errno lacks it)
+# what connecting again raises once connected (the Pico W). Neither
+# CircuitPython's errno nor MicroPython's names it: its number is that of the
+# numbering the runtime has, newlib's 127 where EINPROGRESS is 119
+# (CircuitPython's boards: their toolchain's errno.h), else Linux's 106
+EISCONN = getattr(errno, "EISCONN", 127 if errno.EINPROGRESS == 119 else 106)
 
 
 async def connect(client):
