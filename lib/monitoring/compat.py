@@ -88,7 +88,11 @@ def use_pool(obj, pool):
     ``send``, ``select.poll``), 0 any other pool (``recv_into``, ``send``,
     readiness by attempts: :mod:`netpool`)."""
     if pool is None:
-        import socket as pool
+        try:
+            import socket as pool
+        except ImportError:
+            raise ImportError("no socket module: give monitoring.start a pool "
+                              "(CircuitPython: pool=socketpool.SocketPool(wifi.radio))")
     obj.pool = pool
     cls = pool.socket
     # a socket module's socket is a class; a SocketPool's a method
