@@ -285,6 +285,14 @@ MALFORMED = (
     ("m,", "error: empty item"),
     ("L" + "x" * 10240, "error: line too long"),
     (b"\xff\xfeL*:debug", "error: bad encoding"),
+    # not UTF-8, though MicroPython's decoder takes them: a surrogate, an
+    # overlong "/", past U+10FFFF, a lone lead byte, a bad continuation
+    (b"lx\xed\xa0\x80", "error: bad encoding"),
+    (b"l\xc0\xaf", "error: bad encoding"),
+    (b"lx\xf4\x90\x80\x80", "error: bad encoding"),
+    (b"lx\xe2\x82", "error: bad encoding"),
+    (b"lx\xe2\x28\xa1", "error: bad encoding"),
+    (b"lx\xc2\x85", "error: bad character"),  # U+0085, a C1 control
     (b"L*:de\x00bug", "error: bad character"),
     (b"M*:off\x1b[2J", "error: bad character"),
     ("Lapp:debug\nM*:off", "error: bad character"),
@@ -304,6 +312,14 @@ def test_malformed_table():
         got = execute(cmd, logs, reg)
         assert got == want, (cmd, got, want)
         assert state(logging, reg) == before, cmd
+
+
+def test_well_formed_utf8_names_are_echoed():
+    logging, logs, reg = make()
+    # U+00E9, U+20AC, U+1F600 and U+10FFFF: well formed, echoed back
+    for name in ("caf\u00e9", "\u20ac", "\U0001f600", "x\U0010ffff", "\ud7ff\ue000"):
+        assert execute(("l" + name).encode(), logs, reg) == "error: unknown logger: " + name
+        assert execute(("l" + name + "\r\n").encode(), logs, reg) == "error: unknown logger: " + name
 
 
 def test_garbage_10k_never_changes_state():

@@ -217,26 +217,39 @@ def _show_metrics(arg, reg):
 def decode(line, max_len=MAX_LINE):
     """``line`` (bytes or str, with or without its LF/CRLF) as a checked
     str; raises :class:`CommandError` when it is too long, not UTF-8,
-    empty or holds a control character."""
+    empty or holds a control character (C0, DEL or C1)."""
     if len(line) > max_len + 2:
         raise CommandError("line too long")
+    size = -1  # bytes given: their count, to find overlong forms
     if not isinstance(line, str):
+        size = len(line)
         try:
             line = str(line, "utf-8")
         except (UnicodeError, ValueError):
             raise CommandError("bad encoding")
     if line.endswith("\n"):
         line = line[:-1]
+        size -= 1
     if line.endswith("\r"):
         line = line[:-1]
+        size -= 1
     if len(line) > max_len:
         raise CommandError("line too long")
     if not line:
         raise CommandError("empty command")
+    n = 0
     for ch in line:
         o = ord(ch)
-        if o < 32 or o == 127:
+        if o < 32 or 127 <= o < 160:
             raise CommandError("bad character")
+        # MicroPython's decoder takes surrogates, code points past U+10FFFF
+        # and overlong forms (more bytes than the code point needs): none
+        # is UTF-8, none is echoed
+        if 0xD7FF < o < 0xE000 or o > 0x10FFFF:
+            raise CommandError("bad encoding")
+        n += 1 if o < 0x80 else 2 if o < 0x800 else 3 if o < 0x10000 else 4
+    if size >= 0 and n != size:
+        raise CommandError("bad encoding")
     return line
 
 
