@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 BOARD ?= esp32
 APT_PEERS := influxdb rsyslog rsyslog-relp prometheus victoria-metrics
 
-.PHONY: all venv peers cpy-bundle test bench soak run mpy size deploy clean package.json
+.PHONY: all venv peers cpy-bundle test bench soak run mpy size romfs mip-mpy deploy clean package.json
 
 all: test
 
@@ -74,19 +74,42 @@ mpy: venv
 size: mpy
 	@cd build/$(BOARD)/lib/monitoring && wc -c *.mpy | sort -n
 
+# A ROMFS image of those .mpy files (build/$(BOARD)/romfs.img, lib/monitoring
+# inside): on a firmware with a ROMFS partition they run in place from flash
+# (/rom/lib), their bytecode and constants never copied into the heap.
+romfs: mpy
+	@rm -rf build/$(BOARD)/romfs && mkdir -p build/$(BOARD)/romfs/lib
+	@cp -r build/$(BOARD)/lib/monitoring build/$(BOARD)/romfs/lib/
+	$(MPREMOTE) romfs --no-mpy -o build/$(BOARD)/romfs.img build build/$(BOARD)/romfs
+
+# mip's package of the .mpy files for the board (build/$(BOARD)/mip/package.json):
+# `mpremote mip install build/$(BOARD)/mip/package.json`, or served over HTTP
+# to the board's own mip; .mpy files take no compiling on the board.
+mip-mpy: mpy
+	@rm -rf build/$(BOARD)/mip && mkdir -p build/$(BOARD)/mip
+	@cp -r build/$(BOARD)/lib/monitoring build/$(BOARD)/mip/
+	@python3 tools/gen_package_json.py --mpy > build/$(BOARD)/mip/package.json
+	@echo "built build/$(BOARD)/mip/package.json (.mpy files for $(BOARD))"
+
 # Onto a board with mpremote: micropython-lib's logging (mip), the .mpy
 # files, the firmware, the board module and its defaults, your CONFIG if it
 # exists; then a reset.
 # FROZEN=1: the board runs a firmware with the package frozen in
 # (boards/$(BOARD)/manifest.py): neither logging nor lib/ is copied.
+# ROMFS=1: lib/ goes into the board's ROMFS partition (make romfs) instead of
+# its filesystem; the firmware must have one (see docs/deployment.md).
 PORT ?= /dev/ttyUSB0
 CONFIG ?= config.json
 MPREMOTE := $(VENV)/bin/mpremote
 ifeq ($(filter $(BOARD),$(CPY_BOARDS)),)
-deploy: $(if $(FROZEN),venv,mpy)
+deploy: $(if $(FROZEN),venv,$(if $(ROMFS),romfs,mpy))
 ifeq ($(FROZEN),)
 	$(MPREMOTE) connect $(PORT) mip install logging
+ifeq ($(ROMFS),)
 	$(MPREMOTE) connect $(PORT) cp -r build/$(BOARD)/lib/monitoring :lib/
+else
+	$(MPREMOTE) connect $(PORT) romfs deploy build/$(BOARD)/romfs.img
+endif
 endif
 	$(MPREMOTE) connect $(PORT) cp firmware/boot.py :boot.py + cp firmware/main.py :main.py + cp boards/wlan.py :wlan.py + cp boards/$(BOARD)/monboard.py :monboard.py + cp boards/$(BOARD)/config.json :board_config.json
 	$(if $(wildcard $(CONFIG)),$(MPREMOTE) connect $(PORT) cp $(CONFIG) :config.json,@echo "no $(CONFIG): the board runs on boards/$(BOARD)/config.json alone")

@@ -36,6 +36,56 @@ def resident():
                  "goal <= 10240", r["resident_bytes"] <= 10240))
     rows.append(("  running state alone, both queues 1 KB", r["state_bytes"], "B",
                  "goal <= 10240", r["state_bytes"] <= 10240))
+    # the library in place from a ROMFS image (as on a board with a ROMFS
+    # partition): its bytecode and constants stay in flash
+    subprocess.run(["make", "--no-print-directory", "romfs", "BOARD=unix"], cwd=ROOT, check=True,
+                   capture_output=True)
+    env = {"ROMFS_IMAGE": os.path.join(ROOT, "build", "unix", "romfs.img")}
+    for cap in ("influx", "control", "syslog", "trace", "prometheus", "all"):
+        r = run_mp("resident_bench.py", heapsize="256k", args=[cap], env=env)
+        what = "all four" if cap == "all" else cap
+        rows.append(("resident heap, %s idle, lib in ROMFS" % what, r["resident_bytes"], "B",
+                     "", None))
+    r = run_mp("resident_bench.py", heapsize="256k", args=["all", "1024"], env=env)
+    rows.append(("resident heap, all four idle, lib in ROMFS, both queues 1 KB", r["resident_bytes"],
+                 "B", "", None))
+    return rows
+
+
+def smallest_heaps():
+    """The smallest -X heapsize (to 2 KB) on which the four capabilities of
+    the seed start and idle, by how the library is loaded: from .py (what
+    mip installs by default: compiled on the board at import), from .mpy,
+    and in place from a ROMFS image."""
+    from mpy import LIB, MicroPython, compiled_lib
+
+    mp = MicroPython()
+    script = os.path.join(ROOT, "bench", "mp", "resident_bench.py")
+    image = os.path.join(ROOT, "build", "unix", "romfs.img")  # resident() made it
+
+    def runs(kb, lib, extra):
+        env = mp.env(extra)
+        env["MICROPYPATH"] = env["MICROPYPATH"].replace(LIB, lib)
+        p = subprocess.run([mp.binary, "-X", "heapsize=%dk" % kb, script, "all"], env=env,
+                           capture_output=True, text=True, timeout=120)
+        return p.returncode == 0 and "resident_bytes" in p.stdout
+
+    rows = []
+    for what, lib, extra in (("from .py (mip's default)", LIB, None),
+                             ("from .mpy", compiled_lib(), None),
+                             ("in place from ROMFS", compiled_lib(), {"ROMFS_IMAGE": image})):
+        lo, hi = 16, 512
+        while hi - lo > 2:
+            mid = (lo + hi) // 2
+            if runs(mid, lib, extra):
+                hi = mid
+            else:
+                lo = mid
+        if extra:
+            # the Unix port holds the image in its heap; a board, in flash
+            hi -= os.path.getsize(image) // 1024
+        rows.append(("smallest heap, all four idle, lib %s" % what, hi, "KB",
+                     "(less the image, in flash on a board)" if extra else "", None))
     return rows
 
 
@@ -124,7 +174,7 @@ def main():
     influx = InfluxDB().start()
     syslog = Rsyslog().start()
     try:
-        rows = resident()
+        rows = resident() + smallest_heaps()
         control, trace = free_port(), free_port()
         args = [str(influx.udp_port), str(syslog.tcp_port), str(control), str(trace)]
         st = run_mp("system_bench.py", heapsize="256k", args=["steady"] + args)

@@ -85,6 +85,17 @@ def test_make_n_deploy_runs_exactly_these_mpremote_commands(tmp_path):
     ]
     # the .mpy files are built for the board first
     assert "-march=xtensawin" in p.stdout
+    # ROMFS=1: lib/ into the board's ROMFS partition, as an image built for its arch
+    p = make("-n", "deploy", "BOARD=esp32", "PORT=/dev/ttyUSB7", "ROMFS=1", "CONFIG=%s" % cfg)
+    assert p.returncode == 0, p.stderr
+    mpremote = [line for line in p.stdout.splitlines() if "mpremote" in line]
+    assert mpremote[:3] == [
+        ".venv/bin/mpremote romfs --no-mpy -o build/esp32/romfs.img build build/esp32/romfs",
+        ".venv/bin/mpremote connect /dev/ttyUSB7 mip install logging",
+        ".venv/bin/mpremote connect /dev/ttyUSB7 romfs deploy build/esp32/romfs.img",
+    ], mpremote
+    assert not [line for line in mpremote if "cp -r build/esp32/lib" in line]
+    assert "-march=xtensawin" in p.stdout
     # a firmware with the package frozen in: neither logging nor lib/
     p = make("-n", "deploy", "BOARD=rp2_pico_w", "PORT=/dev/ttyACM0", "FROZEN=1",
              "CONFIG=%s" % (tmp_path / "absent.json"))

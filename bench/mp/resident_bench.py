@@ -1,7 +1,8 @@
 # Resident heap of each capability, idle, after gc.collect() (lib as .mpy).
 #   resident_bench.py CAP [QUEUE]
 #   CAP: influx, control, syslog, trace, prometheus, all; QUEUE: bytes for both
-#   the Influx buffer and the syslog queue (default: start()'s, 4096 each)
+#   the Influx buffer and the syslog queue (default: start()'s, 4096 each);
+#   with $ROMFS_IMAGE the library runs in place from that ROMFS image
 # Prints base_bytes (the package and start() with the built-in sources and
 # no capability), then the capability's own code (its modules) and state
 # (buffers, tasks, sockets) beyond that base. The logging module a firmware
@@ -10,7 +11,20 @@
 # monitors, and control and syslog would otherwise be charged for it.
 import asyncio
 import gc
+import os
 import sys
+
+# ROMFS_IMAGE: the library from that ROMFS image (make romfs BOARD=unix),
+# mounted at /rom as on a board with a ROMFS partition: the image stands for
+# the flash and is read before anything is measured
+_image = os.getenv("ROMFS_IMAGE")
+if _image:
+    import vfs
+
+    with open(_image, "rb") as _f:
+        _image = _f.read()
+    vfs.mount(vfs.VfsRom(_image), "/rom")
+    sys.path.insert(0, "/rom/lib")
 
 cap = sys.argv[1] if len(sys.argv) > 1 else "influx"
 
