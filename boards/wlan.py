@@ -10,11 +10,15 @@ except ImportError:
     import uasyncio as asyncio
 
 _state = {"reconnects": 0, "wlan": None}
+# while the network is still down after boot: one more attempt this often
+RETRY_S = 60
 
 
 async def connect(wifi, log, attempts=8, timeout_ms=15000):
     """Connect the station interface to ``wifi["ssid"]``; retries with
-    exponential backoff (1 s doubling to 32 s). Returns True when up."""
+    exponential backoff (1 s doubling to 32 s). Returns True when up; when
+    not, a background task goes on trying every ``RETRY_S`` (an access
+    point down at boot must not leave the board offline for good)."""
     import network
 
     ssid = (wifi or {}).get("ssid")
@@ -40,11 +44,33 @@ async def connect(wifi, log, attempts=8, timeout_ms=15000):
                 _state["reconnects"] += 1
             log.info("wifi: connected to %s as %s", ssid, wlan.ifconfig()[0])
             return True
+        if attempt + 1 == attempts:
+            break
         log.warning("wifi: not connected (attempt %d), retrying in %d s", attempt + 1, delay)
         wlan.disconnect()
         await asyncio.sleep(delay)
         delay = min(delay * 2, 32)
+    log.warning("wifi: down after %d attempts, trying again every %d s", attempts, RETRY_S)
+    asyncio.create_task(_keep_trying(wlan, ssid, wifi.get("password", ""), log, timeout_ms))
     return False
+
+
+async def _keep_trying(wlan, ssid, password, log, timeout_ms):
+    # waits without blocking the loop: the station connects in the background
+    while not wlan.isconnected():
+        await asyncio.sleep(RETRY_S)
+        if wlan.isconnected():
+            break
+        try:
+            wlan.disconnect()
+            wlan.connect(ssid, password)
+        except OSError as e:
+            log.warning("wifi: connect failed: %s", e)
+        start = time.ticks_ms()
+        while not wlan.isconnected() and time.ticks_diff(time.ticks_ms(), start) < timeout_ms:
+            await asyncio.sleep_ms(200)
+    _state["reconnects"] += 1
+    log.info("wifi: connected to %s as %s", ssid, wlan.ifconfig()[0])
 
 
 def status():

@@ -543,3 +543,45 @@ def test_the_readmes_program_runs_as_written_on_the_circuitpython_board(cpy, tmp
     records = [r for r in rsyslog.lines() if r["app"] == "hello"]
     assert [r["msg"] for r in records[:3]] == ["loop 1", "loop 2", "loop 3"], records[:3]
     assert {(r["host"], r["msgid"], r["sev"]) for r in records} == {("hello-1", "hello", "6")}, records[:3]
+
+
+def test_wifi_down_at_boot_is_tried_again_in_the_background(cpy, tmp_path):
+    """The access point is down at boot: the board module's attempts fail,
+    it says so and returns, and a background task keeps trying (every
+    RETRY_S) until the radio joins, without blocking the loop for longer
+    than RETRY_TIMEOUT_S per attempt; net_status then says connected."""
+    fakes = write_fakes(tmp_path)
+    wifi = (fakes / "wifi.py").read_text().replace("_Radio.attempts < 2", "_Radio.attempts < 5")
+    (fakes / "wifi.py").write_text(wifi)
+    board = os.path.join(ROOT, "boards", "circuitpython_pico_w")
+    p = cpy.run(r"""
+import asyncio
+import adafruit_logging as logging
+import monboard, wifi
+monboard.RETRY_S = 1
+log = logging.getLogger("app")
+log.setLevel(logging.INFO)
+async def main():
+    up = await monboard.connect_network(None, log, attempts=2, timeout_s=1)
+    print("BOOT", up, wifi.radio.connected, monboard.net_status()["connected"])
+    ticks = 0
+    for _ in range(60):  # the loop keeps running meanwhile
+        await asyncio.sleep_ms(100)
+        ticks += 1
+        if wifi.radio.connected:
+            break
+    print("LATER", wifi.radio.connected, wifi.radio.attempts, ticks >= 20, monboard.net_status())
+asyncio.run(main())
+""", timeout=60, env={"MICROPYPATH": ":".join([str(fakes), board, cpy.path]),
+                     "CIRCUITPY_WIFI_SSID": "home", "CIRCUITPY_WIFI_PASSWORD": "secret123"})
+    out = out_of(p)
+    lines = out.splitlines()
+    assert "BOOT False False False" in lines, out
+    # (adafruit_logging's console format: "TIME: LEVEL - message")
+    assert any(x.endswith(" WARNING - wifi: down after 2 attempts, trying again every 1 s")
+               for x in lines), out
+    assert "FAKE wifi.connect home 3" in lines, out  # the background's short attempts
+    later = [x for x in lines if x.startswith("LATER ")][0]
+    assert later.startswith("LATER True 5 True {"), out
+    assert eval(later.split(" ", 4)[4]) == {"connected": True, "rssi": -61, "reconnects": 1}, later
+    assert any(x.endswith(" INFO - wifi: connected to home as 192.0.2.7") for x in lines), out

@@ -32,6 +32,11 @@ DEFAULTS = "/board_config.json"
 WATCHDOG_MAX_MS = 8000
 
 _state = {"reconnects": 0, "up": False, "pool": None}
+# while the network is still down after boot: one more attempt this often,
+# of at most RETRY_TIMEOUT_S (wifi.radio.connect blocks the loop meanwhile:
+# short, and well within the watchdog's 8 s)
+RETRY_S = 60
+RETRY_TIMEOUT_S = 3
 
 
 def config_path():
@@ -54,7 +59,8 @@ async def connect_network(wifi, log, attempts=8, timeout_s=15):
     ``wifi``); retries with backoff (1 s doubling to 32 s). Each attempt
     blocks in ``wifi.radio.connect`` for up to ``timeout_s``: done once at
     boot, before monitoring starts. Once connected CircuitPython
-    reconnects by itself. Returns True when up."""
+    reconnects by itself. Returns True when up; when not, a background task
+    goes on trying every ``RETRY_S``."""
     import wifi as _wifi
 
     radio = _wifi.radio
@@ -78,10 +84,26 @@ async def connect_network(wifi, log, attempts=8, timeout_s=15):
             log.info("wifi: connected to %s as %s in %d ms", ssid, radio.ipv4_address,
                      ticks_diff(ticks_ms(), t0))
             return True
+        if attempt + 1 == attempts:
+            break
         log.warning("wifi: not connected (attempt %d), retrying in %d s", attempt + 1, delay)
         await asyncio.sleep(delay)
         delay = min(delay * 2, 32)
+    log.warning("wifi: down after %d attempts, trying again every %d s", attempts, RETRY_S)
+    asyncio.create_task(_keep_trying(radio, ssid, password, log))
     return False
+
+
+async def _keep_trying(radio, ssid, password, log):
+    while not radio.connected:
+        await asyncio.sleep(RETRY_S)
+        if radio.connected:
+            break
+        try:
+            radio.connect(ssid, password, timeout=RETRY_TIMEOUT_S)
+        except OSError as e:
+            log.warning("wifi: connect to %s failed: %s", ssid, e)
+    log.info("wifi: connected to %s as %s", ssid, radio.ipv4_address)
 
 
 def socket_pool():
