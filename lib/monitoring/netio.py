@@ -81,10 +81,13 @@ class TcpClient(UdpClient):
 
     def _pause(self, start):
         # no progress since ``start``: raise once timeout_ms have passed,
-        # else a few milliseconds' sleep to await before polling again
-        if ticks_diff(ticks_ms(), start) >= self.timeout_ms:
+        # else a sleep to await before polling again, growing with the wait
+        # (0 ms, then a quarter of the time waited, at most 5 ms): a peer
+        # on the LAN answers in a millisecond or two, and is served then
+        waited = ticks_diff(ticks_ms(), start)
+        if waited >= self.timeout_ms:
             raise OSError(ETIMEDOUT)
-        return sleep_ms(5)
+        return sleep_ms(waited >> 2 if waited < 20 else 5)
 
     async def connect(self):
         """Open the connection (no-op if open)."""
