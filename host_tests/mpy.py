@@ -127,6 +127,17 @@ class MicroPython:
         more bytes (the firmware's data measured 1.4x there)."""
         return "%dk" % (kb if self.word_bits == 32 else kb * 3 // 2)
 
+    def heap_for(self, modules, data_kb):
+        """``-X heapsize`` for a program that loads ``modules`` from .mpy:
+        their code, measured in a large heap, plus ``data_kb`` KB for its
+        data. A test of how the library behaves on little data heap then
+        keeps its data budget as the code grows or shrinks (the code's own
+        size is a bench figure)."""
+        p = self.run("import gc\ngc.collect()\nb = gc.mem_alloc()\n"
+                     + "".join("import %s\n" % m for m in modules)
+                     + "gc.collect()\nprint(gc.mem_alloc() - b)\n", heapsize="1m")
+        return "%dk" % ((int(p.stdout.split()[-1]) + 1023) // 1024 + data_kb)
+
     def env(self, extra=None, compiled=False):
         env = dict(os.environ)
         path = self.path

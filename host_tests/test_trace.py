@@ -843,9 +843,10 @@ def test_a_session_in_a_64k_heap(mp):
     assert sum(1 for r in rows if r[0] == "M") == 20
     assert [r for r in rows if r[0] == "R"][-1][2:4] == ["r", "20"]
     assert res["samples"] >= 5 and res["dropped"] == 0 and res["memory_errors"] == 0
-    # room left for the application: 17 KB before the option checks, which
-    # start() loads and unloads (their strings stay interned), about 16 KB now
-    assert res["free"] > 15 * 1024, res
+    # room left for the application: 17 KB before the option checks, about
+    # 15 KB with the socket pool and the trace port's guards against
+    # clients that do not read or leave input behind; a floor, not a target
+    assert res["free"] > 12 * 1024, res
 
 
 def test_montrace_to_a_pipe_that_closes_ends_quietly():

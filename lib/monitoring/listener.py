@@ -16,9 +16,12 @@ The module functions read and write non-blocking sockets of every pool
 
 import errno
 
-from .compat import WOULD_BLOCK, asyncio, error_text, sleep_ms, use_pool
+from .compat import WOULD_BLOCK, asyncio, const, error_text, sleep_ms, use_pool
 
 POLLIN = 1  # select.POLLIN (the same on every port)
+# a listener with nothing to poll for a second polls this often: an idle
+# board wakes 4 times a second per listener, not 50
+_IDLE_MS = const(250)
 
 
 def recv_into(io, s, buf):
@@ -139,14 +142,20 @@ class PolledListener:
                 pass
 
     async def run(self):
-        """Serve until cancelled."""
+        """Serve until cancelled: every ``poll_ms``, at once while busy, and
+        every 250 ms once a second has passed with no poll event (no
+        connection, no client sending: a new one then waits up to 250 ms)."""
+        quiet = 0  # steps in a row without a poll event
+        calm = 1000 // self.poll_ms
         while True:
             busy = False
+            self._quiet = False
             try:
                 busy = self.step()
             except Exception as e:  # never raise into the loop
                 self._failed(e)
-            await sleep_ms(0 if busy else self.poll_ms)
+            quiet = 0 if busy or not self._quiet else quiet + 1
+            await sleep_ms(0 if busy else self.poll_ms if quiet < calm else _IDLE_MS)
 
     def _failed(self, e, where, n=80):
         # what step() raised: recorded (``n`` characters); a MemoryError
@@ -165,7 +174,9 @@ class PolledListener:
         lfd = self._lfd
         cl = self.clients
         incoming = False
+        self._quiet = True  # no event (netpool.Tried always has some)
         for ev in self._ipoll(0):
+            self._quiet = False
             o = ev[0]
             if o is lsock or o == lfd:
                 incoming = True
