@@ -68,7 +68,7 @@ def _cross(o):
     if o["transport"] == "http" and not (o["db"] or (o["org"] and o["bucket"])):
         return "db", "required for http (InfluxDB 1.x), or org and bucket (2.x)"
     if o["string_newlines"] == "raw" and o["transport"] != "http":
-        return "string_newlines", '"raw" only over http (a listener splits lines at every LF)'
+        return "string_newlines", '"raw" only over http'
     return None
 
 
@@ -248,7 +248,18 @@ class InfluxReporter(Sender):
                     try:
                         await conn.send(self._http_head)
                         await conn.send(b"%d\r\n\r\n" % k)
-                        await self._send_body(conn, k)
+                        # the body; each stand-in for an LF inside a string
+                        # value sent as that LF (one send when there is none)
+                        i = 0
+                        while True:
+                            j = q.buf.find(b"\xff", i, k)
+                            if j < 0:
+                                j = k
+                            await conn.send(q.mv[i:j])
+                            if j == k:
+                                break
+                            await conn.send(b"\n")
+                            i = j + 1
                         # sent whole: until the answer, whether it is stored is unknown
                         self._unknown = True
                         status, body = await self._response(conn)
@@ -271,27 +282,6 @@ class InfluxReporter(Sender):
             q.pin(0)
             self._sending = False
         return q.used == 0
-
-    async def _send_body(self, conn, k):
-        # the first k bytes of the queue, each stand-in for an LF inside a
-        # string value sent as that LF (same length): one send when there
-        # is none
-        q = self.queue
-        buf = q.buf
-        j = buf.find(b"\xff", 0, k)
-        if j < 0:
-            await conn.send(q.view(k))
-            return
-        i = 0
-        mv = q.mv
-        while j >= 0:
-            if j > i:
-                await conn.send(mv[i:j])
-            await conn.send(b"\n")
-            i = j + 1
-            j = buf.find(b"\xff", i, k)
-        if i < k:
-            await conn.send(mv[i:k])
 
     def _check_peer(self, conn):
         # a line-protocol listener never writes: bytes from the peer mean
