@@ -4,6 +4,11 @@ Floats: random doubles and sensor-like values, encoded on the Unix port,
 written to a real InfluxDB 1.6, queried back bit-equal. MicroPython's own
 ``repr`` of a float is not always exact in its last digit (36.624572928883254
 printed as 36.62457292888325 is stored one ulp off).
+
+Strings: random strings of every code point a MicroPython str can hold,
+set on the Unix port and sent by the reporter over HTTP, read back from
+InfluxDB byte-equal (control characters used to be written as the text
+``\\n``, ``\\xNN``).
 """
 
 import json

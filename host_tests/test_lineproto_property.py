@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lineproto_parser import parse_line
-from monitoring.lineproto import LineEncoder, timestamp_suffix
+from monitoring.lineproto import STANDIN, LineEncoder, timestamp_suffix
 from monitoring.metrics import Registry, Source
 
 # names: any printable text; the registry refuses control characters, and
@@ -73,6 +73,32 @@ def check(c, line, dropped):
             assert fields[k] == v and type(fields[k]) is type(v), (k, v, fields[k])
 
 
+def other_modes(c, line):
+    """The queue's encoding (an LF inside a string value as the stand-in
+    0xFF) is the same line with one LF, its end; the encoding for a
+    listener that splits at LF leaves out, counted, the strings holding one."""
+    s = Source(c["name"], labels=c["labels"], registry=Registry())
+    for k, v in c["fields"].items():
+        s.set(k, v)
+    ts = timestamp_suffix(c["ts"]) if c["ts"] is not None else b""
+    q = LineEncoder(4096, STANDIN)
+    n = q.encode(s, "host-1", ts)
+    queued = bytes(q.mv[0:n]) if n else b""
+    assert queued.replace(bytes((STANDIN,)), b"\n") == line
+    assert not line or queued.count(b"\n") == 1 and queued.endswith(b"\n")
+    d = LineEncoder(4096, None)
+    n = d.encode(s, "host-1", ts)
+    lf = [k for k, v in c["fields"].items() if isinstance(v, str) and "\n" in v]
+    c2 = dict(c, fields={k: v for k, v in c["fields"].items() if k not in lf})
+    assert d.fields_dropped == len(lf) + len(c2["fields"]) - len(
+        [v for v in c2["fields"].values() if valid(v)])
+    if n:
+        check(c2, bytes(d.mv[0:n]), d.fields_dropped - len(lf))
+        assert d.line.count(b"\n", 0, n) == 1
+    else:
+        assert not [v for v in c2["fields"].values() if valid(v)]
+
+
 def test_encoder_properties_then_same_cases_on_the_unix_port(mp):
     cases = []
 
@@ -81,6 +107,7 @@ def test_encoder_properties_then_same_cases_on_the_unix_port(mp):
     def prop(c):
         line, dropped = encode(c)
         check(c, line, dropped)
+        other_modes(c, line)
         cases.append((c, line))
 
     prop()
