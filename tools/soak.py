@@ -441,8 +441,11 @@ class Soak:
         return ok
 
     def cleanup(self):
+        import shutil
+
         self.influx.cleanup()
         self.syslog.cleanup()
+        shutil.rmtree(self.work, ignore_errors=True)  # the firmware's files, its console
 
 
 def main():
