@@ -255,6 +255,10 @@ async def main():
             mon.influx.collect()
             await mon.influx.aclose()
         await asyncio.sleep(0.5)  # let the syslog sender drain
+        if mon.syslog is not None and mon.syslog.transport == "relp":
+            # until every record is acknowledged (or timeout_ms): stop()
+            # would count one in flight as dropped, though the server has it
+            await mon.syslog.aclose()
         mon.stop()
     gc.collect()
     summary(mon, secs)

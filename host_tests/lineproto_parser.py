@@ -6,6 +6,9 @@ the tests (independent of lib/monitoring/lineproto.py).
 Escapes: in the measurement `\\,` and `\\ `; in tag keys, tag values and
 field keys `\\,` `\\=` `\\ `; in string field values `\\"` and `\\\\`. A
 backslash before any other character is a literal backslash.
+Inside a quoted string field value every other character stands for itself,
+LF and CR included (InfluxDB's parser and Telegraf's store them): a line
+ends at the first LF outside quotes.
 """
 
 
@@ -25,6 +28,8 @@ def _scan(s, i, stops, escapable):
             continue
         if c in stops:
             break
+        if c in "\n\r":  # only a string value may hold them
+            raise ParseError("newline outside a string value")
         out.append(c)
         i += 1
     return "".join(out), i
@@ -48,9 +53,7 @@ def _value(text):
 
 def parse_line(line):
     """(measurement, {tags}, {fields}, timestamp or None) of one line (str,
-    without the LF). Raises ParseError."""
-    if "\n" in line or "\r" in line:
-        raise ParseError("newline in line")
+    without the LF that ends it). Raises ParseError."""
     m, i = _scan(line, 0, ", ", ", ")
     if not m:
         raise ParseError("empty measurement")
@@ -93,6 +96,8 @@ def parse_line(line):
             j = i
             while j < len(line) and line[j] not in ", ":
                 j += 1
+            if "\n" in line[i:j] or "\r" in line[i:j]:
+                raise ParseError("newline outside a string value")
             fields[k] = _value(line[i:j])
             i = j
         if i < len(line) and line[i] == ",":
@@ -103,5 +108,8 @@ def parse_line(line):
     if i < len(line):
         if line[i] != " ":
             raise ParseError("junk after fields")
-        ts = int(line[i + 1:])
+        t = line[i + 1:]
+        if not t.lstrip("-").isdigit():
+            raise ParseError("bad timestamp")
+        ts = int(t)
     return m, tags, fields, ts

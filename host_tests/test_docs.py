@@ -8,6 +8,7 @@
   or docs/ (CHANGES.md keeps them, in its mapping table).
 - Every JSON example is a configuration that ``monitoring.check`` accepts.
 - docs/modules.md names every module of lib/monitoring/.
+- Every test a page names (`` `test_...` ``, backing a claim) exists.
 """
 
 import glob
@@ -283,3 +284,17 @@ def test_every_module_is_in_the_map():
     files = set(os.path.basename(p) for p in glob.glob(os.path.join(ROOT, "lib", "monitoring", "*.py")))
     assert listed == files, "missing: %s; not in lib/: %s" % (
         sorted(files - listed), sorted(listed - files))
+
+
+def test_the_tests_named_by_the_pages_exist():
+    """A claim backed by a named test stays backed: renaming or removing
+    the test fails here."""
+    names = set()
+    for path in glob.glob(os.path.join(HERE, "**", "test_*.py"), recursive=True):
+        names.update(re.findall(r"^def (test_\w+)", read(path), re.M))
+    bad = []
+    for path in DOCS:
+        for name in re.findall(r"`(test_\w+)`", read(path)):
+            if name not in names:
+                bad.append("%s: %s" % (rel(path), name))
+    assert names and not bad, bad

@@ -584,7 +584,8 @@ async def main():
     for kw in ({"interval_s": "10"}, {"interval_s": 0}, {"interval_s": True},
                {"buffer_bytes": "4096"}, {"buffer_bytes": 0}, {"mtu_bytes": "512"},
                {"timeout_ms": 0}, {"port": "8094"}, {"port": 0}, {"host": ""},
-               {"transport": "tls"}, {"interval": 10}, {"transport": "http"}):
+               {"transport": "tls"}, {"interval": 10}, {"transport": "http"},
+               {"string_newlines": "raw"}, {"string_newlines": "cr"}):
         sec = dict(BASE)
         sec.update(kw)
         try:
@@ -621,8 +622,10 @@ asyncio.run(main())
         "refused influx.host: expected a host name or address, got '' None",
         "refused influx.transport: expected one of http, tcp, udp, got 'tls' None",
         "refused influx.interval: unknown key (known: host, port, transport, db, org, bucket, "
-        "token, interval_s, precision, buffer_bytes, mtu_bytes, timeout_ms) None",
+        "token, interval_s, precision, buffer_bytes, mtu_bytes, timeout_ms, string_newlines) None",
         "refused influx.db: required for http (InfluxDB 1.x), or org and bucket (2.x) None",
+        "refused influx.string_newlines: \"raw\" only over http None",
+        "refused influx.string_newlines: expected one of raw, drop, got 'cr' None",
         "refused influx: expected an object of options, got '192.168.1.10' None",
         "refused influx.host: required None",
         "default port 8089",

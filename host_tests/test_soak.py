@@ -1,8 +1,11 @@
 """The soak of `make soak` (tools/soak.py), for two minutes: the demo
-firmware with a board-sized heap for data (see tools/soak.py) while InfluxDB and rsyslog restart, a TCP sink
-stalls, the control port is flooded and trace clients come and go. Every
-check of the soak must hold: no crash, no growth of the heap high-water
-mark, points and syslog records all accounted for, replies well-formed."""
+firmware with a board-sized heap for data (see tools/soak.py) while InfluxDB
+and rsyslog restart (SIGTERM and SIGKILL), rsyslog stalls (SIGSTOP), the
+control port is flooded and trace clients come and go; syslog over RELP.
+Every check of the soak must hold: no crash, no growth of the heap
+high-water mark, points accounted for, every syslog record queued received
+or counted dropped, exactly, duplicates at most log_resent, replies
+well-formed."""
 
 import os
 import sys
@@ -25,5 +28,8 @@ def test_two_minute_soak_with_faults_accounts_for_everything():
     assert ok, report
     names = [c[0] for c in s.checks]
     assert "heap high-water mark did not grow" in names, report
+    assert "syslog (RELP): unique records received + dropped == queued" in names, report
+    assert "syslog (RELP): duplicates <= log_resent" in names, report
+    print(report)
     assert s.summary["points_produced"] > 100 and s.summary["log_queued"] > 100, report
     s.cleanup()

@@ -1,8 +1,11 @@
 """Soak with faults: the demo firmware on the Unix port with a board-sized
 heap, for DURATION seconds, while a driver on a fixed random seed:
 
-- stops and restarts InfluxDB and rsyslog (same ports, same data);
-- replaces rsyslog for a while with a TCP sink that accepts and never reads;
+- stops and restarts InfluxDB and rsyslog (same ports, same data; rsyslog
+  with SIGTERM, or over RELP SIGTERM or SIGKILL);
+- stalls syslog for a while: over RELP (the default) rsyslog is stopped with
+  SIGSTOP and continued; over TCP (``--syslog tcp``) a sink that accepts and
+  never reads takes rsyslog's port;
 - floods the control port with valid, invalid, oversized and half-sent
   commands from up to 10 clients at once;
 - connects trace clients that read a little and leave, or never read;
@@ -11,10 +14,13 @@ heap, for DURATION seconds, while a driver on a fixed random seed:
 At the end it checks and reports: the firmware ran the whole time without
 a crash or MemoryError; the heap high-water mark did not grow; points
 produced == stored + dropped (+ queued at exit, which the firmware counts
-as dropped); syslog records produced == received + dropped; every control
-reply well-formed. Exit status 0 when every check holds.
+as dropped); syslog records queued == sent + dropped and, over RELP, every
+record queued received or counted dropped, exactly (by its sequenceId), a
+record received twice only if sent again (at most ``log_resent``
+duplicates); over TCP, sent == received + what the stalled sink took;
+every control reply well-formed. Exit status 0 when every check holds.
 
-    python tools/soak.py --duration 3600 --seed 1 [--heapsize 48k]
+    python tools/soak.py --duration 3600 --seed 1 [--heapsize 48k] [--syslog relp|tcp]
 
 The heap: ``--heapsize`` is the heap left for data, the way a board with
 the package frozen into flash has it. On the Unix port the bytecode of
@@ -36,6 +42,7 @@ import json
 import os
 import random
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -55,6 +62,7 @@ DB = "soak"
 FIRMWARE_MODULES = ("influx", "syslog_handler", "syslog", "control_server", "control", "logbackend",
                     "listener", "trace", "tracesession", "regions", "tracefmt", "netsources")
 REPLY = re.compile(r"^(ok|ok: .*|error: .+)$")
+SEQ = re.compile(r'^\[meta sequenceId="(\d+)"\]$')
 VALID = ["l", "l*", "m", "m*", "L*:debug", "L*:info", "Lsensor:warning,http:debug", "Mdemo:disable",
          "M*:enable", "Mtag:builtin:enable", "M*:disable,memory:enable", "mmemory,demo", "lapp,http"]
 INVALID = ["", "x", "Lnope:debug", "L*:loud", "Mfoo:enable", "M*:maybe", "a" * 300, "\x00\x01\xff",
@@ -82,8 +90,9 @@ def complete_frames(data):
 
 
 class Soak:
-    def __init__(self, duration, seed, heapsize=None, log=print):
+    def __init__(self, duration, seed, heapsize=None, log=print, syslog="relp"):
         self.duration = duration
+        self.transport = syslog  # the syslog transport: "relp" or "tcp"
         self.rng = random.Random(seed)
         self.heapsize = heapsize
         self.log = log
@@ -92,7 +101,7 @@ class Soak:
         self.syslog_dir = os.path.join(self.work, "rsyslog")
         os.makedirs(self.influx.dir, exist_ok=True)
         os.makedirs(self.syslog_dir, exist_ok=True)
-        self.syslog = Rsyslog(self.syslog_dir)
+        self.syslog = Rsyslog(self.syslog_dir, relp_port=syslog == "relp" or None)
         self.control_port = free_port()
         self.trace_port = free_port()
         self.replies = []
@@ -112,11 +121,20 @@ class Soak:
         time.sleep(down)
         self.influx.start()
 
-    def restart_syslog(self, down):
-        self.syslog.stop()
+    def restart_syslog(self, down, sig=signal.SIGTERM):
+        self.syslog.kill(sig)
         time.sleep(down)
-        self.syslog = Rsyslog(self.syslog_dir, self.syslog.udp_port, self.syslog.tcp_port)
+        r = self.syslog
+        self.syslog = Rsyslog(self.syslog_dir, r.udp_port, r.tcp_port, r.relp_port)
         self.syslog.start()
+
+    def stop_syslog(self, secs):
+        """rsyslog stopped (SIGSTOP) for ``secs``, then continued: RELP
+        answers stop coming, the sender times out, reconnects and sends the
+        unanswered records again."""
+        self.syslog.send_signal(signal.SIGSTOP)
+        time.sleep(secs)
+        self.syslog.send_signal(signal.SIGCONT)
 
     def stall_syslog(self, secs):
         """rsyslog's TCP port taken over by a sink that never reads."""
@@ -265,7 +283,8 @@ class Soak:
             "heartbeat_s": 2,
             "influx": {"transport": "http", "host": "127.0.0.1", "port": self.influx.http_port,
                        "db": DB, "interval_s": 1, "precision": "ms"},
-            "syslog": {"transport": "tcp", "host": "127.0.0.1", "port": self.syslog.tcp_port,
+            "syslog": {"transport": self.transport, "host": "127.0.0.1",
+                       "port": self.syslog.relp_port or self.syslog.tcp_port,
                        "format": "rfc5424", "framing": "octet"},
             "control": {"port": self.control_port},
             "trace": {"port": self.trace_port, "interval_ms": 100},
@@ -307,7 +326,15 @@ class Soak:
                 if action == "influx":
                     self.restart_influx(self.rng.uniform(1, 4))
                 elif action == "syslog":
-                    self.restart_syslog(self.rng.uniform(1, 4))
+                    # over TCP as before: SIGTERM (a SIGKILL loses what is in flight,
+                    # counted as sent: no acknowledgement to tell)
+                    sig = signal.SIGTERM
+                    if self.transport == "relp" and self.rng.random() < 0.5:
+                        sig = signal.SIGKILL
+                    self.events[-1] += " (%s)" % sig.name
+                    self.restart_syslog(self.rng.uniform(1, 4), sig)
+                elif action == "stall" and self.transport == "relp":
+                    self.stop_syslog(self.rng.uniform(2, 5))
                 elif action == "stall":
                     swallowed += self.stall_syslog(self.rng.uniform(2, 5))
                 elif action == "flood":
@@ -376,14 +403,35 @@ class Soak:
         lq, ls, ld = summary.get("log_queued", -1), summary.get("log_sent", -1), summary.get("log_dropped", -1)
         checks.append(("syslog: queued == sent + dropped", lq == ls + ld,
                        "queued %d, sent %d, dropped %d" % (lq, ls, ld)))
-        # records only on both sides: log_sent does not count the notices
-        checks.append(("syslog: sent == received + swallowed by the stalled sink",
-                       ls == received + swallowed,
-                       "sent %d, received %d (+%d notices), swallowed %d" % (ls, received, len(notices), swallowed)))
+        if self.transport == "relp":
+            # each record by its sequenceId (1, 2, ... in the order queued):
+            # received once or more, or counted dropped, never both unknown
+            seqs = [SEQ.match(ln["sd"]) for ln in lines
+                    if not ln["msg"].endswith("messages dropped")]
+            ids = [int(m.group(1)) for m in seqs if m]
+            unique = len(set(ids))
+            dups = len(ids) - unique
+            resent = summary.get("log_resent", -1)
+            checks.append(("syslog (RELP): unique records received + dropped == queued",
+                           len(ids) == received and unique + ld == lq,
+                           "queued %d, received %d unique (+%d twice, +%d notices), dropped %d"
+                           % (lq, unique, dups, len(notices), ld)))
+            checks.append(("syslog (RELP): every record acknowledged was received",
+                           unique >= ls and (not ids or max(ids) <= lq),
+                           "sent (acknowledged) %d, received %d unique" % (ls, unique)))
+            checks.append(("syslog (RELP): duplicates <= log_resent", 0 <= dups <= resent,
+                           "%d received twice, %d resent" % (dups, resent)))
+        else:
+            # records only on both sides: log_sent does not count the notices
+            checks.append(("syslog: sent == received + swallowed by the stalled sink",
+                           ls == received + swallowed,
+                           "sent %d, received %d (+%d notices), swallowed %d"
+                           % (ls, received, len(notices), swallowed)))
         checks.append(("control replies all well-formed", not self.bad_replies,
                        "%d replies, bad: %r" % (len(self.replies), self.bad_replies[:3])))
-        self.log("soak: %d s, heap %s for data + %d B of loaded bytecode = -X heapsize=%d, work dir %s"
-                 % (self.duration, self.heapsize, self.code_bytes, self.heap_bytes, self.work))
+        self.log("soak: %d s, syslog over %s, heap %s for data + %d B of loaded bytecode = "
+                 "-X heapsize=%d, work dir %s" % (self.duration, self.transport, self.heapsize,
+                                                  self.code_bytes, self.heap_bytes, self.work))
         ok = True
         for name, passed, detail in checks:
             ok = ok and passed
@@ -393,8 +441,11 @@ class Soak:
         return ok
 
     def cleanup(self):
+        import shutil
+
         self.influx.cleanup()
         self.syslog.cleanup()
+        shutil.rmtree(self.work, ignore_errors=True)  # the firmware's files, its console
 
 
 def main():
@@ -404,8 +455,10 @@ def main():
     ap.add_argument("--heapsize", default=None,
                     help="heap for data, beyond the loaded bytecode (default 48k on a 32-bit "
                          "build, 96k on 64-bit)")
+    ap.add_argument("--syslog", choices=("relp", "tcp"), default="relp",
+                    help="the syslog transport (default relp: every record acknowledged)")
     a = ap.parse_args()
-    s = Soak(a.duration, a.seed, a.heapsize)
+    s = Soak(a.duration, a.seed, a.heapsize, syslog=a.syslog)
     try:
         ok = s.run()
     finally:

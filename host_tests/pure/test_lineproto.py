@@ -1,6 +1,6 @@
 """Influx line protocol encoder: exact bytes."""
 
-from monitoring.lineproto import (LineEncoder, escape_key, escape_measurement,
+from monitoring.lineproto import (STANDIN, LineEncoder, escape_key, escape_measurement,
                                   escape_string, timestamp_suffix)
 from monitoring.metrics import Registry, Source
 
@@ -15,7 +15,11 @@ def test_escaping_rules():
     assert escape_measurement("a b,c=d") == b"a\\ b\\,c=d"
     assert escape_key("a b,c=d") == b"a\\ b\\,c\\=d"
     assert escape_string('say "hi" \\o/') == b'"say \\"hi\\" \\\\o/"'
-    assert escape_string("a\nb\rc\td\x01") == b'"a\\\\nb\\\\rc\\\\td\\\\x01"'
+    # control characters as they are: InfluxDB stores what is between the quotes
+    assert escape_string("a\nb\rc\td\x01\x00\x7f") == b'"a\nb\rc\td\x01\x00\x7f"'
+    # a real LF and the text \n stay apart
+    assert escape_string("\\n") == b'"\\\\n"' and escape_string("\n") == b'"\n"'
+    assert escape_string('\\"\n') == b'"\\\\\\"\n"'
     assert escape_string("héllo") == '"héllo"'.encode()
 
 
@@ -141,3 +145,46 @@ def test_split_point_lines_share_head_and_timestamp():
     s.set("long", "x" * 80)
     assert enc.encode_into(mv, 0, len(buf), s, "h", b"", 12, True) == 0
     assert enc.points_too_long == 2
+
+
+def test_lf_in_a_string_value_per_mode():
+    # 10: as it is; STANDIN: the byte that stands for it in a queue of
+    # LF-framed lines; None: the field cannot be written
+    assert escape_string("a\nb\n", STANDIN) == b'"a\xffb\xff"'
+    assert escape_string('q"\\\n', STANDIN) == b'"q\\"\\\\\xff"'
+    assert escape_string("a\nb", None) is None
+    assert escape_string("a\rb\tc", None) == b'"a\rb\tc"'
+    reg = Registry()
+    s = Source("m", registry=reg)
+    s.set("n", 1)
+    s.set("s", "two\nlines")
+    raw, queued, drop = LineEncoder(), LineEncoder(lf=STANDIN), LineEncoder(lf=None)
+    assert line(s, "h", enc=raw) == b'm,host=h n=1i,s="two\nlines"\n'
+    # the same source through encoders of other modes: each its own bytes
+    assert line(s, "h", enc=queued) == b'm,host=h n=1i,s="two\xfflines"\n'
+    assert line(s, "h", enc=drop) == b"m,host=h n=1i\n" and drop.fields_dropped == 1
+    assert line(s, "h", enc=raw) == b'm,host=h n=1i,s="two\nlines"\n'
+    assert line(s, "h", enc=drop) == b"m,host=h n=1i\n" and drop.fields_dropped == 2
+    s.set("s", "one line\r")
+    assert line(s, "h", enc=drop) == b'm,host=h n=1i,s="one line\r"\n'
+    assert drop.fields_dropped == 2
+    t = Source("only", registry=reg)
+    t.set("s", "\n")
+    assert drop.encode(t, "h") == 0 and drop.fields_dropped == 3
+
+
+def test_unchanged_string_with_lf_allocates_nothing():
+    import gc
+
+    if not hasattr(gc, "mem_alloc"):
+        return
+    s = Source("m", registry=Registry())
+    s.set("s", "a\nb")
+    s.set("t", "c\\d")
+    for enc in (LineEncoder(lf=STANDIN), LineEncoder(lf=None)):
+        enc.encode(s, "h")
+        gc.collect()
+        before = gc.mem_alloc()
+        for _ in range(20):
+            enc.encode(s, "h")
+        assert gc.mem_alloc() - before == 0, gc.mem_alloc() - before

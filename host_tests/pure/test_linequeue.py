@@ -58,3 +58,12 @@ def test_clear_counts():
     q = LineQueue(16)
     q.append(b"a\nb\n")
     assert q.clear() == 2 and q.dropped == 2 and q.used == 0
+
+
+def test_a_line_holding_the_lf_stand_in_is_one_line():
+    # the Influx reporter queues an LF inside a string value as 0xFF
+    q = LineQueue(40)
+    q.append(b'm s="a\xffb"\n')
+    q.append(b"m n=1i\n")
+    assert len(q) == 2 and q.count(q.used) == 2 and q.head(13) == 10
+    assert q.consume(10) == 1 and contents(q) == b"m n=1i\n"

@@ -16,6 +16,11 @@ Transports:
   and 429 means InfluxDB refused the batch (a bad line): it is dropped and
   counted, not retried; anything else is retried.
 
+String values go as they are; an LF inside one only over ``http`` (a
+listener splits lines at every LF): it waits in the queue as
+:data:`lineproto.STANDIN` and is sent as LF. Over ``tcp`` and ``udp``, or
+with ``string_newlines`` ``"drop"``, such a field is left out and counted.
+
 When the sink is down or refuses, unsent lines stay in the queue (oldest
 dropped first when it is full, every dropped point counted in
 ``counters.points_dropped``) and connecting is retried with exponential
@@ -24,7 +29,7 @@ backoff and jitter. Nothing here raises into the caller or blocks the loop.
 
 from . import clock
 from .compat import sleep_ms, ticks_add, ticks_diff, ticks_ms
-from .lineproto import PRECISIONS, LineEncoder, timestamp_suffix
+from .lineproto import PRECISIONS, STANDIN, LineEncoder, timestamp_suffix
 from .linequeue import LineQueue
 from .netio import Sender, TcpClient, UdpClient
 
@@ -55,12 +60,15 @@ OPTIONS = (
     "buffer_bytes", 4096, (256, 1048576),
     "mtu_bytes", 512, (64, 65507),
     "timeout_ms", 5000, (1, 600000),
+    "string_newlines", None, ("raw", "drop"),  # None: raw over http, else drop
 )
 
 
 def _cross(o):
     if o["transport"] == "http" and not (o["db"] or (o["org"] and o["bucket"])):
         return "db", "required for http (InfluxDB 1.x), or org and bucket (2.x)"
+    if o["string_newlines"] == "raw" and o["transport"] != "http":
+        return "string_newlines", '"raw" only over http'
     return None
 
 
@@ -123,7 +131,10 @@ class InfluxReporter(Sender):
         self.mtu = o["mtu_bytes"]
         self.timeout_ms = timeout_ms
         self.queue = LineQueue(o["buffer_bytes"])
-        self.encoder = LineEncoder(line_max)
+        # an LF in a string value: over HTTP its stand-in in the queue, an LF
+        # on the wire; else (or with "drop") the field is left out, counted
+        nl = o["string_newlines"] or ("raw" if transport == "http" else "drop")
+        self.encoder = LineEncoder(line_max, STANDIN if nl == "raw" else None)
         self.wrong_peer = None  # why the peer can store nothing, once seen
         self._unknown = False  # a batch sent whole over HTTP, its answer awaited
         # what the peer answers is read into it (HTTP responses; on TCP, a
@@ -237,7 +248,18 @@ class InfluxReporter(Sender):
                     try:
                         await conn.send(self._http_head)
                         await conn.send(b"%d\r\n\r\n" % k)
-                        await conn.send(q.view(k))
+                        # the body; each stand-in for an LF inside a string
+                        # value sent as that LF (one send when there is none)
+                        i = 0
+                        while True:
+                            j = q.buf.find(b"\xff", i, k)
+                            if j < 0:
+                                j = k
+                            await conn.send(q.mv[i:j])
+                            if j == k:
+                                break
+                            await conn.send(b"\n")
+                            i = j + 1
                         # sent whole: until the answer, whether it is stored is unknown
                         self._unknown = True
                         status, body = await self._response(conn)

@@ -11,10 +11,12 @@ Escaping, per the line protocol reference:
 - string field values: ``"`` and ``\\``.
 
 Names never contain control characters: :mod:`monitoring.metrics` rejects
-them when a source, label or field is created. In string field *values*,
-control characters (which could break or inject a line) are replaced by
-their escape text: LF becomes the two characters ``\\n``, CR ``\\r``, TAB
-``\\t`` and any other ``\\xNN``.
+them when a source, label or field is created. String field *values* are
+written as they are, every control character included (InfluxDB and
+Telegraf's parser store what is between the quotes, unescaping only ``\\"``
+and ``\\\\``), except an LF, which a line-protocol listener reading a
+stream takes for the end of the line: :class:`LineEncoder` writes it as
+the byte its ``lf`` says (see there).
 
 Values: ints get the ``i`` suffix, bools ``true`` and ``false``; floats
 are written by :func:`float_text` with 17 significant digits, correctly
@@ -129,32 +131,28 @@ def escape_key(name):
     return _escape(name, ",= ")
 
 
-def escape_string(value):
-    """String field value, quoted, as bytes (see the module docstring)."""
+# the byte that stands for an LF inside a string value in a buffer of
+# LF-framed lines (the Influx reporter's queue): 0xFF is never part of UTF-8,
+# so never of an encoded str; the HTTP sender writes an LF in its place
+STANDIN = const(0xFF)
+
+
+def escape_string(value, lf=10):
+    """String field value, quoted, as bytes: ``"`` and ``\\`` escaped, every
+    other character as it is, except an LF, written as the byte ``lf``
+    (10: as it is; :data:`STANDIN`); with ``lf`` None, a value holding an
+    LF gives None (it cannot be written)."""
     raw = value.encode()
-    for c in raw:
-        if c == 34 or c == 92 or c < 32 or c == 127:
-            break
-    else:
-        return b'"' + raw + b'"'  # nothing to escape: one allocation
-    out = bytearray(b'"')
-    for c in raw:
-        if c == 34 or c == 92:
-            out.append(92)
-            out.append(c)
-        elif c < 32 or c == 127:
-            if c == 10:
-                out += b"\\\\n"
-            elif c == 13:
-                out += b"\\\\r"
-            elif c == 9:
-                out += b"\\\\t"
-            else:
-                out += b"\\\\x%02x" % c
-        else:
-            out.append(c)
-    out.append(34)
-    return bytes(out)
+    if raw.find(b"\n") >= 0:
+        if lf is None:
+            return None
+        if lf != 10:
+            raw = raw.replace(b"\n", bytes((lf,)))
+    if raw.find(b"\\") >= 0:
+        raw = raw.replace(b"\\", b"\\\\")
+    if raw.find(b'"') >= 0:
+        raw = raw.replace(b'"', b'\\"')
+    return b'"' + raw + b'"'
 
 
 def point_head(src, host):
@@ -171,12 +169,14 @@ def point_head(src, host):
 
 # a source's cache entry (src.cache), a tuple: the host it was made for, the
 # point's head (measurement and tags), per field its escaped key and "=",
-# and per field the last float or str value seen and its encoding
+# per field the last float or str value seen and its encoding, and the
+# encoder's ``lf`` the encodings were made with
 _HOST = const(0)
 _HEAD = const(1)
 _KEYS = const(2)
 _LAST = const(3)
 _TEXT = const(4)
+_LF = const(5)
 
 
 class LineEncoder:
@@ -193,14 +193,22 @@ class LineEncoder:
     Escaped names are cached per source; float and string values are
     cached per field while they stay the same, so encoding a point whose
     values did not change, or changed only in int fields, allocates nothing.
+
+    ``lf``: what an LF inside a string value becomes: 10, itself (for a
+    caller that frames lines otherwise, or a peer that reads quoted LFs);
+    :data:`STANDIN`, the byte standing for it in a queue of LF-framed
+    lines (its sender writes the LF); None: such a field cannot be written
+    (a line-protocol listener reading a stream splits lines at every LF):
+    it is left out, counted in ``fields_dropped``.
     """
 
-    def __init__(self, line_max=_DEFAULT_LINE_MAX):
+    def __init__(self, line_max=_DEFAULT_LINE_MAX, lf=10):
         # ``line`` is allocated by the first encode(): the reporter only
         # uses encode_into, and should not carry an unused buffer
         self.line = None
         self.mv = None
         self.line_max = line_max
+        self.lf = lf
         self.fields_dropped = 0
         self.points_too_long = 0
         self.rest = 0  # see encode_into's split
@@ -211,7 +219,7 @@ class LineEncoder:
         names = src.names
         keys = [escape_key(k) + b"=" for k in names]
         c = src.cache = (host, point_head(src, host), keys, [None] * len(names),
-                         [None] * len(names))
+                         [None] * len(names), self.lf)
         return c
 
     def _value(self, c, i, v, t):
@@ -219,7 +227,7 @@ class LineEncoder:
         last = c[_LAST]
         if last[i] is not None and type(last[i]) is t and last[i] == v:
             return c[_TEXT][i]
-        b = float_text(v) if t is float else escape_string(v)
+        b = float_text(v) if t is float else escape_string(v, self.lf)
         last[i] = v
         c[_TEXT][i] = b
         return b
@@ -246,7 +254,7 @@ class LineEncoder:
         tags and timestamp, which InfluxDB stores as one point. Only a
         single field longer than a line is then too long."""
         c = src.cache
-        if c is None or c[_HOST] is not host:
+        if c is None or c[_HOST] is not host or c[_LF] is not self.lf:
             c = self._cache(src, host)
         end = limit if limit - start < self.line_max else start + self.line_max
         self.rest = 0
@@ -304,6 +312,9 @@ class LineEncoder:
                 continue
             else:
                 b = self._value(c, i, v, t)
+                if b is None:  # a string that cannot be written (see lf)
+                    self.fields_dropped += 1
+                    continue
                 n = len(b)
             k = keys[i]
             q = p + 1 + len(k)  # where the value starts
