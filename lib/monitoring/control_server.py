@@ -70,6 +70,7 @@ def start(mon, o, logmod=None):
     from .logbackend import backend_for
 
     mon.control = mon._add(ControlServer(mon.registry, backend_for(logmod), o, pool=mon.pool))
+    mon.control.crash = mon.crash
 
 
 def same_secret(given, secret):
@@ -141,6 +142,7 @@ class ControlServer(PolledListener):
         PolledListener.__init__(self, o["port"], o["addr"], poll_ms, 2, pool)
         self.registry = registry
         self.logs = log_backend
+        self.crash = None  # what `c` shows: the crash section's store
         self.token = token
         self.idle_ms = idle_ms
         self.first_line_ms = first_line_ms
@@ -232,7 +234,7 @@ class ControlServer(PolledListener):
                 self._send(c, now, "error: unauthorized")
             return
         self.commands += 1
-        self._send(c, now, execute(line, self.logs, self.registry, len(c.buf) - 2))
+        self._send(c, now, execute(line, self.logs, self.registry, len(c.buf) - 2, self.crash))
 
     def _service(self, c, now):
         if c.out is not None:

@@ -1,0 +1,394 @@
+"""Crash reports (the ``crash`` section): the last words of a board that
+resets, kept where they survive the reset and delivered at the next boot.
+
+- :func:`monitoring.crash_report` (the firmware's top level, or its
+  asyncio exception handler, calls it with the exception before
+  resetting) writes a bounded report (:mod:`crashfmt`: traceback, uptime,
+  heap, the last log records, firmware) into a record preallocated at
+  start, and stores it once: in RTC memory (``machine.RTC().memory()``,
+  the ESP32's; or the ``rtc`` object given to ``start``) where the port
+  has it, else in a small file written to ``FILE.tmp`` and renamed over
+  ``FILE``. On the file store a reserve of 1 KB, allocated at start, is
+  freed just before, so the file can be opened on a full heap.
+- At the next boot, once the sinks are up: one syslog record at critical,
+  MSGID ``crash``, the report as its message; in the ``system`` source
+  ``reset_cause``, ``crashes`` (carried across resets) and
+  ``last_crash_uptime_s``. The report is cleared from the store only when
+  it was delivered: the record left the syslog queue as sent (acknowledged
+  over RELP) and a point of the ``system`` source was sent to Influx, each
+  with nothing dropped meanwhile; otherwise it waits for the next boot.
+- :func:`monitoring.beat` (the heartbeat): a task names itself; the name
+  is written to the store when it changes, at most every ``beat_s``
+  seconds (RTC memory: at every change, it costs a copy of the record).
+  After a watchdog reset with no report, the report made at boot names
+  the last task that beat.
+- Before a deep sleep, :meth:`CrashStore.keep_counters` keeps the
+  ``monitoring`` source's counters (and counts the wake); after a
+  deep-sleep reset they are added back.
+"""
+
+import gc
+
+from . import crashfmt
+from .compat import asyncio, sleep_ms, ticks_diff, ticks_ms
+
+
+def _loggers(v):
+    for lg in v if type(v) in (list, tuple) else (v,):
+        if not (type(lg) is str or hasattr(lg, "addHandler") or hasattr(lg, "getLogger")):
+            return "a logger name, a logger, or a list of them"
+    return None
+
+
+# the ``crash`` section: key, default, rule, ...; see docs/crash.md
+OPTIONS = (
+    "store", "auto", ("auto", "rtc", "file"),
+    "file", "crash.bin", "text",
+    "report_bytes", 1024, (256, 1900),
+    "records", 4, (0, 16),
+    "record_bytes", 80, (32, 240),
+    "loggers", None, _loggers,  # None: the syslog section's, else the root logger
+    "beat_s", 10, (0.0, 86400),
+)
+
+
+def check(section):
+    """The ``crash`` section checked: every key, defaults filled in."""
+    from . import options
+
+    o = options.check("crash", OPTIONS, section)
+    if not o["file"]:
+        raise ValueError("crash.file: expected a file name, got ''")
+    return o
+
+
+def machine_rtc():
+    """The port's RTC memory: ``machine.RTC()`` when it has ``memory``
+    (ESP32), else None."""
+    try:
+        import machine
+
+        r = machine.RTC()
+        if hasattr(r, "memory"):
+            return r
+    except (ImportError, AttributeError, OSError, TypeError, ValueError):
+        pass
+    return None
+
+
+class FileStore:
+    """The record in a file: read at boot, written to ``PATH.tmp`` then
+    renamed over ``PATH`` (a reset while writing leaves the old record)."""
+
+    cheap = False  # each write costs flash wear
+
+    def __init__(self, path):
+        self.path = path
+        self.tmp = path + ".tmp"
+
+    def memory(self, data=None):
+        import os
+
+        if data is None:
+            try:
+                with open(self.path, "rb") as f:
+                    return f.read()
+            except OSError:
+                return None
+        with open(self.tmp, "wb") as f:
+            f.write(data)
+        try:
+            os.rename(self.tmp, self.path)
+        except OSError:  # FAT will not rename over a file
+            try:
+                os.remove(self.path)
+            except OSError:
+                pass
+            os.rename(self.tmp, self.path)
+
+
+class _Handler:
+    # the log ring's handler, for micropython-lib's logging and
+    # adafruit_logging (their records' text: message, msg)
+    def __init__(self, store):
+        self.store = store
+        self.level = 0
+        self.formatter = None
+
+    def setLevel(self, level):
+        self.level = level
+
+    def setFormatter(self, f):
+        pass
+
+    def emit(self, record):
+        try:
+            s = self.store
+            msg = getattr(record, "message", None)
+            if msg is None:
+                msg = record.msg
+            s.fmt.add_record(record.levelno, record.name, msg, s.uptime())
+        except Exception:
+            pass
+
+    def flush(self):
+        pass
+
+    close = flush
+
+
+class CrashStore:
+    """The crash record of :class:`Monitor` ``mon`` as the checked section
+    ``o`` says; ``rtc``: an object with RTC's ``memory()`` (None: the
+    port's, if any). Reads the stored record at once."""
+
+    def __init__(self, mon, o, rtc=None):
+        self.mon = mon
+        self.fw = mon.firmware
+        self.fmt = crashfmt.Report(o["report_bytes"], o["records"], o["record_bytes"])
+        store = o["store"]
+        if rtc is None and store != "file":
+            rtc = machine_rtc()
+            if rtc is None and store == "rtc":
+                raise ValueError("crash.store: this port has no RTC memory")
+        self.rtc = rtc
+        self.kind = "file" if rtc is None else "rtc"
+        self.dev = FileStore(o["file"]) if rtc is None else rtc
+        self.cheap = getattr(self.dev, "cheap", True)
+        # freed before the file is written on a full heap
+        self.reserve = bytearray(1024) if rtc is None else None
+        self.beat_ms = int(o["beat_s"] * 1000)
+        self._beat = None  # the name last written
+        self._beat_t = ticks_ms()
+        self._beat_written = False
+        self._up_s = 0
+        self._up_ms = 0
+        self._t = ticks_ms()
+        self._last = None  # the exception last reported
+        self.shown = 0  # the report `c` shows (kept after delivery)
+        self.delivered = False
+        self._task = None
+        try:
+            data = self.dev.memory()
+        except Exception:
+            data = None
+        self.fmt.load(data)
+        self.shown = self.fmt.pending()
+
+    def uptime(self):
+        """Seconds since start, wrap-safe, without large ints."""
+        now = ticks_ms()
+        ms = self._up_ms + ticks_diff(now, self._t)
+        self._t = now
+        self._up_s += ms // 1000
+        self._up_ms = ms % 1000
+        return self._up_s
+
+    def save(self):
+        """Write the record to the store; True on success."""
+        try:
+            if self.reserve is not None:
+                self.reserve = None
+                gc.collect()
+            self.dev.memory(self.fmt.blob)
+            return True
+        except Exception:
+            return False
+        finally:
+            if self.reserve is None and self.kind == "file":
+                try:
+                    self.reserve = bytearray(1024)
+                except MemoryError:
+                    pass
+
+    # -- at boot -------------------------------------------------------------
+
+    def boot(self, cause):
+        """The stored record after a reset of ``cause``: a watchdog reset
+        without a report gets one naming the last heartbeat; the counters
+        kept before a deep sleep are added back. Returns True when the
+        record changed (and must be written)."""
+        f = self.fmt
+        changed = False
+        beat = f.beat_name()
+        c = cause.lower()
+        if ("wdt" in c or "watchdog" in c) and not f.pending():
+            text = "watchdog reset; last beat: " + (
+                "%s after %d s" % (beat.decode(), f.beat_uptime()) if beat else "none")
+            f.write_text(text.encode(), f.beat_uptime() if beat else 0)
+            self.shown = f.pending()
+            changed = True
+        if beat:
+            f.clear_beat()
+            changed = True
+        if "deep" in c and f.restore_counters(self.mon.counters, self.mon.counters.NAMES):
+            changed = True
+        return changed
+
+    # -- reporting ---------------------------------------------------------
+
+    def report(self, exc):
+        """Write ``exc``'s report and store it (once per exception);
+        returns True when stored. Never raises."""
+        if exc is self._last:
+            return True
+        self._last = exc
+        try:
+            try:
+                free = gc.mem_free()
+                alloc = gc.mem_alloc()
+            except AttributeError:
+                free = alloc = 0
+            n = self.fmt.write_report(exc, self.uptime(), free, alloc, _largest(), self.fw)
+            self.shown = n
+            self.delivered = False
+            return self.save()
+        except Exception:
+            return False
+
+    def beat(self, name):
+        """The heartbeat: ``name`` (bytes, to allocate nothing) ran."""
+        if name is self._beat:
+            return
+        if not self.cheap:
+            now = ticks_ms()
+            if not self.beat_ms or ticks_diff(now, self._beat_t) < self.beat_ms:
+                return
+            self._beat_t = now
+        elif not self.beat_ms:
+            return
+        self._beat = name
+        self.fmt.set_beat(name, self.uptime())
+        self.save()
+
+    def keep_counters(self):
+        """Before a deep sleep: keep the counters and count the wake."""
+        c = self.mon.counters
+        self.fmt.save_counters(c, c.NAMES)
+        return self.save()
+
+    def text(self):
+        """The last report (this boot's or the one delivered at boot),
+        escaped as a syslog message is, or None."""
+        if not self.shown:
+            return None
+        from .syslog import put_msg
+
+        n = self.shown
+        buf = bytearray(4 * n)
+        end = put_msg(buf, 0, len(buf), bytes(self.fmt.report_view(n)).decode())
+        return bytes(buf[0:end]).decode()
+
+    # -- delivery ----------------------------------------------------------
+
+    def start(self):
+        if self.fmt.pending() and self._task is None:
+            self._task = asyncio.create_task(self._deliver())
+
+    def stop(self):
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+        for lg, h in self.attached:
+            try:
+                (getattr(lg, "removeHandler", None) or lg.handlers.remove)(h)
+            except Exception:
+                pass
+        self.attached = []
+
+    attached = ()
+
+    async def _deliver(self):
+        mon = self.mon
+        c = mon.counters
+        sl = mon.syslog
+        ix = mon.influx
+        if sl is None and ix is None:
+            return  # nowhere to deliver: kept
+        queued = False
+        p0 = None
+        while sl is not None or ix is not None:
+            await sleep_ms(50)
+            if sl is not None:
+                if not queued:
+                    # alone in the queue: the first to leave it
+                    if sl.queue.used == 0:
+                        s0 = c.log_sent
+                        d0 = c.log_dropped
+                        sl.count(50)
+                        queued = sl.log(50, "crash", bytes(self.fmt.report_view()).decode())
+                elif c.log_dropped != d0:
+                    queued = False  # lost (or another was): again
+                elif c.log_sent > s0:
+                    sl = None
+            if ix is not None:
+                if p0 is None or c.points_dropped != pd0:
+                    p0 = c.points_produced
+                    pd0 = c.points_dropped
+                elif c.points_produced > p0 and ix.queue.used == 0:
+                    ix = None  # every point since sent, none dropped
+        self.fmt.set_pending(0)
+        self.delivered = self.save()
+        self._task = None
+
+
+def _largest():
+    # the largest free block, where the port tells (-1: unknown)
+    try:
+        import esp32
+
+        big = 0
+        for t in esp32.idf_heap_info(esp32.HEAP_DATA):
+            if t[2] > big:
+                big = t[2]
+        return big
+    except Exception:
+        pass
+    try:
+        import espidf
+
+        return espidf.heap_caps_get_largest_free_block()
+    except Exception:
+        return -1
+
+
+def start(mon, o, logmod=None):
+    """Run the checked section ``o`` on :class:`Monitor` ``mon``: read the
+    record, make the boot's report, set the ``system`` fields, attach the
+    log ring, deliver the report once the sinks are up."""
+    s = CrashStore(mon, o, mon.rtc)
+    cause = mon.reset_cause or "unknown"
+    if s.boot(cause):
+        s.save()
+    f = s.fmt
+    src = mon.registry.get("system") if mon.builtin_sources else None
+    if src is not None:
+        src.set("reset_cause", cause)
+        src.incr("crashes", f.crashes())
+        src.set("last_crash_uptime_s", f.last_uptime())
+    loggers = o["loggers"]
+    if loggers is None:
+        if mon.syslog is not None:
+            loggers = [lg for lg, _ in mon.syslog.attached]
+        else:
+            loggers = (logmod,) if logmod else ()
+    att = []
+    for lg in loggers if type(loggers) in (list, tuple) else (loggers,):
+        if type(lg) is str:
+            if logmod is None:
+                continue
+            lg = logmod.getLogger(lg)
+        if hasattr(lg, "getLogger"):
+            try:
+                lg = lg.getLogger()
+            except TypeError:
+                lg = lg.getLogger("")
+        if hasattr(lg, "manager"):
+            continue  # CPython's logging: not on a board
+        h = _Handler(s)
+        lg.addHandler(h)
+        att.append((lg, h))
+    s.attached = att
+    mon.crash = mon._add(s)
+    if mon.control is not None:
+        mon.control.crash = s
