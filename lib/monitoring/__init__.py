@@ -83,9 +83,9 @@ class Monitor:
         service.start()
         return service
 
-    async def flush(self, timeout_ms=5000):
+    async def flush(self, timeout_ms=5000, collect=True):
         """Deliver every queued point and record now: the sources sampled
-        once more into the Influx queue, then both queues sent (UDP: sent;
+        once more into the Influx queue (unless ``collect`` is False), then both queues sent (UDP: sent;
         HTTP: 2xx received; RELP: acknowledged; TCP: written), for at most
         ``timeout_ms``. Returns ``(delivered, dropped, left)``: points and
         records delivered and dropped meanwhile, and those still queued.
@@ -100,7 +100,8 @@ class Monitor:
         sl = self.syslog
         try:
             if ix is not None:
-                ix.collect()
+                if collect:
+                    ix.collect()
                 ix.backoff.succeeded()
             if sl is not None:
                 sl.backoff.succeeded()

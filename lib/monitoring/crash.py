@@ -144,7 +144,7 @@ class CrashStore:
 
     def __init__(self, mon, o, rtc=None):
         self.mon = mon
-        self.fw = mon.firmware
+        self.fw = mon.firmware.encode()
         self.fmt = crashfmt.Report(o["report_bytes"], o["records"], o["record_bytes"])
         store = o["store"]
         if rtc is None and store != "file":
@@ -155,8 +155,10 @@ class CrashStore:
         self.kind = "file" if rtc is None else "rtc"
         self.dev = FileStore(o["file"]) if rtc is None else rtc
         self.cheap = getattr(self.dev, "cheap", True)
-        # freed before the file is written on a full heap
-        self.reserve = bytearray(1024) if rtc is None else None
+        # freed when a report is written on a full heap (the file store
+        # needs room to open the file)
+        self.reserve_bytes = 1024 if rtc is None else 256
+        self.reserve = bytearray(self.reserve_bytes)
         self.beat_ms = int(o["beat_s"] * 1000)
         self._beat = None  # the name last written
         self._beat_t = ticks_ms()
@@ -187,19 +189,21 @@ class CrashStore:
     def save(self):
         """Write the record to the store; True on success."""
         try:
-            if self.reserve is not None:
-                self.reserve = None
-                gc.collect()
             self.dev.memory(self.fmt.blob)
             return True
         except Exception:
             return False
-        finally:
-            if self.reserve is None and self.kind == "file":
-                try:
-                    self.reserve = bytearray(1024)
-                except MemoryError:
-                    pass
+
+    def _free_reserve(self):
+        if self.reserve is not None:
+            self.reserve = None
+            gc.collect()
+
+    def _take_reserve(self):
+        try:
+            self.reserve = bytearray(self.reserve_bytes)
+        except MemoryError:
+            pass
 
     # -- at boot -------------------------------------------------------------
 
@@ -233,6 +237,7 @@ class CrashStore:
         if exc is self._last:
             return True
         self._last = exc
+        self._free_reserve()
         try:
             try:
                 free = gc.mem_free()
@@ -245,6 +250,8 @@ class CrashStore:
             return self.save()
         except Exception:
             return False
+        finally:
+            self._take_reserve()
 
     def beat(self, name):
         """The heartbeat: ``name`` (bytes, to allocate nothing) ran."""
