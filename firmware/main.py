@@ -246,9 +246,9 @@ async def battery_cycle(mon, demo, log, sleep_s, t0):
 
 
 async def main():
-    import time
+    from monitoring.compat import ticks_ms
 
-    t0 = time.ticks_ms() if hasattr(time, "ticks_ms") else 0
+    t0 = ticks_ms()
     asyncio.get_event_loop().set_exception_handler(on_task_error)
     # the logging module first: the configuration's checks load the
     # capabilities' code, which is better placed after it on a small heap

@@ -84,7 +84,7 @@ def test_demo_firmware_boots_through_bad_top_level_settings(mp, tmp_path):
                                            "to 65535, got '9100' (prometheus off)"),
         ({"prometeus": {"port": 9100}}, "config: prometeus: unknown key (known: hostname, "
                                         "firmware, sources, influx, control, syslog, trace, "
-                                        "prometheus) (ignored)"),
+                                        "prometheus, crash) (ignored)"),
     ]
     for bad, message in cases:
         # no listeners (the Unix board's defaults open 2323 and 4242)

@@ -33,6 +33,7 @@ OWNERS = {
     "trace": "trace",
     "prometheus": "prometheus",
     "sources": "sources",
+    "crash": "crash",
 }
 
 DOCS = [os.path.join(ROOT, "README.md")] + sorted(glob.glob(os.path.join(ROOT, "docs", "*.md")))
