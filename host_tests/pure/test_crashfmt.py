@@ -138,3 +138,32 @@ def test_put_int_and_bytes_bounds():
     assert crashfmt.put_int(b, 0, 8, 1234567) == 7 and bytes(b[:7]) == b"1234567"
     assert crashfmt.put_int(b, 0, 3, 1234) == 0  # does not fit: nothing
     assert crashfmt.put_bytes(b, 0, 4, b"ab\x01\ncdef") == 4 and bytes(b[:4]) == b"ab \n"
+
+
+class _Shown:
+    # what the crash section gives the control port: text() of the last report
+    def __init__(self, report):
+        self.report = report
+
+    def text(self):
+        n = self.report.pending()
+        return crashfmt.escaped(self.report.report_view(n)) if n else None
+
+
+def test_control_c_answers_the_report_escaped_as_syslog_does():
+    from monitoring.control import execute
+    from monitoring.metrics import Registry
+
+    reg = Registry()
+    r = Report(512, 1, 40)
+    shown = _Shown(r)
+    assert execute("c", None, reg, crash=shown) == "ok: none"
+    r.add_record(20, "app", "back\\slash", 3)
+    r.write_report(caught(), 4, 1, 2, -1, "fw")
+    reply = execute(b"c\r\n", None, reg, crash=shown)
+    t = text(r)
+    assert reply == "ok: " + t.replace("\\", "\\\\").replace("\n", "\\n"), reply
+    assert "\n" not in reply and reply.endswith("3 s I app: back\\\\slash"), reply
+    assert execute("c", None, reg) == "error: no crash reports"
+    assert execute("cx", None, reg, crash=shown) == "error: unexpected argument"
+    assert execute("x", None, reg, crash=shown) == "error: unknown command"

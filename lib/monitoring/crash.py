@@ -279,12 +279,7 @@ class CrashStore:
         escaped as a syslog message is, or None."""
         if not self.shown:
             return None
-        from .syslog import put_msg
-
-        n = self.shown
-        buf = bytearray(4 * n)
-        end = put_msg(buf, 0, len(buf), bytes(self.fmt.report_view(n)).decode())
-        return bytes(buf[0:end]).decode()
+        return crashfmt.escaped(self.fmt.report_view(self.shown))
 
     # -- delivery ----------------------------------------------------------
 

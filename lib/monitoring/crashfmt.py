@@ -189,6 +189,17 @@ def print_exception(exc, stream):
         traceback.print_exception(type(exc), exc, exc.__traceback__, file=stream)
 
 
+def escaped(text):
+    """``text`` (bytes, a memoryview) as a str escaped as a syslog
+    message is (:func:`syslog.put_msg`: LF as ``\\n``, a backslash
+    doubled...): one line. Allocates (for the control port's reply)."""
+    from .syslog import put_msg
+
+    buf = bytearray(4 * len(text))
+    end = put_msg(buf, 0, len(buf), bytes(text).decode())
+    return bytes(buf[0:end]).decode()
+
+
 _LEVELS = b"DIWEC"
 
 
