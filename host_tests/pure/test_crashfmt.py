@@ -165,5 +165,5 @@ def test_control_c_answers_the_report_escaped_as_syslog_does():
     assert reply == "ok: " + t.replace("\\", "\\\\").replace("\n", "\\n"), reply
     assert "\n" not in reply and reply.endswith("3 s I app: back\\\\slash"), reply
     assert execute("c", None, reg) == "error: no crash reports"
-    assert execute("cx", None, reg, crash=shown) == "error: unexpected argument"
+    assert execute("cx", None, reg, crash=shown) == "error: unknown command"
     assert execute("x", None, reg, crash=shown) == "error: unknown command"

@@ -54,11 +54,12 @@ class Monitor:
         self.trace = None
         self.prometheus = None
         self.regions = None
-        self.crash = None
-        self.rtc = None
-        self.reset_cause = None
         self.want_regions = False
         self.services = []
+
+    # the crash section's store, and start()'s rtc and reset_cause: class
+    # attributes until set (a firmware without them keeps a smaller dict)
+    crash = rtc = reset_cause = None
 
     def make_regions(self):
         """The :class:`regions.Regions` behind :func:`region`, created on
@@ -84,44 +85,11 @@ class Monitor:
         return service
 
     async def flush(self, timeout_ms=5000, collect=True):
-        """Deliver every queued point and record now: the sources sampled
-        once more into the Influx queue (unless ``collect`` is False), then both queues sent (UDP: sent;
-        HTTP: 2xx received; RELP: acknowledged; TCP: written), for at most
-        ``timeout_ms``. Returns ``(delivered, dropped, left)``: points and
-        records delivered and dropped meanwhile, and those still queued.
-        Never raises (an error is counted as the senders count it)."""
-        from .compat import sleep_ms, ticks_diff, ticks_ms
+        """Deliver every queued point and record now; returns
+        ``(delivered, dropped, left)``, never raises: :func:`flush.flush`."""
+        from .flush import flush
 
-        c = self.counters
-        t0 = ticks_ms()
-        s0 = c.points_sent + c.log_sent
-        d0 = c.points_dropped + c.log_dropped
-        ix = self.influx
-        sl = self.syslog
-        try:
-            if ix is not None:
-                if collect:
-                    ix.collect()
-                ix.backoff.succeeded()
-            if sl is not None:
-                sl.backoff.succeeded()
-                sl._event.set()  # the sending task wakes
-            while ticks_diff(ticks_ms(), t0) < timeout_ms:
-                busy = False
-                if ix is not None and ix.queue.used:
-                    busy = True
-                    if ix.backoff.ready():
-                        await ix.send()
-                if sl is not None and (sl.queue.used or getattr(sl, "_out", 0)):
-                    busy = True
-                if not busy:
-                    break
-                await sleep_ms(5)
-        except Exception:
-            pass
-        left = (ix.queue.lines if ix is not None else 0) + (
-            sl.queue.lines if sl is not None else 0)
-        return (c.points_sent + c.log_sent - s0, c.points_dropped + c.log_dropped - d0, left)
+        return await flush(self, timeout_ms, collect)
 
     def stop(self):
         """Stop every capability: tasks cancelled, sockets closed."""
@@ -228,8 +196,10 @@ def _run(hostname, firmware, opts, owners, registry, logging, net_status, pool, 
     mon = Monitor(reg, Counters())
     mon.pool = pool
     mon.firmware = firmware
-    mon.rtc = rtc
-    mon.reset_cause = reset_cause
+    if rtc is not None:
+        mon.rtc = rtc
+    if reset_cause is not None:
+        mon.reset_cause = reset_cause
     src = opts["sources"]
     mon.builtin_sources = src["builtin"]
     if src["builtin"]:

@@ -255,15 +255,6 @@ def decode(line, max_len=MAX_LINE):
     return line
 
 
-def _show_crash(arg, crash):
-    if arg:
-        raise CommandError("unexpected argument")
-    if crash is None:
-        raise CommandError("no crash reports")
-    text = crash.text()
-    return "ok: " + (text if text else "none")
-
-
 def execute(line, logs, registry, max_len=MAX_LINE, crash=None):
     """Run one command line against ``logs`` (a
     :class:`logbackend.LogBackend`, or None: ``L``/``l`` then answer
@@ -288,8 +279,10 @@ def execute(line, logs, registry, max_len=MAX_LINE, crash=None):
             return _set_metrics(arg, registry)
         if c == "m":
             return _show_metrics(arg, registry)
-        if c == "c":
-            return _show_crash(arg, crash)
+        if c == "c" and not arg:
+            if crash is None:
+                raise CommandError("no crash reports")
+            return "ok: " + (crash.text() or "none")
         raise CommandError("unknown command")
     except CommandError as e:
         return "error: " + e.args[0]

@@ -70,7 +70,6 @@ def start(mon, o, logmod=None):
     from .logbackend import backend_for
 
     mon.control = mon._add(ControlServer(mon.registry, backend_for(logmod), o, pool=mon.pool))
-    mon.control.crash = mon.crash
 
 
 def same_secret(given, secret):
@@ -142,7 +141,6 @@ class ControlServer(PolledListener):
         PolledListener.__init__(self, o["port"], o["addr"], poll_ms, 2, pool)
         self.registry = registry
         self.logs = log_backend
-        self.crash = None  # what `c` shows: the crash section's store
         self.token = token
         self.idle_ms = idle_ms
         self.first_line_ms = first_line_ms
@@ -156,6 +154,10 @@ class ControlServer(PolledListener):
         self.evicted = 0
         self._now = 0  # the step's ticks, for _evict
         self.step_errors = 0
+
+    # what `c` shows: the crash section's store (it sets it when on; a class
+    # attribute until then, so the instance's dict stays as small as it was)
+    crash = None
 
     def _failed(self, e):
         self.step_errors += 1
