@@ -283,7 +283,11 @@ def test_battery_node_twenty_wake_sleep_cycles(mp, influxdb, rsyslog, tmp_path):
     cfg = config(influxdb, rsyslog, db, sleep_s=60)
     cfg["influx"]["interval_s"] = 3600
     cfg["sources"] = {"net": False}
-    board = Board(mp, tmp_path, cfg)
+    board = Board(mp, tmp_path, dict(cfg, sleep_s=0))
+    # a crash first, awake; the first wake delivers its report before sleeping
+    rc, out = board.boot(CRASH_AFTER="0.3")
+    assert rc == RESET_EXIT and record(board.rtc)[:1] == (1,), out[-3000:]
+    board.cfg.write_text(json.dumps(cfg))
     awake = []
     wall = []
     sent = []
@@ -296,6 +300,8 @@ def test_battery_node_twenty_wake_sleep_cycles(mp, influxdb, rsyslog, tmp_path):
         f = dict(w.split("=") for w in line.split()[2:])
         assert int(line.split()[1]) == i, line
         assert f["dropped"] == "0" and f["left"] == "0", line
+        if i == 0:
+            assert record(board.rtc)[:2] == (1, 0) and len(crash_lines(rsyslog)) == 1
         awake.append(int(f["awake_ms"]))
         sent.append(int(f["bytes"]))
     print("\nawake ms per cycle (firmware start to sleep):", awake)

@@ -284,7 +284,11 @@ class CrashStore:
     # -- delivery ----------------------------------------------------------
 
     def start(self):
-        if self.fmt.pending() and self._task is None:
+        """Start delivering the pending report, if any: the syslog record
+        is queued at once, and a task checks until it is delivered."""
+        if not self.fmt.pending() or (self._sl is None and self._ix is None):
+            return  # nothing to deliver, or nowhere to: kept
+        if not self.check() and self._task is None:
             self._task = asyncio.create_task(self._deliver())
 
     def stop(self):
@@ -299,38 +303,57 @@ class CrashStore:
         self.attached = []
 
     attached = ()
+    _sl = _ix = None  # the sinks the pending report still has to reach
+    _queued = False
+
+    def sinks(self, syslog, influx):
+        """Deliver the pending report to ``syslog`` (a sender) and
+        ``influx`` (a reporter whose points carry the crash fields), each
+        None when absent."""
+        c = self.mon.counters
+        self._sl = syslog
+        self._ix = influx
+        self._p0 = c.points_produced
+        self._pd0 = c.points_dropped
+
+    def check(self):
+        """One step of the delivery, without waiting (the task runs it, and
+        ``Monitor.flush`` at its end); True once the report is delivered
+        and cleared, or when there is none."""
+        f = self.fmt
+        if not f.pending():
+            return True
+        c = self.mon.counters
+        sl = self._sl
+        if sl is not None:
+            if not self._queued:
+                # alone in the queue: the first to leave it
+                if sl.queue.used == 0:
+                    self._s0 = c.log_sent
+                    self._d0 = c.log_dropped
+                    sl.count(50)
+                    self._queued = sl.log(50, "crash", bytes(f.report_view()).decode())
+            elif c.log_dropped != self._d0:
+                self._queued = False  # lost (or another was): again
+            elif c.log_sent > self._s0:
+                self._sl = sl = None
+        ix = self._ix
+        if ix is not None:
+            if c.points_dropped != self._pd0:
+                self._p0 = c.points_produced
+                self._pd0 = c.points_dropped
+            elif c.points_produced > self._p0 and ix.queue.used == 0:
+                # every point since start sent, none dropped
+                self._ix = ix = None
+        if sl is not None or ix is not None:
+            return False
+        f.set_pending(0)
+        self.delivered = self.save()
+        return True
 
     async def _deliver(self):
-        mon = self.mon
-        c = mon.counters
-        sl = mon.syslog
-        ix = mon.influx
-        if sl is None and ix is None:
-            return  # nowhere to deliver: kept
-        queued = False
-        p0 = None
-        while sl is not None or ix is not None:
+        while not self.check():
             await sleep_ms(50)
-            if sl is not None:
-                if not queued:
-                    # alone in the queue: the first to leave it
-                    if sl.queue.used == 0:
-                        s0 = c.log_sent
-                        d0 = c.log_dropped
-                        sl.count(50)
-                        queued = sl.log(50, "crash", bytes(self.fmt.report_view()).decode())
-                elif c.log_dropped != d0:
-                    queued = False  # lost (or another was): again
-                elif c.log_sent > s0:
-                    sl = None
-            if ix is not None:
-                if p0 is None or c.points_dropped != pd0:
-                    p0 = c.points_produced
-                    pd0 = c.points_dropped
-                elif c.points_produced > p0 and ix.queue.used == 0:
-                    ix = None  # every point since sent, none dropped
-        self.fmt.set_pending(0)
-        self.delivered = self.save()
         self._task = None
 
 
@@ -391,6 +414,8 @@ def start(mon, o, logmod=None):
         lg.addHandler(h)
         att.append((lg, h))
     s.attached = att
+    # Influx carries the report only in the system source's fields
+    s.sinks(mon.syslog, mon.influx if src is not None else None)
     mon.crash = mon._add(s)
     if mon.control is not None:
         mon.control.crash = s

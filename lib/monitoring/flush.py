@@ -37,6 +37,8 @@ async def flush(mon, timeout_ms=5000, collect=True):
             if not busy:
                 break
             await sleep_ms(5)
+        if mon.crash is not None:
+            mon.crash.check()  # a crash report just delivered is cleared
     except Exception:
         pass
     left = (ix.queue.lines if ix is not None else 0) + (
