@@ -167,3 +167,28 @@ def test_control_c_answers_the_report_escaped_as_syslog_does():
     assert execute("c", None, reg) == "error: no crash reports"
     assert execute("cx", None, reg, crash=shown) == "error: unknown command"
     assert execute("x", None, reg, crash=shown) == "error: unknown command"
+
+
+def test_writing_a_report_allocates_at_most_one_memoryview():
+    # MicroPython only (CPython's gc has no mem_alloc): the type name's
+    # memoryview is all a report allocates, the message's all a record does
+    import gc
+
+    if not hasattr(gc, "mem_alloc"):
+        return
+    r = Report(1024, 4, 80)
+    e = caught(3)
+    name = b"fw-1"
+    for i in range(4):
+        r.add_record(20, "app", "record", i)
+    r.write_report(e, 1, 2, 3, -1, name)
+    gc.collect()
+    a = gc.mem_alloc()
+    r.write_report(e, 1, 2, 3, -1, name)
+    b = gc.mem_alloc()
+    msg = "a message"
+    gc.collect()
+    c = gc.mem_alloc()
+    r.add_record(30, "app", msg, 5)
+    d = gc.mem_alloc()
+    assert b - a <= 32 and d - c <= 32, (b - a, d - c)

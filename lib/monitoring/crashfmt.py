@@ -30,9 +30,11 @@ N B; firmware NAME`` (largest ``?`` where the port cannot tell), the
 traceback (``sys.print_exception``'s text; cut in the middle, ``...``,
 when too long: its head and its last lines kept), then ``last records:``
 and the last few log records, oldest first (``N s L name: message``, L
-the level's initial). Writing it allocates nothing on MicroPython (the
-traceback goes through an ``io.IOBase`` stream whose ``write`` copies
-byte by byte): it works on a full heap.
+the level's initial). Writing it allocates 32 bytes on MicroPython (a
+memoryview of the exception's type name; the traceback goes through an
+``io.IOBase`` stream whose ``write`` copies byte by byte): with a small
+reserve freed first, it works on a full heap. Keeping a log record
+allocates a memoryview of its message, as the syslog handler does.
 """
 
 from .compat import const
@@ -175,14 +177,16 @@ class Writer(_Base):
         return p
 
 
+import sys
+
+_pe = getattr(sys, "print_exception", None)
+
+
 def print_exception(exc, stream):
     """``exc``'s traceback written to ``stream`` (MicroPython's
     ``sys.print_exception``; CPython's and CircuitPython's ``traceback``)."""
-    import sys
-
-    pe = getattr(sys, "print_exception", None)
-    if pe is not None:
-        pe(exc, stream)
+    if _pe is not None:
+        _pe(exc, stream)
     else:
         import traceback
 
@@ -308,9 +312,27 @@ class Report:
 
     # -- the log ring ------------------------------------------------------
 
+    _names = None
+
+    def _name_bytes(self, name):
+        # a logger name's bytes, cached (a few loggers: at most 8 kept), so
+        # that a record allocates only its message's memoryview
+        c = self._names
+        if c is None:
+            c = self._names = {}
+        b = c.get(name)
+        if b is None:
+            try:
+                b = memoryview(name)
+            except TypeError:  # CPython
+                b = name.encode()
+            if len(c) < 8:
+                c[name] = b
+        return b
+
     def add_record(self, levelno, name, msg, up_s):
         """Keep one log record in the ring (the oldest goes). Allocates
-        nothing for bytes (for a str, as :func:`put_bytes`)."""
+        a memoryview of ``msg`` when it is a str (names are cached)."""
         k = len(self.rlen)
         if not k:
             return
@@ -329,7 +351,7 @@ class Report:
             r[p + 3] = _LEVELS[min(max(levelno // 10 - 1, 0), 4)]
             r[p + 4] = 32
             p += 5
-        p = put_bytes(r, p, end, name or "root")
+        p = put_bytes(r, p, end, self._name_bytes(name or "root"))
         if p + 2 < end:
             r[p] = 58  # :
             r[p + 1] = 32
@@ -348,8 +370,9 @@ class Report:
     def write_report(self, exc, up_s, free, alloc, largest, firmware):
         """Write the report of ``exc`` (uptime ``up_s``, heap figures,
         ``largest`` -1 when unknown, ``firmware`` bytes or str) as the
-        pending one and count the crash; returns its length. Allocates
-        nothing on MicroPython (a str ``firmware``: a memoryview)."""
+        pending one and count the crash; returns its length. Allocates a
+        memoryview of the type's name on MicroPython (32 bytes; and one of
+        ``firmware`` when it is a str)."""
         b = self.blob
         end = self.size
         p = HEAD
@@ -371,9 +394,10 @@ class Report:
         p = put_bytes(b, p, end, b"\n")
         # the records' room kept (a third of the report at most)
         keep = 0
-        for n in self.rlen:
-            if n:
-                keep += n + 1
+        rl = self.rlen
+        for i in range(len(rl)):  # (a list's iterator would be allocated)
+            if rl[i]:
+                keep += rl[i] + 1
         if keep:
             keep += 14  # "last records:\n"
         if keep > (end - p) // 3:
