@@ -214,6 +214,35 @@ def test_with_the_sinks_down_the_report_waits_for_the_next_boot(mp, influxdb, rs
     assert {r["crashes"] for r in system_rows(influxdb, db, since)} == {1}
 
 
+def test_the_report_over_relp_is_cleared_once_acknowledged(mp, influxdb, tmp_path):
+    from peers import Rsyslog
+
+    db = "crash_relp"
+    influxdb.query('DROP DATABASE "%s"' % db)
+    influxdb.create_db(db)
+    r = Rsyslog(str(tmp_path / "rsyslog"), relp_port=True)
+    os.makedirs(r.dir, exist_ok=True)
+    r.start()
+    try:
+        cfg = config(influxdb, r, db)
+        cfg["syslog"] = {"transport": "relp", "host": "127.0.0.1", "port": r.relp_port}
+        board = Board(mp, tmp_path, cfg)
+        rc, out = board.boot(CRASH_AFTER="0.5")
+        assert rc == RESET_EXIT, out[-3000:]
+        # imrelp stopped: the record cannot be acknowledged, the report stays
+        r.stop()
+        rc, out = board.boot(duration=2)
+        assert rc == 0 and record(board.rtc)[1] > 0, out[-3000:]
+        r.start()
+        rc, out = board.boot(duration=3)
+        assert rc == 0, out[-3000:]
+        assert record(board.rtc)[:2] == (1, 0)
+        (line,) = crash_lines(r)
+        assert "ValueError: sensor unplugged" in line["msg"] and line["sev"] == "2", line
+    finally:
+        r.cleanup()
+
+
 def test_a_watchdog_reset_names_the_task_that_last_beat(mp, influxdb, rsyslog, tmp_path):
     db = "crash_wdt"
     influxdb.query('DROP DATABASE "%s"' % db)

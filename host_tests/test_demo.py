@@ -78,6 +78,8 @@ def test_demo_firmware_boots_through_bad_top_level_settings(mp, tmp_path):
         ({"heartbeat_s": "1"}, "config: heartbeat_s: expected a number from"),
         ({"heartbeat_s": 0}, "config: heartbeat_s: expected a number from"),
         ({"watchdog_ms": "8000"}, "config: watchdog_ms: expected 0 (off) or an integer from"),
+        ({"sleep_s": "60"}, "config: sleep_s: expected 0 (awake) or a number of seconds from 1 "
+                            "to 604800, got '60' (no deep sleep)"),
         ({"log_level": "loud"}, "config: log_level: expected one of debug, info, warning, error, "
                                 "critical, got 'loud' (info)"),
         ({"prometheus": {"port": "9100"}}, "config: prometheus.port: expected an integer from 0 "

@@ -48,7 +48,7 @@ OPTIONS = (
     "records", 4, (0, 16),
     "record_bytes", 80, (32, 240),
     "loggers", None, _loggers,  # None: the syslog section's, else the root logger
-    "beat_s", 10, (0.0, 86400),
+    "beat_s", 60, (0.0, 86400),
 )
 
 
@@ -161,7 +161,7 @@ class CrashStore:
         self.reserve = bytearray(self.reserve_bytes)
         self.beat_ms = int(o["beat_s"] * 1000)
         self._beat = None  # the name last written
-        self._beat_t = ticks_ms()
+        self._beat_t = None  # ticks of the last write (file store)
         self._beat_written = False
         self._up_s = 0
         self._up_ms = 0
@@ -259,7 +259,8 @@ class CrashStore:
             return
         if not self.cheap:
             now = ticks_ms()
-            if not self.beat_ms or ticks_diff(now, self._beat_t) < self.beat_ms:
+            t = self._beat_t
+            if not self.beat_ms or t is not None and ticks_diff(now, t) < self.beat_ms:
                 return
             self._beat_t = now
         elif not self.beat_ms:
