@@ -344,3 +344,42 @@ def test_battery_node_twenty_wake_sleep_cycles(mp, influxdb, rsyslog, tmp_path):
     # counters kept across the sleeps: the monitoring source's points_sent grows
     mon = [r["points_sent"] for r in influxdb.rows(db, "monitoring")]
     assert max(mon) >= 19 * 4, mon
+
+
+CARRY_ON = r"""
+import asyncio, sys, monitoring, monboard
+async def main():
+    mon = monitoring.start(hostname="carry", firmware="carry-1", logging=monboard.logging_module(),
+                           influx={"host": "127.0.0.1", "port": %(influx)d, "db": %(db)r,
+                                   "interval_s": 0.3},
+                           syslog={"host": "127.0.0.1", "port": %(syslog)d, "transport": "tcp"},
+                           crash={"store": "file", "file": sys.argv[1]})
+    await asyncio.sleep(0.5)
+    try:
+        {}["sensor"]
+    except KeyError as e:
+        print("STORED", monitoring.crash_report(e), monitoring.crash_report(e))
+    for i in range(50):
+        await asyncio.sleep(0.1)
+        if not mon.crash.fmt.pending():
+            break
+    print("PENDING", mon.crash.fmt.pending(), mon.crash.fmt.crashes())
+    mon.stop()
+asyncio.run(main())
+"""
+
+
+def test_a_report_written_by_a_firmware_that_carries_on_goes_out_at_once(mp, influxdb, rsyslog,
+                                                                         tmp_path):
+    db = "crash_carry"
+    influxdb.query('DROP DATABASE "%s"' % db)
+    influxdb.create_db(db)
+    path = tmp_path / "crash.bin"
+    p = mp.run(CARRY_ON % {"influx": influxdb.http_port, "db": db, "syslog": rsyslog.tcp_port},
+               args=[str(path)])
+    assert "STORED True True" in p.stdout and "PENDING 0 1" in p.stdout, p.stdout + p.stderr
+    (line,) = crash_lines(rsyslog)
+    assert line["msg"].startswith("KeyError after 0 s; heap free "), line
+    assert "KeyError: sensor" in line["msg"] and line["app"] == "carry-1", line
+    assert record(str(path))[:2] == (1, 0)
+    assert max(r["crashes"] for r in system_rows(influxdb, db)) == 1

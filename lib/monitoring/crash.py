@@ -162,7 +162,6 @@ class CrashStore:
         self.beat_ms = int(o["beat_s"] * 1000)
         self._beat = None  # the name last written
         self._beat_t = None  # ticks of the last write (file store)
-        self._beat_written = False
         self._up_s = 0
         self._up_ms = 0
         self._t = ticks_ms()
@@ -247,11 +246,23 @@ class CrashStore:
             n = self.fmt.write_report(exc, self.uptime(), free, alloc, _largest(), self.fw)
             self.shown = n
             self.delivered = False
-            return self.save()
+            ok = self.save()
         except Exception:
             return False
         finally:
             self._take_reserve()
+        # a firmware that carries on: this report is delivered afresh
+        try:
+            src = self._src
+            if src is not None:
+                src.fields["crashes"] = self.fmt.crashes()
+                src.fields["last_crash_uptime_s"] = self.fmt.last_uptime()
+            self._queued = False
+            self.sinks(*self._sinks)
+            self.start()
+        except Exception:  # no event loop any more: at the next boot
+            pass
+        return ok
 
     def beat(self, name):
         """The heartbeat: ``name`` (bytes, to allocate nothing) ran."""
@@ -305,13 +316,16 @@ class CrashStore:
 
     attached = ()
     _sl = _ix = None  # the sinks the pending report still has to reach
+    _sinks = (None, None)
     _queued = False
+    _src = None  # the system source, carrying the crash fields
 
     def sinks(self, syslog, influx):
         """Deliver the pending report to ``syslog`` (a sender) and
-        ``influx`` (a reporter whose points carry the crash fields), each
-        None when absent."""
+        ``influx`` (a reporter whose points carry the crash fields in the
+        ``system`` source), each None when absent."""
         c = self.mon.counters
+        self._sinks = (syslog, influx)
         self._sl = syslog
         self._ix = influx
         self._p0 = c.points_produced
@@ -343,7 +357,7 @@ class CrashStore:
             if c.points_dropped != self._pd0:
                 self._p0 = c.points_produced
                 self._pd0 = c.points_dropped
-            elif c.points_produced > self._p0 and ix.queue.used == 0:
+            elif c.points_produced > self._p0 and ix.queue.used == 0 and self._src.active:
                 # every point since start sent, none dropped
                 self._ix = ix = None
         if sl is not None or ix is not None:
@@ -416,6 +430,7 @@ def start(mon, o, logmod=None):
         att.append((lg, h))
     s.attached = att
     # Influx carries the report only in the system source's fields
+    s._src = src
     s.sinks(mon.syslog, mon.influx if src is not None else None)
     mon.crash = mon._add(s)
     if mon.control is not None:
