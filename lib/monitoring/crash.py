@@ -25,6 +25,9 @@ resets, kept where they survive the reset and delivered at the next boot.
 - Before a deep sleep, :meth:`CrashStore.keep_counters` keeps the
   ``monitoring`` source's counters (and counts the wake); after a
   deep-sleep reset they are added back.
+
+What happens at boot and while a report waits is :mod:`crashboot`'s,
+unloaded once nothing waits.
 """
 
 import gc
@@ -204,30 +207,6 @@ class CrashStore:
         except MemoryError:
             pass
 
-    # -- at boot -------------------------------------------------------------
-
-    def boot(self, cause):
-        """The stored record after a reset of ``cause``: a watchdog reset
-        without a report gets one naming the last heartbeat; the counters
-        kept before a deep sleep are added back. Returns True when the
-        record changed (and must be written)."""
-        f = self.fmt
-        changed = False
-        beat = f.beat_name()
-        c = cause.lower()
-        if ("wdt" in c or "watchdog" in c) and not f.pending():
-            text = "watchdog reset; last beat: " + (
-                "%s after %d s" % (beat.decode(), f.beat_uptime()) if beat else "none")
-            f.write_text(text.encode(), f.beat_uptime() if beat else 0)
-            self.shown = f.pending()
-            changed = True
-        if beat:
-            f.clear_beat()
-            changed = True
-        if "deep" in c and f.restore_counters(self.mon.counters, self.mon.counters.NAMES):
-            changed = True
-        return changed
-
     # -- reporting ---------------------------------------------------------
 
     def report(self, exc):
@@ -257,10 +236,8 @@ class CrashStore:
             if src is not None:
                 src.fields["crashes"] = self.fmt.crashes()
                 src.fields["last_crash_uptime_s"] = self.fmt.last_uptime()
-            self._queued = False
-            self.sinks(*self._sinks)
-            self.start()
-        except Exception:  # no event loop any more: at the next boot
+            self.deliver()
+        except Exception:  # no room, no event loop any more: at the next boot
             pass
         return ok
 
@@ -293,15 +270,46 @@ class CrashStore:
             return None
         return crashfmt.escaped(self.fmt.report_view(self.shown))
 
-    # -- delivery ----------------------------------------------------------
+    # -- delivery (crashboot's, loaded while a report waits) ------------------
+
+    attached = ()
+    _delivery = None  # a crashboot.Delivery while a report waits
+    _sinks = (None, None)  # syslog, influx (None: absent)
+    _src = None  # the system source, carrying the crash fields
+
+    def deliver(self):
+        """Deliver the pending report to the sinks, if any and there are
+        some: the syslog record is queued at once, a task checks until it
+        is delivered. Without one, crashboot's code is unloaded."""
+        if self.fmt.pending() and self._sinks != (None, None):
+            from .crashboot import Delivery
+
+            self._delivery = Delivery(self)
+            self.start()
+        else:
+            _unload()
 
     def start(self):
-        """Start delivering the pending report, if any: the syslog record
-        is queued at once, and a task checks until it is delivered."""
-        if not self.fmt.pending() or (self._sl is None and self._ix is None):
-            return  # nothing to deliver, or nowhere to: kept
-        if not self.check() and self._task is None:
+        if self._delivery is not None and not self.check() and self._task is None:
             self._task = asyncio.create_task(self._deliver())
+
+    def check(self):
+        """One step of the delivery, without waiting (the task runs it, and
+        ``Monitor.flush`` at its end); True once the report is delivered
+        and cleared, or when there is none."""
+        d = self._delivery
+        if d is None:
+            return True
+        if not d.step():
+            return False
+        self._delivery = None
+        _unload()
+        return True
+
+    async def _deliver(self):
+        while not self.check():
+            await sleep_ms(50)
+        self._task = None
 
     def stop(self):
         if self._task is not None:
@@ -314,62 +322,16 @@ class CrashStore:
                 pass
         self.attached = []
 
-    attached = ()
-    _sl = _ix = None  # the sinks the pending report still has to reach
-    _sinks = (None, None)
-    _queued = False
-    _src = None  # the system source, carrying the crash fields
 
-    def sinks(self, syslog, influx):
-        """Deliver the pending report to ``syslog`` (a sender) and
-        ``influx`` (a reporter whose points carry the crash fields in the
-        ``system`` source), each None when absent."""
-        c = self.mon.counters
-        self._sinks = (syslog, influx)
-        self._sl = syslog
-        self._ix = influx
-        self._p0 = c.points_produced
-        self._pd0 = c.points_dropped
+def _unload():
+    # crashboot's code is needed while a report waits only
+    import sys
 
-    def check(self):
-        """One step of the delivery, without waiting (the task runs it, and
-        ``Monitor.flush`` at its end); True once the report is delivered
-        and cleared, or when there is none."""
-        f = self.fmt
-        if not f.pending():
-            return True
-        c = self.mon.counters
-        sl = self._sl
-        if sl is not None:
-            if not self._queued:
-                # alone in the queue: the first to leave it
-                if sl.queue.used == 0:
-                    self._s0 = c.log_sent
-                    self._d0 = c.log_dropped
-                    sl.count(50)
-                    self._queued = sl.log(50, "crash", bytes(f.report_view()).decode())
-            elif c.log_dropped != self._d0:
-                self._queued = False  # lost (or another was): again
-            elif c.log_sent > self._s0:
-                self._sl = sl = None
-        ix = self._ix
-        if ix is not None:
-            if c.points_dropped != self._pd0:
-                self._p0 = c.points_produced
-                self._pd0 = c.points_dropped
-            elif c.points_produced > self._p0 and ix.queue.used == 0 and self._src.active:
-                # every point since start sent, none dropped
-                self._ix = ix = None
-        if sl is not None or ix is not None:
-            return False
-        f.set_pending(0)
-        self.delivered = self.save()
-        return True
-
-    async def _deliver(self):
-        while not self.check():
-            await sleep_ms(50)
-        self._task = None
+    sys.modules.pop("monitoring.crashboot", None)
+    try:
+        delattr(sys.modules["monitoring"], "crashboot")
+    except (KeyError, AttributeError):
+        pass
 
 
 def _largest():
@@ -396,16 +358,10 @@ def start(mon, o, logmod=None):
     """Run the checked section ``o`` on :class:`Monitor` ``mon``: read the
     record, make the boot's report, set the ``system`` fields, attach the
     log ring, deliver the report once the sinks are up."""
+    from .crashboot import boot
+
     s = CrashStore(mon, o, mon.rtc)
-    cause = mon.reset_cause or "unknown"
-    if s.boot(cause):
-        s.save()
-    f = s.fmt
-    src = mon.registry.get("system") if mon.builtin_sources else None
-    if src is not None:
-        src.set("reset_cause", cause)
-        src.incr("crashes", f.crashes())
-        src.set("last_crash_uptime_s", f.last_uptime())
+    src = boot(s, mon.reset_cause or "unknown")
     loggers = o["loggers"]
     if loggers is None:
         if mon.syslog is not None:
@@ -431,7 +387,8 @@ def start(mon, o, logmod=None):
     s.attached = att
     # Influx carries the report only in the system source's fields
     s._src = src
-    s.sinks(mon.syslog, mon.influx if src is not None else None)
+    s._sinks = (mon.syslog, mon.influx if src is not None else None)
     mon.crash = mon._add(s)
+    s.deliver()
     if mon.control is not None:
         mon.control.crash = s
