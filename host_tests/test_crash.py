@@ -33,6 +33,10 @@ async def bad(src, log):
     if os.getenv("HANG"):
         monitoring.beat(b"stuck-task")
         time.sleep(60)  # the loop hangs: only a watchdog ends this
+    if os.getenv("FILL"):
+        hold = []
+        while True:  # until the heap is full: MemoryError
+            hold.append(bytearray(512))
     raise ValueError("sensor unplugged")
 
 if os.getenv("CRASH_AFTER"):
@@ -261,6 +265,24 @@ def test_a_watchdog_reset_names_the_task_that_last_beat(mp, influxdb, rsyslog, t
     assert line["msg"].startswith("watchdog reset; last beat: stuck-task after 1 s"), line
     rows = system_rows(influxdb, db, since)
     assert {r["reset_cause"] for r in rows} == {"wdt_reset"} and {r["crashes"] for r in rows} == {1}
+    assert record(board.rtc)[:2] == (1, 0)
+
+
+def test_the_demo_reports_a_memory_error_in_a_task_and_delivers_it(mp, influxdb, rsyslog,
+                                                                    tmp_path):
+    db = "crash_fill"
+    influxdb.query('DROP DATABASE "%s"' % db)
+    influxdb.create_db(db)
+    board = Board(mp, tmp_path, config(influxdb, rsyslog, db))
+    rc, out = board.boot(CRASH_AFTER="0.5", FILL="1")
+    assert rc == RESET_EXIT, out[-3000:]
+    crashes, n, text = record(board.rtc)
+    assert crashes == 1 and text.startswith("MemoryError after 0 s; heap free "), text
+    assert "in bad\nMemoryError: memory allocation failed" in text, text
+    rc, out = board.boot(duration=3)
+    assert rc == 0, out[-3000:]
+    (line,) = crash_lines(rsyslog)
+    assert "MemoryError: memory allocation failed" in line["msg"], line
     assert record(board.rtc)[:2] == (1, 0)
 
 
