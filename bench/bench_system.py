@@ -105,6 +105,7 @@ PARTS = (
     ("CircuitPython's time (loaded there alone)", ("circuitpy",)),
     ("CircuitPython's socket pools (loaded there alone)", ("netpool",)),
     ("syslog over RELP (loaded for transport relp)", ("relp_sender", "relp")),
+    ("crash reports and Monitor.flush", ("crash", "crashfmt", "crashboot", "flush")),
 )
 SEED_PARTS = 5  # base and the four capabilities of the seed
 

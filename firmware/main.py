@@ -14,6 +14,17 @@ demo tasks:
   default 10) with uptime and free heap, recording the heap high-water mark;
 - a watchdog feeder when ``watchdog_ms`` is configured.
 
+Each task names itself with ``monitoring.beat`` (the heartbeat a watchdog
+reset's report names). An exception no task caught, or a MemoryError
+reaching the top, is written as a crash report (``monitoring.crash_report``,
+kept for the next boot when the ``crash`` section is on), then the board
+resets.
+
+With ``sleep_s`` (a battery node) none of those tasks run: the firmware
+wakes, brings the network up, samples, logs one record, delivers
+everything (``mon.flush``), keeps its counters and deep-sleeps for
+``sleep_s`` seconds (``monboard.deepsleep``).
+
 On the Unix port ``MONITORING_CONFIG`` names the configuration file and
 ``MONITORING_DURATION`` stops the demo after that many seconds.
 """
@@ -58,6 +69,7 @@ async def sensor(src, log):
         hum = 45.0 + 10.0 * math.cos(t / 45.0)
         src.set("temperature", temp)
         src.set("humidity", hum)
+        monitoring.beat(b"sensor")
         log.debug("temperature %.1f C, humidity %.0f %%", temp, hum)
         if temp > 24.5:
             log.warning("running hot: %.1f C", temp)
@@ -69,6 +81,7 @@ async def http(src, log):
     n = 0
     while True:
         n += 1
+        monitoring.beat(b"http")
         try:
             with monitoring.region("handler"):
                 # build a response the way a small web handler would
@@ -130,6 +143,7 @@ heap_peaks = HeapPeaks()
 async def heartbeat(log, period=10):
     n = 0
     while True:
+        monitoring.beat(b"heartbeat")
         monitoring.collect()  # gc.collect(), shown in the trace, regions kept exact
         heap_peaks.record(n * period, gc.mem_alloc())
         log.info("alive %d s, free heap %d B", n * period, gc.mem_free())
@@ -198,7 +212,44 @@ def with_demo_defaults(doc):
     return doc
 
 
+def on_task_error(loop, context):
+    # an exception no task caught: reported with the task's traceback, then a reset
+    crashed(context["exception"])
+
+
+async def battery_cycle(mon, demo, log, sleep_s, t0):
+    """One wake of a battery node: sample, log, deliver, keep the
+    counters, deep-sleep. Prints a CYCLE line (the Unix port's harness
+    reads it)."""
+    from monitoring.compat import ticks_diff, ticks_ms
+
+    cycle = mon.crash.fmt.wakes() if mon is not None and mon.crash is not None else 0
+    temp = 21.0 + (cycle % 10) / 10.0
+    demo.set("cycle", cycle)
+    demo.set("temperature", temp)
+    log.info("cycle %d: temperature %.1f C", cycle, temp)
+    delivered = dropped = left = sent = 0
+    if mon is not None:
+        c = mon.counters
+        b0 = c.bytes_sent + c.log_bytes_sent
+        # the reporter's first flush (at its start) samples the sources:
+        # it runs at this first pause, and mon.flush then delivers it all
+        await asyncio.sleep(0)
+        delivered, dropped, left = await mon.flush(10000, collect=False)
+        sent = c.bytes_sent + c.log_bytes_sent - b0
+        if mon.crash is not None:
+            mon.crash.keep_counters()
+        mon.stop()
+    print("CYCLE %d awake_ms=%d delivered=%d dropped=%d left=%d bytes=%d" % (
+        cycle, ticks_diff(ticks_ms(), t0), delivered, dropped, left, sent))
+    monboard.deepsleep(int(sleep_s * 1000))
+
+
 async def main():
+    from monitoring.compat import ticks_ms
+
+    t0 = ticks_ms()
+    asyncio.get_event_loop().set_exception_handler(on_task_error)
     # the logging module first: the configuration's checks load the
     # capabilities' code, which is better placed after it on a small heap
     logging = monboard.logging_module()
@@ -207,8 +258,8 @@ async def main():
     app_log, sensor_log, http_log = setup_logging(logging, settings["log_level"])
     for e in errors:
         app_log.error(e)
-    app_log.info("%s starting on %s (reset cause: %s)", doc["hostname"], monboard.NAME,
-                 monboard.reset_cause())
+    cause = monboard.reset_cause()
+    app_log.info("%s starting on %s (reset cause: %s)", doc["hostname"], monboard.NAME, cause)
 
     wifi, ntp_host = settings["wifi"], settings["ntp"]
     wdt_ms, heartbeat_s = settings["watchdog_ms"], settings["heartbeat_s"]
@@ -223,12 +274,16 @@ async def main():
 
     demo = Source("demo", tags=("demo",), labels={"board": monboard.NAME})
     try:
-        # the sockets: the board's pool (CircuitPython's socketpool), None: the socket module
+        # the sockets: the board's pool (CircuitPython's socketpool), None: the socket module;
+        # where the crash section keeps its record (None: the port's RTC memory, else a file)
+        rtc = monboard.rtc() if hasattr(monboard, "rtc") else None
         mon = monitoring.start(logging=logging, net_status=monboard.net_status,
-                               pool=monboard.socket_pool(), **doc)
+                               pool=monboard.socket_pool(), rtc=rtc, reset_cause=cause, **doc)
     except Exception as e:  # a bad option: run the demo without monitoring
         app_log.error("monitoring not started: %s", e)
         mon = None
+    if settings["sleep_s"]:
+        await battery_cycle(mon, demo, app_log, settings["sleep_s"], t0)
     tasks = [
         asyncio.create_task(sensor(demo, sensor_log)),
         asyncio.create_task(http(demo, http_log)),
@@ -264,8 +319,28 @@ async def main():
     summary(mon, secs)
 
 
-if __name__ == "__main__":
+def crashed(e):
+    """The last words: the crash report first (it needs no heap), then
+    the console, then a reset."""
+    monitoring.crash_report(e)
+    try:
+        sys.print_exception(e)
+    except Exception:
+        pass
+    reset = getattr(monboard, "reset", None)
+    if reset is None:
+        raise e
+    reset()
+
+
+def run():
     try:
         asyncio.run(main())
     except KeyboardInterrupt:
         sys.exit(0)
+    except Exception as e:  # MemoryError too (SystemExit is not an Exception)
+        crashed(e)
+
+
+if __name__ == "__main__":
+    run()

@@ -78,13 +78,15 @@ def test_demo_firmware_boots_through_bad_top_level_settings(mp, tmp_path):
         ({"heartbeat_s": "1"}, "config: heartbeat_s: expected a number from"),
         ({"heartbeat_s": 0}, "config: heartbeat_s: expected a number from"),
         ({"watchdog_ms": "8000"}, "config: watchdog_ms: expected 0 (off) or an integer from"),
+        ({"sleep_s": "60"}, "config: sleep_s: expected 0 (awake) or a number of seconds from 1 "
+                            "to 604800, got '60' (no deep sleep)"),
         ({"log_level": "loud"}, "config: log_level: expected one of debug, info, warning, error, "
                                 "critical, got 'loud' (info)"),
         ({"prometheus": {"port": "9100"}}, "config: prometheus.port: expected an integer from 0 "
                                            "to 65535, got '9100' (prometheus off)"),
         ({"prometeus": {"port": 9100}}, "config: prometeus: unknown key (known: hostname, "
                                         "firmware, sources, influx, control, syslog, trace, "
-                                        "prometheus) (ignored)"),
+                                        "prometheus, crash) (ignored)"),
     ]
     for bad, message in cases:
         # no listeners (the Unix board's defaults open 2323 and 4242)

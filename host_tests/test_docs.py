@@ -34,6 +34,7 @@ OWNERS = {
     "trace": "trace",
     "prometheus": "prometheus",
     "sources": "sources",
+    "crash": "crash",
 }
 
 DOCS = [os.path.join(ROOT, "README.md")] + sorted(glob.glob(os.path.join(ROOT, "docs", "*.md")))

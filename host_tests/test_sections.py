@@ -97,6 +97,8 @@ def test_start_runs_every_section_of_a_config_file(mp, influxdb, rsyslog, path, 
         if name in doc:
             ports[name] = free_port()
             doc[name].update(port=ports[name], addr="127.0.0.1")
+    if "crash" in doc:
+        doc["crash"].update(store="file", file=str(tmp_path / "crash.bin"))
     cfg = tmp_path / "config.json"
     cfg.write_text(json.dumps(doc))
     proc = mp.spawn(PROGRAM, args=(str(cfg), "3"))
@@ -112,6 +114,9 @@ def test_start_runs_every_section_of_a_config_file(mp, influxdb, rsyslog, path, 
             ctl = doc["control"]
             auth = b"auth %s\n" % ctl["token"].encode() if ctl.get("token") else b""
             assert _ask(ports["control"], auth + b"m\n").splitlines()[-1].startswith("ok: ")
+            # the crash section's report, none here; without the section, an error
+            assert _ask(ports["control"], auth + b"c\n").splitlines()[-1] == (
+                "ok: none" if "crash" in doc else "error: no crash reports")
         if "trace" in doc:
             assert _first_line(ports["trace"]).startswith("{")
         if "prometheus" in doc:

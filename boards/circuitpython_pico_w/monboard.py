@@ -141,6 +141,51 @@ def reset_cause():
     return str(r).rsplit(".", 1)[-1].lower()
 
 
+def reset():
+    import microcontroller
+
+    microcontroller.reset()
+
+
+def deepsleep(ms):
+    """Deep sleep through ``alarm``: a time alarm ``ms`` from now; the
+    board restarts code.py when it fires."""
+    import alarm
+    import time
+
+    a = alarm.time.TimeAlarm(monotonic_time=time.monotonic() + ms / 1000)
+    alarm.exit_and_deep_sleep_until_alarms(a)
+
+
+class _Nvm:
+    # microcontroller.nvm (flash: it survives every reset, each write wears it)
+    # as RTC memory for the crash section
+    cheap = False
+
+    def __init__(self, nvm):
+        self.nvm = nvm
+
+    def memory(self, data=None):
+        if data is None:
+            return bytes(self.nvm[0:len(self.nvm)])
+        self.nvm[0:len(data)] = data
+
+
+def rtc():
+    """Where the ``crash`` section keeps its record: ``microcontroller.nvm``
+    when the board has one (CIRCUITPY is read-only to the code by
+    default), else None."""
+    try:
+        import microcontroller
+
+        nvm = microcontroller.nvm
+        if nvm is not None and len(nvm) >= 1200:
+            return _Nvm(nvm)
+    except (ImportError, AttributeError):
+        pass
+    return None
+
+
 def heap_info():
     """Free heap (``gc.mem_free()``) and, on Espressif boards, the IDF
     heap's free bytes and largest free block (``espidf``)."""

@@ -29,6 +29,18 @@ def reset_cause():
     return wlan.reset_cause()
 
 
+def reset():
+    import machine
+
+    machine.reset()
+
+
+def deepsleep(ms):
+    import machine
+
+    machine.deepsleep(ms)
+
+
 def heap_info():
     """Free bytes and largest free block of the IDF heap (ESP-IDF's own
     allocator, which Wi-Fi and sockets use, besides MicroPython's heap)."""

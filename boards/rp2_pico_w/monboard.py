@@ -37,6 +37,18 @@ def reset_cause():
     return wlan.reset_cause()
 
 
+def reset():
+    import machine
+
+    machine.reset()
+
+
+def deepsleep(ms):
+    import machine
+
+    machine.deepsleep(ms)
+
+
 def heap_info():
     return {}
 

@@ -37,7 +37,8 @@ class Monitor:
     :class:`influx.InfluxReporter` or None), ``control`` (the
     :class:`control_server.ControlServer` or None), ``syslog``,
     ``trace`` (a :class:`trace.TraceServer`), ``prometheus`` (each the
-    running service or None), ``regions`` (the :class:`regions.Regions`
+    running service or None), ``crash`` (the :class:`crash.CrashStore`
+    or None), ``regions`` (the :class:`regions.Regions`
     behind :func:`region`, or None), ``pool`` (``start``'s: where every
     socket comes from; None: the ``socket`` module).
     """
@@ -55,6 +56,10 @@ class Monitor:
         self.regions = None
         self.want_regions = False
         self.services = []
+
+    # the crash section's store, and start()'s rtc and reset_cause: class
+    # attributes until set (a firmware without them keeps a smaller dict)
+    crash = rtc = reset_cause = None
 
     def make_regions(self):
         """The :class:`regions.Regions` behind :func:`region`, created on
@@ -78,6 +83,13 @@ class Monitor:
         self.services.append(service)
         service.start()
         return service
+
+    async def flush(self, timeout_ms=5000, collect=True):
+        """Deliver every queued point and record now; returns
+        ``(delivered, dropped, left)``, never raises: :func:`flush.flush`."""
+        from .flush import flush
+
+        return await flush(self, timeout_ms, collect)
 
     def stop(self):
         """Stop every capability: tasks cancelled, sockets closed."""
@@ -113,7 +125,7 @@ def _unload(name):
 
 
 def start(hostname="micropython", firmware="unknown", registry=None, logging=None,
-          net_status=None, pool=None, **sections):
+          net_status=None, pool=None, rtc=None, reset_cause=None, **sections):
     """Start monitoring; returns a :class:`Monitor` (call ``stop()`` on it).
 
     ``hostname`` is the ``host`` tag of every point and the syslog
@@ -121,11 +133,12 @@ def start(hostname="micropython", firmware="unknown", registry=None, logging=Non
     ``system`` source's ``firmware`` field, the default syslog APP-NAME).
     Each capability is a section, a dict of options (absent, None or
     ``{"enabled": False}``: off), the same as in ``config.json``:
-    ``influx``, ``syslog``, ``control``, ``trace``, ``prometheus``, and
-    ``sources`` (which built-in sources run; on by default). Their keys are
+    ``influx``, ``syslog``, ``control``, ``trace``, ``prometheus``,
+    ``crash``, and ``sources`` (which built-in sources run; on by default). Their keys are
     in docs/ and in each owner module's ``OPTIONS``; so
     ``start(**json.load(f))`` works, the firmware's own keys (``wifi``,
-    ``ntp``, ``watchdog_ms``, ``heartbeat_s``, ``log_level``) ignored.
+    ``ntp``, ``watchdog_ms``, ``heartbeat_s``, ``log_level``, ``sleep_s``)
+    ignored.
 
     Python objects beside the sections: ``registry`` (default the
     package's), ``logging`` (the logging module whose levels the control
@@ -137,7 +150,11 @@ def start(hostname="micropython", firmware="unknown", registry=None, logging=Non
     ``socket`` and the ``AF_INET``, ``SOCK_STREAM``, ``SOCK_DGRAM``,
     ``SOL_SOCKET``, ``SO_REUSEADDR`` constants; on CircuitPython
     ``socketpool.SocketPool(wifi.radio)``; default the ``socket`` module,
-    which CircuitPython lacks). See :mod:`netpool`.
+    which CircuitPython lacks). See :mod:`netpool`. ``rtc`` (an object with
+    ``machine.RTC``'s ``memory()``, where the ``crash`` section keeps its
+    record; default the port's RTC memory, else a file) and
+    ``reset_cause`` (the board's name for why it last reset, reported by
+    the ``crash`` section). See :mod:`crash`.
 
     Every option is checked before anything starts: a bad one raises
     ValueError naming ``section.key`` and nothing is left running. A port
@@ -164,12 +181,14 @@ def start(hostname="micropython", firmware="unknown", registry=None, logging=Non
         # the checking code is needed before starting only: a board keeps none of it
         _unload("options")
     gc.collect()
-    mon = _run(hostname, firmware, opts, owners, registry, logging, net_status, pool)
+    mon = _run(hostname, firmware, opts, owners, registry, logging, net_status, pool, rtc,
+               reset_cause)
     current = mon
     return mon
 
 
-def _run(hostname, firmware, opts, owners, registry, logging, net_status, pool):
+def _run(hostname, firmware, opts, owners, registry, logging, net_status, pool, rtc=None,
+         reset_cause=None):
     # the checked sections started, in order, on a new Monitor; what had
     # started is stopped when one fails (a port taken)
     reg = registry if registry is not None else default_registry
@@ -177,6 +196,10 @@ def _run(hostname, firmware, opts, owners, registry, logging, net_status, pool):
     mon = Monitor(reg, Counters())
     mon.pool = pool
     mon.firmware = firmware
+    if rtc is not None:
+        mon.rtc = rtc
+    if reset_cause is not None:
+        mon.reset_cause = reset_cause
     src = opts["sources"]
     mon.builtin_sources = src["builtin"]
     if src["builtin"]:
@@ -193,7 +216,8 @@ def _run(hostname, firmware, opts, owners, registry, logging, net_status, pool):
             for svc in add_net_sources(reg, mon, net_status, src["asyncio_lag_ms"]):
                 mon._add(svc)
         for m, o in owners[1:]:  # the first, sources, is done
-            if m.__name__ in ("monitoring.control_server", "monitoring.syslog_handler"):
+            if m.__name__ in ("monitoring.control_server", "monitoring.syslog_handler",
+                              "monitoring.crash"):
                 m.start(mon, o, logging)
             else:
                 m.start(mon, o)
@@ -287,6 +311,29 @@ def collect():
 
     gc.collect()
     return 0
+
+
+def crash_report(exc):
+    """Write ``exc``'s crash report to the store of the ``crash`` section
+    (once per exception), for delivery at the next boot: call it with an
+    uncaught exception before resetting. Works on a full heap. Returns
+    True when it was stored; False when the section is off or the store
+    failed. Never raises."""
+    m = current
+    if m is not None and m.crash is not None:
+        return m.crash.report(exc)
+    return False
+
+
+def beat(name):
+    """The heartbeat: the task ``name`` (bytes, to allocate nothing) is
+    running; after a watchdog reset the report names the last one. Cheap:
+    nothing happens while the name is the one last recorded, and the store
+    is written at most every ``crash.beat_s`` (RTC memory: at each change).
+    Does nothing while the ``crash`` section is off."""
+    m = current
+    if m is not None and m.crash is not None:
+        m.crash.beat(name)
 
 
 def memory_error(where):

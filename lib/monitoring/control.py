@@ -17,6 +17,8 @@ Commands (first character selects):
   sources, whatever the order written.
 - ``m`` inspect metrics: ``m`` (all-switch, then sources that differ),
   ``m*`` (all-switch, enabled tags, every source), ``mA,B``.
+- ``c`` the last crash report, escaped as its syslog message is (one
+  line), or ``none``.
 
 Replies (without the line end): ``ok`` after a change, ``ok: `` and a
 comma-separated list for an inspection, ``error: REASON`` otherwise. A
@@ -253,10 +255,13 @@ def decode(line, max_len=MAX_LINE):
     return line
 
 
-def execute(line, logs, registry, max_len=MAX_LINE):
+def execute(line, logs, registry, max_len=MAX_LINE, crash=None):
     """Run one command line against ``logs`` (a
     :class:`logbackend.LogBackend`, or None: ``L``/``l`` then answer
     ``error: no logging``) and ``registry`` (a :class:`metrics.Registry`).
+
+    ``crash``: what ``c`` shows (an object whose ``text()`` is the last
+    report, escaped, or None; None: ``error: no crash reports``).
 
     Returns the reply, without line end: ``ok``, ``ok: LIST`` or
     ``error: REASON``. Never raises for bad input, and on ``error:``
@@ -274,6 +279,10 @@ def execute(line, logs, registry, max_len=MAX_LINE):
             return _set_metrics(arg, registry)
         if c == "m":
             return _show_metrics(arg, registry)
+        if c == "c" and not arg:
+            if crash is None:
+                raise CommandError("no crash reports")
+            return "ok: " + (crash.text() or "none")
         raise CommandError("unknown command")
     except CommandError as e:
         return "error: " + e.args[0]

@@ -155,6 +155,10 @@ class ControlServer(PolledListener):
         self._now = 0  # the step's ticks, for _evict
         self.step_errors = 0
 
+    # what `c` shows: the crash section's store (it sets it when on; a class
+    # attribute until then, so the instance's dict stays as small as it was)
+    crash = None
+
     def _failed(self, e):
         self.step_errors += 1
         PolledListener._failed(self, e, b"control")
@@ -232,7 +236,7 @@ class ControlServer(PolledListener):
                 self._send(c, now, "error: unauthorized")
             return
         self.commands += 1
-        self._send(c, now, execute(line, self.logs, self.registry, len(c.buf) - 2))
+        self._send(c, now, execute(line, self.logs, self.registry, len(c.buf) - 2, self.crash))
 
     def _service(self, c, now):
         if c.out is not None:

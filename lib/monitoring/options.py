@@ -1,7 +1,7 @@
 """The one check of a configuration section, for every capability.
 
 A capability module (``influx``, ``syslog_handler``, ``control_server``,
-``trace``, ``prometheus``, ``sources``) declares its section as a table
+``trace``, ``prometheus``, ``sources``, ``crash``) declares its section as a table
 ``OPTIONS``, a flat tuple of ``key, default, rule`` triples (one tuple, not
 one per key: 50 bytes of RAM less per key; rules: :func:`expected`; a
 default of ``...`` marks a key the section cannot do without);
@@ -12,12 +12,12 @@ naming ``section.key``. Pure module: no sockets, no asyncio.
 
 # the capability sections, in the order they start, and the module owning
 # each (its OPTIONS, check() and start())
-SECTIONS = ("sources", "influx", "control", "syslog", "trace", "prometheus")
-OWNERS = ("sources", "influx", "control_server", "syslog_handler", "trace", "prometheus")
+SECTIONS = ("sources", "influx", "control", "syslog", "trace", "prometheus", "crash")
+OWNERS = ("sources", "influx", "control_server", "syslog_handler", "trace", "prometheus", "crash")
 # the keys of a configuration document that belong to the firmware (start()
 # ignores them), and start()'s keywords beside the sections
-FIRMWARE_KEYS = ("wifi", "ntp", "watchdog_ms", "heartbeat_s", "log_level")
-TOP = ("hostname", "firmware", "registry", "logging", "net_status", "pool")
+FIRMWARE_KEYS = ("wifi", "ntp", "watchdog_ms", "heartbeat_s", "log_level", "sleep_s")
+TOP = ("hostname", "firmware", "registry", "logging", "net_status", "pool", "rtc", "reset_cause")
 
 
 def check_document(doc):
