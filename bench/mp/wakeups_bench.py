@@ -26,6 +26,9 @@ async def main():
     mon = monitoring.start(hostname="wake", control={"port": 0, "addr": "127.0.0.1"},
                            trace={"port": 0, "addr": "127.0.0.1"},
                            prometheus={"port": 0, "addr": "127.0.0.1"})
+    # a listener polls at its poll_ms for the first second without events,
+    # then every 250 ms: counted once it has settled
+    await asyncio.sleep_ms(1500)
     boxes = {}
     for name in ("control", "trace", "prometheus"):
         boxes[name] = [0]
