@@ -130,8 +130,9 @@ def test_board_settings_checked_with_defaults_and_no_password_in_messages():
     errors = []
     assert board_settings(doc, errors) == {
         "wifi": doc["wifi"], "ntp": "10.0.0.1", "watchdog_ms": 8000, "heartbeat_s": 2.5,
-        "log_level": "debug"} and errors == []
-    dflt = {"wifi": None, "ntp": None, "watchdog_ms": 0, "heartbeat_s": 10, "log_level": "info"}
+        "log_level": "debug", "sleep_s": 0} and errors == []
+    dflt = {"wifi": None, "ntp": None, "watchdog_ms": 0, "heartbeat_s": 10, "log_level": "info",
+            "sleep_s": 0}
     assert board_settings({}, errors) == dflt and errors == []
     assert board_settings({"ntp": {}, "watchdog_ms": 0}, errors) == dflt and errors == []
     bad = {"wifi": {"ssid": "plant-net", "password": 12345678}, "ntp": "pool.ntp.org",
