@@ -9,8 +9,9 @@ loads it) serves it: it gets
 the header line, then one sample line every ``interval_ms`` and event lines
 as they happen; a second client gets ``error: trace already active`` and is
 closed. The session ends when the client closes, on a socket error, or when
-pending output makes no progress for ``write_timeout_ms``; its buffer and
-task are then released.
+pending output makes no progress for ``write_timeout_ms``; its task is
+then released. Its buffers, made for the first session, are kept for the
+next ones: sessions coming and going leave no holes in the heap.
 
 Writes never block: lines go into a ``buffer_size`` bytearray drained with
 non-blocking sends; a line that does not fit is dropped and counted, and the
@@ -86,6 +87,7 @@ class TraceServer(PolledListener):
         self.timeouts = 0
         self.memory_errors = 0
         self.session = None
+        self.buffers = None  # the sessions' output and input buffers, once made
 
     # -- accepting ---------------------------------------------------------
 

@@ -2,8 +2,9 @@
 writer, for :class:`trace.TraceServer`.
 
 Imported when the first client connects, so a board that is never traced
-never loads it. A :class:`Session` owns the client socket, a preallocated
-output buffer and the sampling task; :meth:`Session.end` releases all three.
+never loads it. A :class:`Session` owns the client socket and the sampling
+task, which :meth:`Session.end` releases, and uses the server's output and
+input buffers (made for the first session, then kept).
 Reads and writes go through :func:`listener.recv_into` and
 :func:`listener.send` with the server's ``io``; with MicroPython's
 ``socket`` (``ipoll``, ``write(buf, off, n)`` and ``readinto``) nothing
@@ -57,13 +58,18 @@ class Session:
         hdr = tf.header(server.device, sys.platform, _version(), total, server.interval_ms,
                         {"buffer_size": server.buffer_size,
                          "start_unix_ms": ns // 1000000 if clock.is_set(ns) else None})
-        # the header goes first in the buffer (which grows for a long one)
+        # the header goes first in the buffer (which grows for a long one).
+        # The buffers are the server's, made for the first session and kept:
+        # a session allocates no large block, so a hundred of them leave the
+        # heap as they found it
         n = len(hdr)
-        self.cap = max(server.buffer_size, n + 256)
-        self.buf = bytearray(self.cap)
+        bufs = server.buffers
+        if bufs is None or len(bufs[0]) < n + 256:
+            bufs = server.buffers = (bytearray(max(server.buffer_size, n + 256)), bytearray(64))
+        self.buf, self.rbuf = bufs
+        self.cap = len(self.buf)
         self.buf[0:n] = hdr
         self.used = n
-        self.rbuf = bytearray(64)
         self.pending_drops = 0
         self.elapsed = 0
         self.last_ticks = ticks_ms()
