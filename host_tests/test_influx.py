@@ -631,7 +631,7 @@ asyncio.run(main())
         "refused influx.interval: unknown key (known: host, port, transport, db, org, bucket, "
         "token, interval_s, precision, buffer_bytes, mtu_bytes, timeout_ms, string_newlines) None",
         "refused influx.db: required for http (InfluxDB 1.x), or org and bucket (2.x) None",
-        "refused influx.string_newlines: \"raw\" only over http None",
+        "refused influx.string_newlines: \"raw\" only over http and https None",
         "refused influx.string_newlines: expected one of raw, drop, got 'cr' None",
         "refused influx: expected an object of options, got '192.168.1.10' None",
         "refused influx.host: required None",

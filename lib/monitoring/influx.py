@@ -12,9 +12,14 @@ Transports:
   longer line goes alone in its own datagram; default port 8089);
 - ``http``: ``POST`` to InfluxDB 1.x ``/write?db=...`` (given ``db``) or
   2.x ``/api/v2/write?org=...&bucket=...`` with ``Authorization: Token``
-  (given ``org`` and ``bucket``); default port 8086. 2xx is success; 4xx other than 408
+  (given ``org`` and ``bucket``), or basic auth (``username``,
+  ``password``); default port 8086. 2xx is success; 4xx other than 408
   and 429 means InfluxDB refused the batch (a bad line): it is dropped and
-  counted, not retried; anything else is retried.
+  counted, not retried; anything else is retried. One connection per batch.
+- ``https``: the same requests over TLS (:mod:`tlsio`; the certificate
+  verified against ``ca``), default port 443, on one connection kept open
+  across flushes (reopened, with backoff, when the server closed it or a
+  request failed).
 
 String values go as they are; an LF inside one only over ``http`` (a
 listener splits lines at every LF): it waits in the queue as
@@ -33,7 +38,7 @@ from .lineproto import PRECISIONS, STANDIN, LineEncoder, timestamp_suffix
 from .linequeue import LineQueue
 from .netio import Sender, TcpClient, UdpClient
 
-DEFAULT_PORTS = {"tcp": 8094, "udp": 8089, "http": 8086}
+DEFAULT_PORTS = {"tcp": 8094, "udp": 8089, "http": 8086, "https": 443}
 
 
 def _quote(s):
@@ -50,25 +55,43 @@ def _quote(s):
 OPTIONS = (
     "host", ..., "host",
     "port", None, (1, 65535),  # None: the transport's default port
-    "transport", "http", ("http", "tcp", "udp"),
+    "transport", "http", ("http", "https", "tcp", "udp"),
     "db", None, "text",
     "org", None, "text",
     "bucket", None, "text",
     "token", None, "text",
+    "username", None, "text",
+    "password", None, "text",
     "interval_s", 10, (0.01, 86400),
     "precision", "ns", ("s", "ms", "us", "ns"),
     "buffer_bytes", 4096, (256, 1048576),
     "mtu_bytes", 512, (64, 65507),
     "timeout_ms", 5000, (1, 600000),
-    "string_newlines", None, ("raw", "drop"),  # None: raw over http, else drop
+    "string_newlines", None, ("raw", "drop"),  # None: raw over http(s), else drop
+    # TLS (transport https): see monitoring.tlsio
+    "ca", None, "file",
+    "insecure", False, "bool",
+    "cert", None, "file",
+    "key", None, "file",
+    "server_name", None, "host",  # None: host
 )
 
 
 def _cross(o):
-    if o["transport"] == "http" and not (o["db"] or (o["org"] and o["bucket"])):
+    t = o["transport"]
+    if t in ("http", "https") and not (o["db"] or (o["org"] and o["bucket"])):
         return "db", "required for http (InfluxDB 1.x), or org and bucket (2.x)"
-    if o["string_newlines"] == "raw" and o["transport"] != "http":
-        return "string_newlines", '"raw" only over http'
+    if o["string_newlines"] == "raw" and o["transport"] not in ("http", "https"):
+        return "string_newlines", '"raw" only over http and https'
+    if (o["username"] is None) != (o["password"] is None):
+        return ("password" if o["password"] is None else "username"), \
+            "username and password go together"
+    if o["username"] is not None and o["token"]:
+        return "token", "not with username and password (one Authorization)"
+    if o["ca"] or o["insecure"] or o["cert"] or o["key"] or o["server_name"] or t == "https":
+        from .tlsio import check
+
+        return check(o)
     return None
 
 
@@ -107,25 +130,41 @@ class InfluxReporter(Sender):
         port = o["port"] or DEFAULT_PORTS[transport]
         db, org, bucket, token = o["db"], o["org"], o["bucket"], o["token"]
         self._http_head = None
-        if transport == "http":
+        https = transport == "https"
+        if https or transport == "http":
             if not (org and bucket):  # InfluxDB 1.x
                 path = "/write?db=%s&precision=%s" % (_quote(db), PRECISIONS[precision][1])
             else:
                 path = "/api/v2/write?org=%s&bucket=%s&precision=%s" % (
                     _quote(org), _quote(bucket), precision)
+            auth = ""
+            if token:
+                auth = "Authorization: Token %s\r\n" % token
+            elif o["username"] is not None:
+                from binascii import b2a_base64
+
+                auth = "Authorization: Basic %s\r\n" % b2a_base64(
+                    ("%s:%s" % (o["username"], o["password"])).encode())[:-1].decode()
             self._http_head = (
                 "POST %s HTTP/1.1\r\nHost: %s:%d\r\n%s"
                 "Content-Type: text/plain; charset=utf-8\r\n"
-                "Connection: close\r\nContent-Length: "
-                % (path, host, port, "Authorization: Token %s\r\n" % token if token else "")
+                "%sContent-Length: "
+                % (path, o["server_name"] or host, port, auth,
+                   "" if https else "Connection: close\r\n")
             ).encode()
         Sender.__init__(self, counters, backoff_max_ms)
         self.registry = registry
-        # UDP and TCP keep one client; HTTP connects it for each batch
+        tls = None
+        if https:
+            from .tlsio import tls_for
+
+            tls = tls_for(self, o, host, pool)
+        # UDP, TCP and HTTPS keep one client; HTTP connects it for each batch
         self._conn = (UdpClient(host, port, pool) if transport == "udp" else
-                      TcpClient(host, port, timeout_ms, counters if transport == "tcp" else None,
-                                pool))
+                      TcpClient(host, port, timeout_ms,
+                                counters if transport in ("tcp", "https") else None, pool, tls))
         self.transport = transport
+        self._keep = False  # the HTTPS connection can take the next request
         self.interval = o["interval_s"]
         self.precision = precision
         self.mtu = o["mtu_bytes"]
@@ -133,13 +172,13 @@ class InfluxReporter(Sender):
         self.queue = LineQueue(o["buffer_bytes"])
         # an LF in a string value: over HTTP its stand-in in the queue, an LF
         # on the wire; else (or with "drop") the field is left out, counted
-        nl = o["string_newlines"] or ("raw" if transport == "http" else "drop")
+        nl = o["string_newlines"] or ("raw" if transport in ("http", "https") else "drop")
         self.encoder = LineEncoder(line_max, STANDIN if nl == "raw" else None)
         self.wrong_peer = None  # why the peer can store nothing, once seen
         self._unknown = False  # a batch sent whole over HTTP, its answer awaited
         # what the peer answers is read into it (HTTP responses; on TCP, a
         # wrong peer's): allocated now, while the heap is whole
-        self._rbuf = bytearray(512 if transport == "http" else 8)
+        self._rbuf = bytearray(512 if self._http_head else 8)
         self._rmv = memoryview(self._rbuf)
 
     # -- gathering -----------------------------------------------------
@@ -231,6 +270,13 @@ class InfluxReporter(Sender):
             else:
                 if t == "tcp" and conn.sock is not None:
                     self._check_peer(conn)
+                if t == "https" and conn.sock is not None:
+                    # a kept connection the server closed (idle): a new one
+                    try:
+                        if not self._keep or conn.read_now(self._rmv) >= 0:
+                            conn.close()
+                    except OSError:
+                        conn.close()
                 if conn.sock is None:
                     await conn.connect()
                 k = q.used
@@ -262,10 +308,12 @@ class InfluxReporter(Sender):
                             i = j + 1
                         # sent whole: until the answer, whether it is stored is unknown
                         self._unknown = True
+                        self._keep = False
                         status, body = await self._response(conn)
                     finally:
                         self._unknown = False
-                        conn.close()
+                        if not (self._keep and t == "https"):
+                            conn.close()
                     if 200 <= status < 300:
                         self._sent(k)
                     else:
@@ -325,6 +373,10 @@ class InfluxReporter(Sender):
                     end = -1  # not HTTP
                     break
                 if 200 <= status < 300:
+                    # kept open when the whole answer was read (a 204, or
+                    # no body) and the server keeps it open too
+                    self._keep = (n == end + 4 and buf.find(b"onnection: close", 0, end) < 0
+                                  and (status == 204 or buf.find(b"ength: 0\r", 0, end) > 0))
                     return status, ""
                 head = bytes(buf[:end + 2]).lower()
                 i = head.find(b"\r\ncontent-length:")

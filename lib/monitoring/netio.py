@@ -34,7 +34,8 @@ class UdpClient:
         use_pool(self, pool)  # pool and io
         self.host = host
         self.port = port
-        self.sock = self._addr = None
+        # _raw: beneath a TLS socket, the pool's (closed with it)
+        self.sock = self._addr = self._raw = None
 
     def _new_sock(self, kind):
         # a non-blocking socket of ``kind``; the address is resolved (with
@@ -56,11 +57,13 @@ class UdpClient:
         """Close the socket (safe to call twice)."""
         s = self.sock
         self.sock = None
-        if s is not None:
-            try:
-                s.close()
-            except OSError:
-                pass
+        for s in (s, self._raw):
+            if s is not None:
+                try:
+                    s.close()
+                except OSError:
+                    pass
+        self._raw = None
 
 
 class TcpClient(UdpClient):
@@ -71,13 +74,21 @@ class TcpClient(UdpClient):
     ``counters`` (optional, a :class:`sources.Counters`): its
     ``reconnects`` is bumped at every successful connect after the first.
     Only the peer, socket and ``close`` come from :class:`UdpClient`.
+
+    ``tls`` (a :class:`tlsio.Tls`, or None): the connection is wrapped in
+    TLS once connected; ``handshaking`` is True until the first bytes
+    are taken (the handshake is done by the first writes, a step at a
+    time, see :mod:`tlsio`), and what a TLS socket raises comes out as
+    :func:`tlsio.why` names it.
     """
 
-    def __init__(self, host, port, timeout_ms=5000, counters=None, pool=None):
+    def __init__(self, host, port, timeout_ms=5000, counters=None, pool=None, tls=None):
         UdpClient.__init__(self, host, port, pool)
         self.timeout_ms = timeout_ms
         self.counters = counters
         self.ever_connected = False
+        self.tls = tls
+        self.handshaking = False
 
     def _pause(self, start):
         # no progress since ``start``: raise once timeout_ms have passed,
@@ -93,7 +104,20 @@ class TcpClient(UdpClient):
         """Open the connection (no-op if open)."""
         if self.sock is not None:
             return
-        if not self.io:
+        if not self.io and self.tls is not None:
+            # CircuitPython's ssl: connect and handshake in one blocking call
+            from .tlsio import connect_blocking
+
+            if self._addr is None:
+                self._addr = self.pool.getaddrinfo(self.host, self.port, 0,
+                                                   self.pool.SOCK_STREAM)[0][-1]
+            try:
+                s = connect_blocking(self, self._addr)
+            except Exception as e:
+                from .tlsio import why
+
+                raise why(e, True)
+        elif not self.io:
             # a pool with no poll to trust (CircuitPython): by attempts
             from .netpool import connect
 
@@ -125,6 +149,14 @@ class TcpClient(UdpClient):
             except BaseException:
                 s.close()
                 raise
+            if self.tls is not None:
+                self._raw = s
+                try:
+                    s = self.tls.wrap(s)
+                except BaseException:
+                    self.close()
+                    raise
+                self.handshaking = True
         self.sock = s
         c = self.counters
         if self.ever_connected and c is not None:
@@ -154,13 +186,24 @@ class TcpClient(UdpClient):
                 if n:
                     sent += n
                     self.partial = sent
+                    self.handshaking = False
                     start = ticks_ms()
                 else:
                     await self._pause(start)
-        except BaseException:
+        except BaseException as e:
             self.close()
+            if self.tls is not None and isinstance(e, Exception):
+                self._tls_error(e)
             raise
         return sent
+
+    def _tls_error(self, e):
+        # what a TLS connection raised, named (raises)
+        from .tlsio import why
+
+        hs = self.handshaking
+        self.handshaking = False
+        raise why(e, hs)
 
     def read_now(self, mv):
         """Read what the peer sent into ``mv`` without waiting: the byte
@@ -174,6 +217,12 @@ class TcpClient(UdpClient):
                 return -1
             if e.errno == errno.ENOTCONN:  # the end, on CircuitPython's ESP32
                 return 0
+            if self.tls is not None:
+                self._tls_error(e)
+            raise
+        except Exception as e:  # a TLS socket's ValueError (a certificate refused)
+            if self.tls is not None:
+                self._tls_error(e)
             raise
         return -1 if n is None else n
 
@@ -189,7 +238,7 @@ class TcpClient(UdpClient):
                 if n >= 0:
                     return n
                 await self._pause(start)
-        except OSError:
+        except Exception:
             self.close()
             raise
 

@@ -97,12 +97,19 @@ def expected(rule, v):
 
     Rules are data, so a frozen firmware keeps its tables in flash:
     ``(lo, hi)`` an int in that range (a number when ``lo`` is a float),
-    a tuple of str one of them, ``"host"``, ``"text"``, ``"bool"``, or a
-    function returning the same as this one.
+    a tuple of str one of them, ``"host"``, ``"text"``, ``"bool"``,
+    ``"file"`` (a file's path, or from Python its bytes), or a function
+    returning the same as this one.
     """
     if type(rule) is str:
         if rule == "bool":
             return None if type(v) is bool else "true or false"
+        if rule == "file":
+            if type(v) in (bytes, bytearray) and v:
+                return None
+            if type(v) is not str or not v:
+                return "a file's path or its bytes"
+            rule = "text"
         if type(v) is not str:
             return "a string" if rule == "text" else "a host name or address"
         for ch in v:

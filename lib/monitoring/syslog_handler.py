@@ -59,8 +59,8 @@ def _loggers(v):
 # the ``syslog`` section: key, default, rule, ...; see docs/syslog.md
 OPTIONS = (
     "host", ..., "host",
-    "port", None, (1, 65535),  # None: 514, 2514 on relp
-    "transport", "udp", ("udp", "tcp", "relp"),
+    "port", None, (1, 65535),  # None: 514, 2514 on relp, 6514 on tls
+    "transport", "udp", ("udp", "tcp", "tls", "relp"),
     "framing", "octet", ("octet", "lf"),
     "format", "rfc5424", ("rfc5424", "rfc3164"),
     "facility", "daemon", _facility,
@@ -70,16 +70,33 @@ OPTIONS = (
     "max_message_bytes", None, (64, 65535),  # None: 480 UDP, 2048 TCP
     "bom", False, "bool",
     "timeout_ms", 5000, (1, 600000),
+    # TLS (transport tls): see monitoring.tlsio
+    "ca", None, "file",
+    "insecure", False, "bool",
+    "cert", None, "file",
+    "key", None, "file",
+    "server_name", None, "host",  # None: host
 )
+
+
+def _cross(o):
+    if o["transport"] == "tls" and o["framing"] != "octet":
+        return "framing", "octet only over TLS (RFC 5425)"
+    if o["ca"] or o["insecure"] or o["cert"] or o["key"] or o["server_name"] \
+            or o["transport"] == "tls":
+        from .tlsio import check
+
+        return check(o)
+    return None
 
 
 def check(section):
     """The ``syslog`` section checked: every key, defaults filled in."""
     from . import options
 
-    o = options.check("syslog", OPTIONS, section)
+    o = options.check("syslog", OPTIONS, section, _cross)
     if o["port"] is None:
-        o["port"] = 2514 if o["transport"] == "relp" else 514
+        o["port"] = {"relp": 2514, "tls": 6514}.get(o["transport"], 514)
     return o
 
 
@@ -109,7 +126,7 @@ class SyslogSender(Sender):
         host, port, framing = o["host"], o["port"], o["framing"]
         Sender.__init__(self, counters, backoff_max_ms)
         self.transport = transport
-        framing = self.framing = framing if transport == "tcp" else "none"
+        framing = self.framing = framing if transport in ("tcp", "tls") else "none"
         self.formatter = formatter
         self.queue = queue
         # octet counting: frames are built in _tx (1 KB) at send time, up
@@ -126,8 +143,13 @@ class SyslogSender(Sender):
         self.lost = 0
         self.attached = []
         # the connection is opened (TCP) or the socket made (UDP) at the first send
+        tls = None
+        if transport == "tls":
+            from .tlsio import tls_for
+
+            tls = tls_for(self, o, host, pool)
         self._conn = (UdpClient(host, port, pool) if transport == "udp" else
-                      TcpClient(host, port, o["timeout_ms"], counters, pool))
+                      TcpClient(host, port, o["timeout_ms"], counters, pool, tls))
         # what a TCP server sends (an EOF, or junk) is read into it
         self._rmv = None if transport == "udp" else memoryview(bytearray(1))
         self._event = asyncio.Event()  # set when a record is queued
