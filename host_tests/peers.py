@@ -361,8 +361,9 @@ class VictoriaMetrics(Peer):
 
     name = "victoria-metrics"
 
-    def __init__(self, workdir=None, certs=None, auth=None):
+    def __init__(self, workdir=None, certs=None, auth=None, args=()):
         super().__init__(workdir)
+        self.args = list(args)  # more flags
         self.http_port = free_port()
         self.influx_port = free_port()  # TCP and UDP
         self.certs = certs  # a Certs: HTTPS only (-tls), certificate "server"
@@ -378,7 +379,7 @@ class VictoriaMetrics(Peer):
                      "-tlsKeyFile=" + self.certs.path("server", "key")]
         if self.auth:
             argv += ["-httpAuth.username=" + self.auth[0], "-httpAuth.password=" + self.auth[1]]
-        self._spawn(argv)
+        self._spawn(argv + self.args)
 
         def ready():
             try:

@@ -158,6 +158,12 @@ class TcpClient(UdpClient):
                     raise
                 self.handshaking = True
         self.sock = s
+        if not self.handshaking:
+            self._connected()
+
+    def _connected(self):
+        # counted once the connection can carry bytes (over TLS: once the
+        # handshake is over)
         c = self.counters
         if self.ever_connected and c is not None:
             c.reconnects += 1
@@ -177,16 +183,19 @@ class TcpClient(UdpClient):
             raise OSError(errno.ENOTCONN)
         try:
             while sent < len(mv):
+                hs = self.handshaking
                 try:
-                    n = s.send(mv[sent:])
+                    # while the handshake is under way, one byte at a time
+                    n = s.send(mv[sent:sent + 1] if hs else mv[sent:])
                 except OSError as e:
                     if e.errno not in WOULD_BLOCK:
                         raise
                     n = 0
                 if n:
+                    if hs:
+                        await self._settle()
                     sent += n
                     self.partial = sent
-                    self.handshaking = False
                     start = ticks_ms()
                 else:
                     await self._pause(start)
@@ -196,6 +205,19 @@ class TcpClient(UdpClient):
                 self._tls_error(e)
             raise
         return sent
+
+    async def _settle(self):
+        # the handshake is over and one byte went: a server that refuses
+        # the client once its handshake is done (rsyslog's x509/name with a
+        # client certificate it does not permit) closes now, before the
+        # rest is sent and counted
+        self.handshaking = False
+        await sleep_ms(self.tls.settle_ms)
+        n = self.read_now(self.tls.probe)
+        if n >= 0:
+            raise OSError("TLS: peer closed after the handshake (client certificate refused?)"
+                          if n == 0 else "TLS: peer sent data unasked")
+        self._connected()
 
     def _tls_error(self, e):
         # what a TLS connection raised, named (raises)

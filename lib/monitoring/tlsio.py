@@ -120,9 +120,12 @@ class Tls:
     pool that is not a ``socket`` module, takes :func:`connect_blocking`
     and keeps the CA as PEM text in ``pem``)."""
 
+    settle_ms = 50  # after the handshake, how long a refusal is waited for
+
     def __init__(self, o, host, io=2):
         self.name = o["server_name"] or host
         self.insecure = o["insecure"]
+        self.probe = memoryview(bytearray(1))
         if not io:
             self.pem = None if self.insecure else _pem(_read(o["ca"]))
             if o["cert"] is not None:
@@ -170,7 +173,12 @@ def why(e, handshaking):
     TLS socket; ``handshaking``: before the handshake was over."""
     from .compat import error_text
 
-    t = error_text(e)
+    a = e.args if isinstance(e, OSError) else ()
+    # mbedTLS's OSError(code, text): the text
+    t = str(a[1]) if len(a) == 2 and type(a[0]) is int and a[0] < 0 else error_text(e)
+    t = t.strip().replace("\n", "; ")
+    if t[:4] == "TLS:":
+        return e
     low = t.lower()
     what = None
     if "expired" in low:
@@ -214,7 +222,7 @@ class _CPython:
                 self.done = True
             return op(b)
         except (m.SSLWantReadError, m.SSLWantWriteError):
-            raise OSError(errno.EAGAIN)
+            raise OSError(errno.EAGAIN, "EAGAIN")  # (errno set on CPython too)
         except m.SSLZeroReturnError:
             return 0
 
