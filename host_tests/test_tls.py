@@ -313,7 +313,8 @@ def test_bad_tls_options_are_refused_naming_the_key(mp, certs):
     cases = [
         ('{"host": "h", "transport": "tls"}', "syslog.ca: required for TLS"),
         ('{"host": "h", "transport": "tcp", "ca": %r}' % ca, "syslog.ca: only with a TLS"),
-        ('{"host": "h", "transport": "tls", "ca": "/nonexistent.der"}', "syslog.ca: no such file"),
+        ('{"host": "h", "transport": "tls", "ca": "/nonexistent.der"}', "syslog.ca: cannot read"),
+        ('{"host": "h", "transport": "tls", "ca": b"not a certificate"}', "syslog.ca: invalid cert"),
         ('{"host": "h", "transport": "tls", "ca": %r, "insecure": True}' % ca,
          "syslog.insecure: not with ca"),
         ('{"host": "h", "transport": "tls", "ca": %r, "cert": %r}' % (ca, ca),

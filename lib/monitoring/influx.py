@@ -158,7 +158,7 @@ class InfluxReporter(Sender):
         if https:
             from .tlsio import tls_for
 
-            tls = tls_for(self, o, host, pool)
+            tls = tls_for(self, o, host, pool, "influx")
         # UDP, TCP and HTTPS keep one client; HTTP connects it for each batch
         self._conn = (UdpClient(host, port, pool) if transport == "udp" else
                       TcpClient(host, port, timeout_ms,

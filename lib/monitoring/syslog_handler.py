@@ -147,7 +147,7 @@ class SyslogSender(Sender):
         if transport == "tls":
             from .tlsio import tls_for
 
-            tls = tls_for(self, o, host, pool)
+            tls = tls_for(self, o, host, pool, "syslog")
         self._conn = (UdpClient(host, port, pool) if transport == "udp" else
                       TcpClient(host, port, o["timeout_ms"], counters, pool, tls))
         # what a TCP server sends (an EOF, or junk) is read into it

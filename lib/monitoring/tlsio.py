@@ -73,7 +73,7 @@ def _read(v):
 def check(o):
     """The TLS keys of the checked section ``o`` against its transport:
     ``(key, why)`` or None, as an options ``cross`` returns. Files are
-    looked for, not read."""
+    read at start (:func:`tls_for`), where the board has them."""
     tls = o["transport"] in ("tls", "https")
     keys = ("ca", "insecure", "cert", "key", "server_name")
     for k in keys:
@@ -88,25 +88,29 @@ def check(o):
                      "or insecure: true"
     if (o["cert"] is None) != (o["key"] is None):
         return ("key" if o["key"] is None else "cert"), "cert and key go together"
-    import os
+    return None
 
+
+def tls_for(sender, o, host, pool, section):
+    """The :class:`Tls` of ``sender``'s checked section ``o`` (named
+    ``section``); with ``insecure`` a warning printed and left in its
+    ``last_error``. A file that cannot be read or parsed raises
+    ValueError naming the key (``start`` then stops what it started)."""
+    from .compat import use_pool
+
+    use_pool(sender, pool)  # (sets pool and io, which the client sets again)
     for k in ("ca", "cert", "key"):
         v = o[k]
         if type(v) is str:
             try:
-                os.stat(v)
-            except OSError:
-                return k, "no such file: %r" % v
-    return None
-
-
-def tls_for(sender, o, host, pool):
-    """The :class:`Tls` of ``sender``'s checked section ``o``; with
-    ``insecure`` a warning printed and left in its ``last_error``."""
-    from .compat import use_pool
-
-    use_pool(sender, pool)  # (sets pool and io, which the client sets again)
-    t = Tls(o, host, sender.io)
+                open(v, "rb").close()
+            except OSError as e:
+                raise ValueError("%s.%s: cannot read %r (%s)" % (section, k, v, e))
+    try:
+        t = Tls(o, host, sender.io)
+    except ValueError as e:  # mbedTLS: "invalid cert", "invalid key"
+        raise ValueError("%s.%s: %s" % (section, "ca" if "cert" in str(e) and o["cert"] is None
+                                        else "cert", e))
     if t.insecure:
         print("warning:", INSECURE, "to", host)
         sender.last_error = INSECURE
