@@ -627,9 +627,10 @@ asyncio.run(main())
         "refused influx.port: expected an integer from 1 to 65535, got '8094' None",
         "refused influx.port: expected an integer from 1 to 65535, got 0 None",
         "refused influx.host: expected a host name or address, got '' None",
-        "refused influx.transport: expected one of http, tcp, udp, got 'tls' None",
+        "refused influx.transport: expected one of http, https, tcp, udp, got 'tls' None",
         "refused influx.interval: unknown key (known: host, port, transport, db, org, bucket, "
-        "token, interval_s, precision, buffer_bytes, mtu_bytes, timeout_ms, string_newlines) None",
+        "token, username, password, interval_s, precision, buffer_bytes, mtu_bytes, "
+        "timeout_ms, string_newlines, ca, insecure, cert, key, server_name) None",
         "refused influx.db: required for http (InfluxDB 1.x), or org and bucket (2.x) None",
         "refused influx.string_newlines: \"raw\" only over http and https None",
         "refused influx.string_newlines: expected one of raw, drop, got 'cr' None",

@@ -55,7 +55,7 @@ def test_syslog_port_follows_the_transport():
     try:
         monitoring.check({"syslog": {"host": "h", "transport": "rlp"}})
     except ValueError as e:
-        assert str(e) == "syslog.transport: expected one of udp, tcp, relp, got 'rlp'", str(e)
+        assert str(e) == "syslog.transport: expected one of udp, tcp, tls, relp, got 'rlp'", str(e)
     else:
         raise AssertionError("accepted")
 

@@ -270,13 +270,9 @@ class InfluxReporter(Sender):
             else:
                 if t == "tcp" and conn.sock is not None:
                     self._check_peer(conn)
-                if t == "https" and conn.sock is not None:
-                    # a kept connection the server closed (idle): a new one
-                    try:
-                        if not self._keep or conn.read_now(self._rmv) >= 0:
-                            conn.close()
-                    except OSError:
-                        conn.close()
+                # a kept connection the server closed (idle): a new one
+                if t == "https" and (not self._keep or conn.closed(self._rmv)):
+                    conn.close()
                 if conn.sock is None:
                     await conn.connect()
                 k = q.used

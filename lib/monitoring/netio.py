@@ -104,19 +104,10 @@ class TcpClient(UdpClient):
         """Open the connection (no-op if open)."""
         if self.sock is not None:
             return
-        if not self.io and self.tls is not None:
+        t = self.tls
+        if t is not None and not self.io:
             # CircuitPython's ssl: connect and handshake in one blocking call
-            from .tlsio import connect_blocking
-
-            if self._addr is None:
-                self._addr = self.pool.getaddrinfo(self.host, self.port, 0,
-                                                   self.pool.SOCK_STREAM)[0][-1]
-            try:
-                s = connect_blocking(self, self._addr)
-            except Exception as e:
-                from .tlsio import why
-
-                raise why(e, True)
+            s = t.connect_blocking(self)
         elif not self.io:
             # a pool with no poll to trust (CircuitPython): by attempts
             from .netpool import connect
@@ -149,14 +140,8 @@ class TcpClient(UdpClient):
             except BaseException:
                 s.close()
                 raise
-            if self.tls is not None:
-                self._raw = s
-                try:
-                    s = self.tls.wrap(s)
-                except BaseException:
-                    self.close()
-                    raise
-                self.handshaking = True
+            if t is not None:
+                s = t.wrap(self, s)  # the handshake under way
         self.sock = s
         if not self.handshaking:
             self._connected()
@@ -193,7 +178,7 @@ class TcpClient(UdpClient):
                     n = 0
                 if n:
                     if hs:
-                        await self._settle()
+                        await self.tls.settle(self)
                     sent += n
                     self.partial = sent
                     start = ticks_ms()
@@ -202,30 +187,23 @@ class TcpClient(UdpClient):
         except BaseException as e:
             self.close()
             if self.tls is not None and isinstance(e, Exception):
-                self._tls_error(e)
+                self.tls.error(self, e)
             raise
         return sent
 
-    async def _settle(self):
-        # the handshake is over and one byte went: a server that refuses
-        # the client once its handshake is done (rsyslog's x509/name with a
-        # client certificate it does not permit) closes now, before the
-        # rest is sent and counted
-        self.handshaking = False
-        await sleep_ms(self.tls.settle_ms)
-        n = self.read_now(self.tls.probe)
-        if n >= 0:
-            raise OSError("TLS: peer closed after the handshake (client certificate refused?)"
-                          if n == 0 else "TLS: peer sent data unasked")
-        self._connected()
-
-    def _tls_error(self, e):
-        # what a TLS connection raised, named (raises)
-        from .tlsio import why
-
-        hs = self.handshaking
-        self.handshaking = False
-        raise why(e, hs)
+    def closed(self, mv):
+        """Whether the connection is closed, or has now been: closed when
+        the peer closed it (EOF), sent bytes (read into ``mv``, a peer that
+        should say nothing) or fails. For a peer that never writes
+        unasked (syslog; HTTP between requests)."""
+        if self.sock is not None:
+            try:
+                if self.read_now(mv) < 0:
+                    return False
+            except OSError:
+                pass
+            self.close()
+        return True
 
     def read_now(self, mv):
         """Read what the peer sent into ``mv`` without waiting: the byte
@@ -240,11 +218,11 @@ class TcpClient(UdpClient):
             if e.errno == errno.ENOTCONN:  # the end, on CircuitPython's ESP32
                 return 0
             if self.tls is not None:
-                self._tls_error(e)
+                self.tls.error(self, e)
             raise
         except Exception as e:  # a TLS socket's ValueError (a certificate refused)
             if self.tls is not None:
-                self._tls_error(e)
+                self.tls.error(self, e)
             raise
         return -1 if n is None else n
 

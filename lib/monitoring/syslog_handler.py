@@ -217,13 +217,7 @@ class SyslogSender(Sender):
             if not udp:
                 # a syslog server never writes: anything to read is an EOF
                 # (or junk), an error a dead connection: reconnect
-                if conn.sock is not None:
-                    try:
-                        if conn.read_now(self._rmv) >= 0:
-                            conn.close()
-                    except OSError:
-                        conn.close()
-                if conn.sock is None:
+                if conn.closed(self._rmv):
                     await conn.connect()
             if self.lost:
                 # "N messages dropped", framed, without structured data

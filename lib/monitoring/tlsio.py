@@ -165,11 +165,49 @@ class Tls:
             else:
                 ctx.load_cert_chain(o["cert"], o["key"])
 
-    def wrap(self, s):
-        """The TLS socket over the connected non-blocking socket ``s``,
-        its handshake under way (done by the first writes)."""
-        t = self.ctx.wrap_socket(s, server_hostname=self.name, do_handshake_on_connect=False)
+    def wrap(self, client, s):
+        """The TLS socket over ``client``'s connected non-blocking socket
+        ``s`` (kept as its ``_raw``), its handshake under way (done by the
+        first writes: ``client.handshaking``)."""
+        client._raw = s
+        try:
+            t = self.ctx.wrap_socket(s, server_hostname=self.name, do_handshake_on_connect=False)
+        except BaseException:
+            client.close()
+            raise
+        client.handshaking = True
         return t if self.mp else _CPython(t, self.m)
+
+    async def settle(self, client):
+        """The handshake is over and one byte went: a server that refuses
+        the client once its handshake is done (rsyslog's x509/name with a
+        client certificate it does not permit) closes now, before the rest
+        is sent and counted."""
+        from .compat import sleep_ms
+
+        client.handshaking = False
+        await sleep_ms(self.settle_ms)
+        n = client.read_now(self.probe)
+        if n >= 0:
+            raise OSError("TLS: peer closed after the handshake (client certificate refused?)"
+                          if n == 0 else "TLS: peer sent data unasked")
+        client._connected()
+
+    def error(self, client, e):
+        """Raise what a TLS connection of ``client`` raised, named."""
+        hs = client.handshaking
+        client.handshaking = False
+        raise why(e, hs)
+
+    def connect_blocking(self, client):
+        """:func:`connect_blocking`, its failures named."""
+        pool = client.pool
+        if client._addr is None:
+            client._addr = pool.getaddrinfo(client.host, client.port, 0, pool.SOCK_STREAM)[0][-1]
+        try:
+            return connect_blocking(client, client._addr)
+        except Exception as e:
+            raise why(e, True)
 
 
 def why(e, handshaking):
