@@ -22,8 +22,10 @@ def test_full_document_is_checked_with_defaults_filled_in():
     assert sorted(opts) == ["control", "influx", "sources", "syslog", "trace"]
     assert opts["influx"] == {
         "host": "10.0.0.2", "port": 8086, "transport": "http", "db": "board", "org": None,
-        "bucket": None, "token": None, "interval_s": 5, "precision": "s",
-        "buffer_bytes": 4096, "mtu_bytes": 512, "timeout_ms": 5000, "string_newlines": None}
+        "bucket": None, "token": None, "username": None, "password": None, "interval_s": 5,
+        "precision": "s", "buffer_bytes": 4096, "mtu_bytes": 512, "timeout_ms": 5000,
+        "string_newlines": None, "ca": None, "insecure": False, "cert": None, "key": None,
+        "server_name": None}
     assert opts["syslog"]["port"] == 514 and opts["syslog"]["format"] == "rfc5424"
     assert opts["trace"] == {"port": 4242, "addr": "0.0.0.0", "interval_ms": 100,
                              "buffer_bytes": 1024}
