@@ -40,11 +40,12 @@ def test_make_mpy_builds_every_module_for_the_board_arch(board, mp):
     p = make("size", "BOARD=" + board)
     assert p.returncode == 0 and "total" in p.stdout
     # the board build itself loads: run it on the Unix port (same mpy version),
-    # in 66 KB: 64 KB had under 128 B to spare, and start()'s socket pool
-    # (the code choosing and using it) took them
+    # in 68 KB: 64 KB had under 128 B to spare, and start()'s socket pool
+    # (the code choosing and using it) took them; 66 KB then, until HTTPS and
+    # basic auth made influx.mpy 0.8 KB larger
     env = mp.env()
     env["MICROPYPATH"] = ".frozen:" + os.path.join(ROOT, "build", board, "lib")
-    r = subprocess.run([mp.binary, "-X", "heapsize=66k", "-c",
+    r = subprocess.run([mp.binary, "-X", "heapsize=68k", "-c",
                         "import monitoring, monitoring.influx, monitoring.config; print(monitoring.__version__)"],
                        capture_output=True, text=True, env=env, timeout=30)
     assert r.returncode == 0 and r.stdout.strip(), r.stdout + r.stderr
