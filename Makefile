@@ -43,8 +43,9 @@ bench: venv peers
 # The demo firmware under faults for DURATION seconds (default one hour) on
 # 48 KB of heap for data on a 32-bit build, 96 KB on the 64-bit Unix port (beyond the
 # loaded bytecode: see tools/soak.py); prints its checks, exits non-zero when one fails.
+# SYSLOG=tcp or SYSLOG=tls (syslog over TLS and Influx over HTTPS) instead of RELP.
 soak: venv peers
-	$(PY) tools/soak.py --duration $(or $(DURATION),3600) --seed $(or $(SEED),1)
+	$(PY) tools/soak.py --duration $(or $(DURATION),3600) --seed $(or $(SEED),1) $(if $(SYSLOG),--syslog $(SYSLOG))
 
 # The demo firmware (or APP=path/to/main.py, your own program) on the Unix
 # port against a real InfluxDB and rsyslog; $MONITORING_CONFIG names the

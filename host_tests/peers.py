@@ -440,7 +440,7 @@ class Rsyslog(Peer):
     name = "rsyslog"
 
     def __init__(self, workdir=None, udp_port=None, tcp_port=None, relp_port=None, certs=None,
-                 server="server"):
+                 server="server", tls_port=None, mtls_port=None):
         super().__init__(workdir)
         self.udp_port = udp_port or free_port(socket.SOCK_DGRAM)
         self.tcp_port = tcp_port or free_port()
@@ -448,8 +448,8 @@ class Rsyslog(Peer):
         self.certs = certs
         self.server = server
         if certs is not None:
-            self.tls_port = free_port()
-            self.mtls_port = free_port()
+            self.tls_port = tls_port or free_port()
+            self.mtls_port = mtls_port or free_port()
         self.out = os.path.join(self.dir, "out.log")
 
     def start(self):

@@ -20,7 +20,15 @@ record received twice only if sent again (at most ``log_resent``
 duplicates); over TCP, sent == received + what the stalled sink took;
 every control reply well-formed. Exit status 0 when every check holds.
 
-    python tools/soak.py --duration 3600 --seed 1 [--heapsize 48k] [--syslog relp|tcp]
+    python tools/soak.py --duration 3600 --seed 1 [--heapsize 48k] [--syslog relp|tcp|tls]
+
+``--syslog tls``: syslog over TLS (rsyslog's imtcp with gtls) and Influx
+over HTTPS (InfluxDB with ``https-enabled``), the certificates made by
+openssl in the work dir, under the faults of TCP: every restart is a new
+handshake, the stalled sink stalls the handshake (so it takes no record).
+The heap for data then defaults to 64 KB on a 32-bit build and 120 KB on
+the 64-bit port (the two TLS contexts and sockets; on this port mbedTLS's
+buffers are in libc, on a Pico W they would be in the heap too).
 
 The heap: ``--heapsize`` is the heap left for data, the way a board with
 the package frozen into flash has it. On the Unix port the bytecode of
@@ -55,7 +63,7 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "host_tests"))
 
 from mpy import MicroPython  # noqa: E402
-from peers import InfluxDB, Rsyslog, free_port, wait_until  # noqa: E402
+from peers import Certs, InfluxDB, Rsyslog, free_port, wait_until  # noqa: E402
 
 DB = "soak"
 # what the demo firmware loads with every capability on
@@ -92,16 +100,21 @@ def complete_frames(data):
 class Soak:
     def __init__(self, duration, seed, heapsize=None, log=print, syslog="relp"):
         self.duration = duration
-        self.transport = syslog  # the syslog transport: "relp" or "tcp"
+        self.transport = syslog  # the syslog transport: "relp", "tcp" or "tls"
         self.rng = random.Random(seed)
         self.heapsize = heapsize
         self.log = log
         self.work = tempfile.mkdtemp(prefix="mpmon-soak-")
-        self.influx = InfluxDB(os.path.join(self.work, "influxdb"))
+        self.certs = None  # over TLS (and Influx over HTTPS): the test CA's certificates
+        if syslog == "tls":
+            os.makedirs(os.path.join(self.work, "certs"))
+            self.certs = Certs(os.path.join(self.work, "certs"))
+        self.influx = InfluxDB(os.path.join(self.work, "influxdb"), certs=self.certs)
         self.syslog_dir = os.path.join(self.work, "rsyslog")
         os.makedirs(self.influx.dir, exist_ok=True)
         os.makedirs(self.syslog_dir, exist_ok=True)
-        self.syslog = Rsyslog(self.syslog_dir, relp_port=syslog == "relp" or None)
+        self.syslog = Rsyslog(self.syslog_dir, relp_port=syslog == "relp" or None,
+                              certs=self.certs)
         self.control_port = free_port()
         self.trace_port = free_port()
         self.replies = []
@@ -125,8 +138,16 @@ class Soak:
         self.syslog.kill(sig)
         time.sleep(down)
         r = self.syslog
-        self.syslog = Rsyslog(self.syslog_dir, r.udp_port, r.tcp_port, r.relp_port)
+        self.syslog = Rsyslog(self.syslog_dir, r.udp_port, r.tcp_port, r.relp_port,
+                              certs=self.certs, tls_port=getattr(r, "tls_port", None),
+                              mtls_port=getattr(r, "mtls_port", None))
         self.syslog.start()
+
+    @property
+    def syslog_port(self):
+        # the port the firmware sends to
+        r = self.syslog
+        return r.relp_port or (r.tls_port if self.certs else r.tcp_port)
 
     def stop_syslog(self, secs):
         """rsyslog stopped (SIGSTOP) for ``secs``, then continued: RELP
@@ -137,12 +158,13 @@ class Soak:
         self.syslog.send_signal(signal.SIGCONT)
 
     def stall_syslog(self, secs):
-        """rsyslog's TCP port taken over by a sink that never reads."""
+        """rsyslog's TCP port (over TLS its TLS port: the handshake stalls)
+        taken over by a sink that never reads."""
         self.syslog.stop()
         s = socket.socket()
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        s.bind(("127.0.0.1", self.syslog.tcp_port))
+        s.bind(("127.0.0.1", self.syslog_port))
         s.listen(4)
         s.settimeout(0.2)
         conns = []
@@ -187,7 +209,8 @@ class Soak:
                     break
                 data += b
             c.close()
-            swallowed += complete_frames(data)
+            # (over TLS, ciphertext of a handshake that never ended: no record)
+            swallowed += complete_frames(data) if not self.certs else 0
         self.restart_syslog(0)
         return swallowed
 
@@ -270,7 +293,8 @@ class Soak:
         """Heap bytes taken by the bytecode of every module the firmware
         loads, measured in a large heap after a collection."""
         code = ("import gc\ngc.collect()\nb = gc.mem_alloc()\nimport monboard\nmonboard.logging_module()\n"
-                "import main\n" + "".join("import monitoring.%s\n" % m for m in FIRMWARE_MODULES) +
+                "import main\n" + "".join("import monitoring.%s\n" % m for m in FIRMWARE_MODULES
+                                           + (("tlsio",) if self.certs else ())) +
                 "gc.collect()\nprint('code_bytes', gc.mem_alloc() - b)\n")
         p = subprocess.run([mp.binary, "-X", "heapsize=1m", "-c", code], capture_output=True, text=True,
                            env=dict(os.environ, MICROPYPATH=path), cwd=ROOT, timeout=60)
@@ -284,11 +308,14 @@ class Soak:
             "influx": {"transport": "http", "host": "127.0.0.1", "port": self.influx.http_port,
                        "db": DB, "interval_s": 1, "precision": "ms"},
             "syslog": {"transport": self.transport, "host": "127.0.0.1",
-                       "port": self.syslog.relp_port or self.syslog.tcp_port,
-                       "format": "rfc5424", "framing": "octet"},
+                       "port": self.syslog_port, "format": "rfc5424", "framing": "octet"},
             "control": {"port": self.control_port},
             "trace": {"port": self.trace_port, "interval_ms": 100},
         }
+        if self.certs:
+            ca = self.certs.path("ca", "der")
+            cfg["influx"].update(transport="https", ca=ca, server_name="localhost")
+            cfg["syslog"].update(ca=ca, server_name="localhost")
         path = os.path.join(self.work, "config.json")
         with open(path, "w") as f:
             json.dump(cfg, f)
@@ -305,7 +332,10 @@ class Soak:
                                        compiled_ext(mp.extdir)])
         self.code_bytes = self.code_footprint(mp, env["MICROPYPATH"])
         if self.heapsize is None:
-            self.heapsize = "48k" if mp.word_bits == 32 else "96k"
+            if self.certs:
+                self.heapsize = "64k" if mp.word_bits == 32 else "120k"
+            else:
+                self.heapsize = "48k" if mp.word_bits == 32 else "96k"
         data = int(self.heapsize.rstrip("kK")) * 1024
         self.heap_bytes = data + self.code_bytes
         self.console = open(os.path.join(self.work, "console.log"), "w")
@@ -444,7 +474,7 @@ class Soak:
         import shutil
 
         self.influx.cleanup()
-        self.syslog.cleanup()
+        self.syslog.cleanup()  # (the certificates are in the work dir)
         shutil.rmtree(self.work, ignore_errors=True)  # the firmware's files, its console
 
 
@@ -455,8 +485,9 @@ def main():
     ap.add_argument("--heapsize", default=None,
                     help="heap for data, beyond the loaded bytecode (default 48k on a 32-bit "
                          "build, 96k on 64-bit)")
-    ap.add_argument("--syslog", choices=("relp", "tcp"), default="relp",
-                    help="the syslog transport (default relp: every record acknowledged)")
+    ap.add_argument("--syslog", choices=("relp", "tcp", "tls"), default="relp",
+                    help="the syslog transport (default relp: every record acknowledged; "
+                         "tls: syslog over TLS and Influx over HTTPS)")
     a = ap.parse_args()
     s = Soak(a.duration, a.seed, a.heapsize, syslog=a.syslog)
     try:
