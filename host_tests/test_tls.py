@@ -469,3 +469,70 @@ def test_https_reconnects_when_the_server_closes_an_idle_connection(mp, certs):
         assert got, vm.export('{__name__=~"vmidle.*"}')
     finally:
         vm.cleanup()
+
+
+def test_syslog_over_tls_through_circuitpythons_ssl(cpy, rsyslog_tls, certs):
+    """The CircuitPython path: a pool without a ``socket`` module, the TLS
+    socket from ``ssl.create_default_context()`` (the profile's stand-in,
+    host_tests/cpy/ssl.py: the handshake inside ``connect``), into rsyslog
+    over TLS; then a CA that did not sign the server's certificate:
+    refused, named, the records kept."""
+    code = """
+import asyncio, monitoring, cppool
+from adafruit_logging import getLogger
+async def main():
+    log = getLogger("app")
+    log.setLevel(10)
+    mon = monitoring.start(hostname="cp-1", pool=cppool.Pool(), syslog={
+        "host": "127.0.0.1", "port": %d, "transport": "tls", "ca": %r, "loggers": log,
+        "server_name": "localhost", "app_name": "cp"})
+    mon.syslog.backoff.max_ms = 100
+    for i in range(5):
+        log.info("over tls %%d", i)
+        await asyncio.sleep(0.05)
+    for _ in range(100):
+        if not mon.syslog.queue.used:
+            break
+        await asyncio.sleep(0.02)
+    c = mon.counters
+    print("RESULT", c.log_queued, c.log_sent, len(mon.syslog.queue), c.send_errors)
+    print("LAST", mon.syslog.last_error)
+    mon.stop()
+asyncio.run(main())
+"""
+    p = cpy.run(code % (rsyslog_tls.tls_port, certs.path("ca", "der")))
+    assert "RESULT 5 5 0 0" in p.stdout and "LAST None" in p.stdout, p.stdout
+    lines = wait_records(rsyslog_tls, 5)
+    assert [x["msg"] for x in lines] == ["over tls %d" % i for i in range(5)]
+    assert all(x["app"] == "cp" and x["host"] == "cp-1" for x in lines)
+    p = cpy.run(code % (rsyslog_tls.tls_port, certs.path("other_ca", "der")))
+    assert "RESULT 5 0 5 " in p.stdout and "LAST TLS: unknown CA" in p.stdout, p.stdout
+
+
+def test_an_ssl_without_create_default_context_is_named(cpy, certs):
+    """CircuitPython's pool (host_tests/mp/cppool.py) in the CircuitPython
+    profile with an ``ssl`` module that lacks ``create_default_context``
+    (an older build): every attempt fails, naming the call, the records
+    stay queued and counted, the board runs on."""
+    p = cpy.run("import sys\nclass NoContext:\n    pass\nsys.modules['ssl'] = NoContext()\n" + """
+import asyncio, monitoring, cppool
+from adafruit_logging import getLogger
+async def main():
+    log = getLogger("app")
+    log.setLevel(10)
+    mon = monitoring.start(hostname="cp-1", pool=cppool.Pool(), syslog={
+        "host": "127.0.0.1", "port": 9, "transport": "tls", "ca": %r, "loggers": log})
+    mon.syslog.backoff.max_ms = 100
+    for i in range(10):
+        log.info("r %%d", i)
+        await asyncio.sleep(0.05)
+    c = mon.counters
+    print("RESULT", c.log_queued, c.log_sent, len(mon.syslog.queue), c.send_errors)
+    print("LAST", mon.syslog.last_error)
+    mon.stop()
+asyncio.run(main())
+""" % certs.path("ca", "der"))
+    res = p.stdout.split("RESULT ")[1].split("\n")[0].split()
+    queued, sent, left, errors = (int(x) for x in res)
+    assert queued == 10 and sent == 0 and left == 10 and errors >= 2, p.stdout
+    assert "LAST TLS: this ssl module has no create_default_context()" in p.stdout

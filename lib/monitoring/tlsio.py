@@ -283,8 +283,10 @@ def connect_blocking(client, addr):
     wrapped with ``ssl.create_default_context()`` and connected, the
     handshake done inside the connect (blocking, at most the client's
     ``timeout_ms``: CircuitPython's ``ssl`` cannot do it otherwise)."""
-    import ssl
-
+    try:
+        import ssl
+    except ImportError:
+        raise OSError("TLS: no ssl module (CircuitPython's has ssl.create_default_context())")
     if not hasattr(ssl, "create_default_context"):
         raise OSError("TLS: this ssl module has no create_default_context()")
     t = client.tls
