@@ -88,11 +88,9 @@ def _cross(o):
             "username and password go together"
     if o["username"] is not None and o["token"]:
         return "token", "not with username and password (one Authorization)"
-    if o["ca"] or o["insecure"] or o["cert"] or o["key"] or o["server_name"] or t == "https":
-        from .tlsio import check
+    from .netio import tls_keys
 
-        return check(o)
-    return None
+    return tls_keys(o)
 
 
 def check(section):

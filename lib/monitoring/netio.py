@@ -23,6 +23,18 @@ _IN_PROGRESS = (errno.EINPROGRESS, getattr(errno, "EALREADY", 114)) + WOULD_BLOC
 ETIMEDOUT = getattr(errno, "ETIMEDOUT", 110)
 
 
+def tls_keys(o):
+    """The TLS keys of a checked section ``o`` (syslog, influx) against
+    its transport, as an options ``cross`` returns: :func:`tlsio.check`,
+    imported only when they or a TLS transport are there."""
+    if o["ca"] or o["insecure"] or o["cert"] or o["key"] or o["server_name"] \
+            or o["transport"] in ("tls", "https"):
+        from .tlsio import check
+
+        return check(o)
+    return None
+
+
 class UdpClient:
     """Datagrams to ``host:port``; ``send`` never blocks (a datagram the
     stack cannot take right now raises OSError(EAGAIN)). Also what

@@ -79,24 +79,15 @@ OPTIONS = (
 )
 
 
-def _cross(o):
-    if o["transport"] == "tls" and o["framing"] != "octet":
-        return "framing", "octet only over TLS (RFC 5425)"
-    if o["ca"] or o["insecure"] or o["cert"] or o["key"] or o["server_name"] \
-            or o["transport"] == "tls":
-        from .tlsio import check
-
-        return check(o)
-    return None
-
-
 def check(section):
     """The ``syslog`` section checked: every key, defaults filled in."""
     from . import options
+    from .netio import tls_keys
 
-    o = options.check("syslog", OPTIONS, section, _cross)
+    o = options.check("syslog", OPTIONS, section, tls_keys)
     if o["port"] is None:
-        o["port"] = {"relp": 2514, "tls": 6514}.get(o["transport"], 514)
+        t = o["transport"]
+        o["port"] = 2514 if t == "relp" else 6514 if t == "tls" else 514
     return o
 
 

@@ -88,6 +88,8 @@ def check(o):
                      "or insecure: true"
     if (o["cert"] is None) != (o["key"] is None):
         return ("key" if o["key"] is None else "cert"), "cert and key go together"
+    if o.get("framing", "octet") != "octet":
+        return "framing", "octet only over TLS (RFC 5425)"
     return None
 
 
