@@ -12,7 +12,10 @@ every ``poll_ms``; the loop is never blocked and RAM is fixed at start
   not authenticated; without, any), which is closed; only when every
   slot holds an authenticated client does it get ``error: busy``. So
   whatever other connections do, an operator with the token (or, without
-  a token, anyone) gets in. A line longer than ``line_max`` bytes gets
+  a token, anyone) gets in. Each step gives the clients their turn, then
+  accepts at most one connection per slot, the rest left in the listen
+  queue, in order: a client keeps its slot for a step at least, however
+  fast other connections churn. A line longer than ``line_max`` bytes gets
   ``error: line too long`` and is discarded up to its LF, without
   buffering it. A client whose first complete line has not come within
   ``first_line_ms`` (5 s) of its connection, however many bytes it
@@ -36,6 +39,11 @@ _CR = const(13)
 # reads and commands per client per poll: bound the time one step takes
 _READS_PER_STEP = const(32)
 _CMDS_PER_STEP = const(4)
+# the listen queue: connections wait there for a slot, a few a step, in
+# order; longer than the connections that may churn at once, or a new one
+# (the operator's) is dropped by the stack and retried a second later (on
+# lwIP through MicroPython's modlwip, 4 bytes of heap an entry)
+_BACKLOG = const(64)
 
 
 def _token(v):
@@ -138,7 +146,7 @@ class ControlServer(PolledListener):
         token = o["token"]
         if isinstance(token, str):
             token = token.encode()
-        PolledListener.__init__(self, o["port"], o["addr"], poll_ms, 2, pool)
+        PolledListener.__init__(self, o["port"], o["addr"], poll_ms, _BACKLOG, pool)
         self.registry = registry
         self.logs = log_backend
         self.token = token
@@ -166,38 +174,47 @@ class ControlServer(PolledListener):
     # -- one poll ----------------------------------------------------------
 
     def step(self):
-        """Accept, read, answer and time out, without waiting. An idle
+        """Read, answer, accept and time out, without waiting. An idle
         step allocates nothing on MicroPython (``ipoll``)."""
         now = ticks_ms()
         cl = self.clients
-        if self._polled():
-            # every waiting connection: a free slot, or "busy"
-            while True:
-                free = None
-                for c in cl:
-                    if c.sock is None:
-                        free = c
-                        free.open(now)
-                        break
-                self._now = now
-                # no free slot: one is taken from an older client, if any
-                # may lose it, once a connection is really waiting
-                if self._accept(free, b"error: busy\n", None if free else self._evict) is None:
+        incoming = self._polled()
+        self._now = now
+        for turn in (0, 1):
+            if turn:
+                # after the clients' turn (each had one since the step
+                # that accepted it before a newer connection may take its
+                # slot): at most one new connection per slot, the rest
+                # left in the listen queue in order, then their first turn
+                if not incoming:
                     break
-        for i in range(len(cl)):
-            c = cl[i]
-            if c.sock is not None:
-                try:
-                    self._service(c, now)
-                except OSError:
-                    self._close(c)
+                for _ in range(len(cl)):
+                    free = None
+                    for c in cl:
+                        if c.sock is None:
+                            free = c
+                            free.open(now)
+                            break
+                    # no free slot: one is taken from an older client, if
+                    # any may lose it, once a connection is really waiting
+                    if self._accept(free, b"error: busy\n", None if free else self._evict) is None:
+                        break
+            for i in range(len(cl)):
+                c = cl[i]
+                if c.sock is not None:
+                    try:
+                        self._service(c, now)
+                    except OSError:
+                        self._close(c)
 
     def _evict(self):
         # the slot a new connection takes: the oldest client without a
-        # claim on it (with a token, not authenticated), closed; or None
+        # claim on it (with a token, not authenticated), not accepted in
+        # this step, closed; or None
         old = None
         for c in self.clients:
-            if not c.authed and (old is None or ticks_diff(c.since, old.since) < 0):
+            if not c.authed and c.since != self._now and (
+                    old is None or ticks_diff(c.since, old.since) < 0):
                 old = c
         if old is not None:
             self.evicted += 1
@@ -309,7 +326,14 @@ class ControlServer(PolledListener):
             c.discard = False
             c.drop(i + 1)
             return True
-        line = bytes(c.mv[0:i])
-        c.drop(i + 1)
+        # a command read in place (a memoryview, no copy of the line; an
+        # auth line copied, as it is compared with bytes), and dropped from
+        # the buffer once answered: one that raised (a MemoryError,
+        # recorded by run() in step_errors, last_error and an E line in
+        # the trace) is tried again next poll
+        line = c.mv[0:i]
+        if self.token is not None and not c.authed:
+            line = bytes(line)
         self._command(c, line, now)
+        c.drop(i + 1)
         return True

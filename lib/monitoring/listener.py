@@ -73,6 +73,11 @@ class PolledListener:
         self.last_error = None
         self._poll = None
         self._task = None
+        # every attribute made here, none in bind(): the instance's table
+        # grows (one 464-byte piece on the 64-bit port) while the heap is
+        # still whole, not at the first bind
+        self._ipoll = None
+        self._lfd = -1
 
     def bind(self):
         """Open the listening socket (done by :meth:`start`); raises
