@@ -13,9 +13,10 @@ every ``poll_ms``; the loop is never blocked and RAM is fixed at start
   slot holds an authenticated client does it get ``error: busy``. So
   whatever other connections do, an operator with the token (or, without
   a token, anyone) gets in. Each step gives the clients their turn, then
-  accepts at most one connection per slot, the rest left in the listen
-  queue, in order: a client keeps its slot for a step at least, however
-  fast other connections churn. A line longer than ``line_max`` bytes gets
+  accepts up to 8 connections, each served at once; a slot taken in a
+  step is not taken again in it (the rest wait in the listen queue, in
+  order): a client keeps its slot for a step at least, however fast
+  other connections churn. A line longer than ``line_max`` bytes gets
   ``error: line too long`` and is discarded up to its LF, without
   buffering it. A client whose first complete line has not come within
   ``first_line_ms`` (5 s) of its connection, however many bytes it
@@ -44,6 +45,8 @@ _CMDS_PER_STEP = const(4)
 # (the operator's) is dropped by the stack and retried a second later (on
 # lwIP through MicroPython's modlwip, 4 bytes of heap an entry)
 _BACKLOG = const(64)
+# new connections accepted per step at most (bounds the time one takes)
+_ACCEPTS = const(8)
 
 
 def _token(v):
@@ -113,6 +116,7 @@ class _Client:
         self.authed = False
         self.eof = False
         self.closing = False  # close once the reply is sent
+        self.fresh = True  # taken in this step: no newer connection takes it in it
         self.out = None
         self.pos = 0
 
@@ -150,9 +154,8 @@ class ControlServer(PolledListener):
         self.registry = registry
         self.logs = log_backend
         self.token = token
-        self.idle_ms = idle_ms
-        self.first_line_ms = first_line_ms
-        self.silence_ms = silence_ms
+        # one attribute for the three (see PolledListener: few attributes)
+        self._limits = (idle_ms, silence_ms, first_line_ms)
         cl = self.clients = []
         for _ in range(o["clients"]):
             cl.append(_Client(line_max + 2))
@@ -160,7 +163,6 @@ class ControlServer(PolledListener):
         self.errors = 0
         self.refused = 0
         self.evicted = 0
-        self._now = 0  # the step's ticks, for _evict
         self.step_errors = 0
 
     # what `c` shows: the crash section's store (it sets it when on; a class
@@ -179,26 +181,38 @@ class ControlServer(PolledListener):
         now = ticks_ms()
         cl = self.clients
         incoming = self._polled()
-        self._now = now
+        for c in cl:
+            c.fresh = False
         for turn in (0, 1):
             if turn:
-                # after the clients' turn (each had one since the step
+                # after the clients' turn (each has had one since the step
                 # that accepted it before a newer connection may take its
-                # slot): at most one new connection per slot, the rest
-                # left in the listen queue in order, then their first turn
+                # slot): up to _ACCEPTS new connections, each served at
+                # once, so one that said all and left frees its slot for
+                # the next; a slot taken in this step is not taken again
+                # in it: the rest wait in the listen queue, in order
                 if not incoming:
                     break
-                for _ in range(len(cl)):
+                for _ in range(_ACCEPTS):
                     free = None
                     for c in cl:
                         if c.sock is None:
                             free = c
                             free.open(now)
                             break
+                    if free is None and not self._evict(False):
+                        break
                     # no free slot: one is taken from an older client, if
                     # any may lose it, once a connection is really waiting
-                    if self._accept(free, b"error: busy\n", None if free else self._evict) is None:
+                    s = self._accept(free, b"error: busy\n", None if free else self._evict)
+                    if s is None:
                         break
+                    for c in cl:
+                        if c.sock is s:
+                            try:
+                                self._service(c, now)
+                            except OSError:
+                                self._close(c)
             for i in range(len(cl)):
                 c = cl[i]
                 if c.sock is not None:
@@ -207,19 +221,27 @@ class ControlServer(PolledListener):
                     except OSError:
                         self._close(c)
 
-    def _evict(self):
+    def _evict(self, close=True):
         # the slot a new connection takes: the oldest client without a
-        # claim on it (with a token, not authenticated), not accepted in
-        # this step, closed; or None
+        # claim on it (with a token, not authenticated) and not accepted
+        # in this step, closed; or None. Without ``close``: whether a
+        # connection may be accepted now (such a slot, or every slot
+        # authenticated: "busy"), none closed
         old = None
+        wait = False
         for c in self.clients:
-            if not c.authed and c.since != self._now and (
-                    old is None or ticks_diff(c.since, old.since) < 0):
+            if c.authed:
+                continue
+            if c.fresh:
+                wait = True
+            elif old is None or ticks_diff(c.since, old.since) < 0:
                 old = c
+        if not close:
+            return old is not None or not wait
         if old is not None:
             self.evicted += 1
             self._close(old)
-            old.open(self._now)
+            old.open(ticks_ms())
         return old
 
     def _send(self, c, now, text=None):
@@ -256,6 +278,7 @@ class ControlServer(PolledListener):
         self._send(c, now, execute(line, self.logs, self.registry, len(c.buf) - 2, self.crash))
 
     def _service(self, c, now):
+        idle, silence, first_ms = self._limits
         if c.out is not None:
             self._send(c, now)
         # read and answer while no reply is pending (one reply at a time)
@@ -281,7 +304,7 @@ class ControlServer(PolledListener):
         c.flags = 0  # what is left, the poller reports again
         if not busy and c.out is None and not c.closing:
             if c.n and not c.discard and (
-                    c.eof or ticks_diff(now, c.last) >= self.silence_ms):
+                    c.eof or ticks_diff(now, c.last) >= silence):
                 # an unterminated command: end of input, or silence
                 line = bytes(c.mv[0:c.n])
                 c.n = 0
@@ -291,8 +314,8 @@ class ControlServer(PolledListener):
                 c.closing = True
         if c.out is None and c.closing:
             self._close(c)
-        elif c.sock is not None and (ticks_diff(now, c.last) >= self.idle_ms or (
-                not c.spoken and ticks_diff(now, c.since) >= self.first_line_ms)):
+        elif c.sock is not None and (ticks_diff(now, c.last) >= idle or (
+                not c.spoken and ticks_diff(now, c.since) >= first_ms)):
             self._close(c)
 
     def _lines(self, c, now):
