@@ -145,3 +145,62 @@ def test_first_line_deadline_and_too_long_a_first_line(mp):
     finally:
         proc.kill()
         proc.wait()
+
+
+FRAGMENTED = r"""
+import gc
+from monitoring.control import execute
+from monitoring.metrics import Registry, Source
+
+reg = Registry()
+Source("app", registry=reg)
+LINES = (b"m" + b"x," * 127 + b"x", b"M" + b"a:" * 127 + b"a", b"M" + b"app:on," * 35 + b"x:on",
+         b"M" + b"app:on," * 35 + b"app:off")
+
+
+def run():
+    for ln in LINES[:3] + (b"Mapp:off,app:on",):
+        execute(ln, None, reg)
+    out = [None] * len(LINES)
+    gc.collect()
+    # the heap cut into pieces of about 430 bytes: every byte in use, then
+    # one block in two freed
+    head = None
+    try:
+        while True:
+            head = [head, bytearray(400)]
+    except MemoryError:
+        pass
+    n = head
+    i = 0
+    while n is not None:
+        if i & 1:
+            n[1] = None
+        n = n[0]
+        i += 1
+    gc.collect()
+    for i in range(len(LINES)):
+        try:
+            out[i] = execute(LINES[i], None, reg)[:30]
+        except MemoryError:
+            out[i] = "MemoryError"
+    head = n = None
+    gc.collect()
+    return out
+
+
+print(run())
+print(reg.get("app").active)
+"""
+
+
+def test_long_commands_need_no_large_piece_of_heap(mp):
+    """A 256-byte command of 128 items (or 128 colons, or 36 valid items)
+    is checked and run in a heap cut into 430-byte pieces: no list of its
+    items or parts is built (before, ``split`` made a 1 KB list and the
+    control task caught a MemoryError, 14 of them in a minute of abuse of
+    the demo at 64 KB of data heap)."""
+    out = mp.run(FRAGMENTED, heapsize="200k").stdout.splitlines()
+    assert out[0] == str(["error: unknown source: x", "error: bad item: a:a:a:a:a:a:a",
+                          "error: unknown source: x", "ok"]), out
+    assert out[1] == "False"  # the last command ran whole: app on 35 times, then off

@@ -7,7 +7,9 @@ heap, for DURATION seconds, while a driver on a fixed random seed:
   SIGSTOP and continued; over TCP (``--syslog tcp``) a sink that accepts and
   never reads takes rsyslog's port;
 - floods the control port with valid, invalid, oversized and half-sent
-  commands from up to 10 clients at once;
+  commands from up to 10 clients at once, beside clients holding its slots
+  the lock-out ways (silent, a byte every 200 ms and never a line end, too
+  long a first line), while an operator probes it every second;
 - connects trace clients that read a little and leave, or never read;
 - flips log levels and metrics switches.
 
@@ -18,7 +20,8 @@ as dropped); syslog records queued == sent + dropped and, over RELP, every
 record queued received or counted dropped, exactly (by its sequenceId), a
 record received twice only if sent again (at most ``log_resent``
 duplicates); over TCP, sent == received + what the stalled sink took;
-every control reply well-formed. Exit status 0 when every check holds.
+every control reply well-formed; every operator probe answered within 1 s.
+Exit status 0 when every check holds.
 
     python tools/soak.py --duration 3600 --seed 1 [--heapsize 48k] [--syslog relp|tcp|tls]
 
@@ -102,6 +105,8 @@ class Soak:
         self.duration = duration
         self.transport = syslog  # the syslog transport: "relp", "tcp" or "tls"
         self.rng = random.Random(seed)
+        self.lock_rng = random.Random(seed + 1)  # the lock-out clients: self.rng's draws unchanged
+        self.probes = []  # (s since start, reply time or None, reply): the operator's
         self.heapsize = heapsize
         self.log = log
         self.work = tempfile.mkdtemp(prefix="mpmon-soak-")
@@ -251,7 +256,54 @@ class Soak:
         finally:
             c.close()
 
+    def lockout(self, kind, secs):
+        """A client holding a control slot for ``secs`` the lock-out ways:
+        ``silent``, ``trickle`` (a byte every 200 ms, never a line end) or
+        ``long`` (a first line too long to hold, then silent)."""
+        try:
+            c = socket.create_connection(("127.0.0.1", self.control_port), 2)
+        except OSError:
+            return
+        end = time.monotonic() + secs
+        try:
+            if kind == "long":
+                c.sendall(b"auth " + b"y" * 400 + b"\n")
+            while time.monotonic() < end:
+                if kind == "trickle":
+                    c.send(b"x")
+                time.sleep(0.2)
+        except OSError:
+            pass  # closed for a newer connection, or by the first-line rule
+        finally:
+            c.close()
+
+    def probe(self, stop, start):
+        """The operator: ``m`` every second, each reply timed."""
+        while not stop.is_set():
+            t0 = time.monotonic()
+            reply = ""
+            try:
+                c = socket.create_connection(("127.0.0.1", self.control_port), 2)
+                try:
+                    c.settimeout(2)
+                    c.sendall(b"m\n")
+                    while not reply.endswith("\n"):
+                        b = c.recv(4096)
+                        if not b:
+                            break
+                        reply += b.decode("utf-8", "replace")
+                finally:
+                    c.close()
+            except OSError as e:
+                reply = repr(e)
+            took = time.monotonic() - t0
+            self.probes.append((t0 - start, took if reply.startswith("ok: ") else None, reply.strip()))
+            stop.wait(1)
+
     def flood(self, clients):
+        for _ in range(self.lock_rng.randint(0, 4)):
+            kind = self.lock_rng.choice(["silent", "trickle", "long"])
+            threading.Thread(target=self.lockout, args=(kind, self.lock_rng.uniform(2, 8)), daemon=True).start()
         threads = []
         for _ in range(clients):
             kind = self.rng.random()
@@ -349,6 +401,8 @@ class Soak:
         swallowed = 0
         try:
             wait_until(lambda: self._port_open(self.control_port), 20)
+            probing = threading.Event()
+            threading.Thread(target=self.probe, args=(probing, start), daemon=True).start()
             while time.monotonic() - start < self.duration - 8 and proc.poll() is None:
                 action = self.rng.choice(["influx", "syslog", "stall", "flood", "flood", "trace",
                                           "trace_stall", "flip", "idle"])
@@ -379,6 +433,7 @@ class Soak:
                 else:
                     time.sleep(self.rng.uniform(0.5, 2))
             # leave everything up and settled for the final flush
+            probing.set()
             self.control(["L*:debug", "M*:enable"])
             rc = proc.wait(self.duration + 60 - (time.monotonic() - start))
         finally:
@@ -457,6 +512,11 @@ class Soak:
                            ls == received + swallowed,
                            "sent %d, received %d (+%d notices), swallowed %d"
                            % (ls, received, len(notices), swallowed)))
+        slow = [p for p in self.probes if p[1] is None or p[1] >= 1.0]
+        took = [p[1] for p in self.probes if p[1] is not None]
+        checks.append(("operator answered within 1 s throughout", bool(self.probes) and not slow,
+                       "%d probes, slowest %.3f s, %d not: %r" % (len(self.probes), max(took or [-1]), len(slow),
+                                                                 slow[:3])))
         checks.append(("control replies all well-formed", not self.bad_replies,
                        "%d replies, bad: %r" % (len(self.replies), self.bad_replies[:3])))
         self.log("soak: %d s, syslog over %s, heap %s for data + %d B of loaded bytecode = "

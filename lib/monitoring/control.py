@@ -48,13 +48,37 @@ def _switch(word):
 
 
 def _items(arg):
+    # the comma-separated items of ``arg``, one at a time (a generator,
+    # checked before the first): no list of them is built, as a 256-byte
+    # line of 128 items would take a 1 KB list, more than a tight heap may
+    # have in one piece
     if not arg:
         raise CommandError("missing argument")
-    items = arg.split(",")
-    for it in items:
-        if not it:
-            raise CommandError("empty item")
-    return items
+    if arg[0] == "," or arg[-1] == "," or ",," in arg:
+        raise CommandError("empty item")
+    i = 0
+    while True:
+        j = arg.find(",", i)
+        if j < 0:
+            yield arg[i:]
+            return
+        yield arg[i:j]
+        i = j + 1
+
+
+def _parts(it, most):
+    # the colon-separated parts of item ``it`` (a tuple, never a list as
+    # long as the item's colons): more than ``most`` is a bad item
+    k = it.count(":")
+    if k >= most:
+        raise CommandError("bad item: " + it)
+    if k == 0:
+        return (it,)
+    i = it.find(":")
+    if k == 1:
+        return it[:i], it[i + 1:]
+    j = it.find(":", i + 1)
+    return it[:i], it[i + 1:j], it[j + 1:]
 
 
 def _level(word):
@@ -75,29 +99,26 @@ def _need_logs(logs):
 def _set_levels(arg, logs):
     _need_logs(logs)
     default = None
-    named = []
-    for it in _items(arg):
-        parts = it.split(":")
-        if len(parts) == 1:
-            default = _level(parts[0])
-        elif len(parts) == 2:
+    # read twice, nothing kept per item: checked (the default found), then
+    # the default and the named loggers set in order
+    for setting in (False, True):
+        if setting and default is not None:
+            logs.set_default(default)
+        for it in _items(arg):
+            parts = _parts(it, 2)
+            if len(parts) == 1:
+                default = _level(parts[0])
+                continue
             name = parts[0]
             if not name:
                 raise CommandError("bad item: " + it)
             n = _level(parts[1])
             if name == "*":
                 default = n
-            elif logs.has(name):
-                named.append((name, n))
-            else:
+            elif not logs.has(name):
                 raise CommandError("unknown logger: " + name)
-        else:
-            raise CommandError("bad item: " + it)
-    # validated: apply
-    if default is not None:
-        logs.set_default(default)
-    for name, n in named:
-        logs.set_level(name, n)
+            elif setting:
+                logs.set_level(name, n)
     return "ok"
 
 
@@ -112,11 +133,10 @@ def _show_levels(arg, logs):
                 out.append(name + ":" + level_name(n))
     else:
         out = []
-        items = _items(arg)
-        for name in items:
+        for name in _items(arg):
             if name != "*" and not logs.has(name):
                 raise CommandError("unknown logger: " + name)
-        for name in items:
+        for name in _items(arg):
             n = default if name == "*" else logs.level(name)
             out.append(name + ":" + level_name(n))
     return "ok: " + ",".join(out)
@@ -136,54 +156,43 @@ def _known_tag(reg, tag):
 
 def _set_metrics(arg, reg):
     all_on = None
-    tags = []
-    srcs = []
-    for it in _items(arg):
-        parts = it.split(":")
-        k = len(parts)
-        if k == 1:
-            if parts[0].lower() not in _SWITCH_WORDS:
-                raise CommandError("bad item: " + it)
-            all_on = _switch(parts[0])
-        elif k == 2:
-            name = parts[0]
-            if not name:
-                raise CommandError("bad item: " + it)
-            on = _switch(parts[1])
-            if name == "*":
-                all_on = on
-            elif reg.get(name) is not None:
-                srcs.append((name, on))
-            else:
-                raise CommandError("unknown source: " + name)
-        elif k == 3:
-            kind = parts[0].lower()
-            name = parts[1]
+    # read three times, nothing kept per item: checked (the all-switch
+    # found), then the tags set, then the sources, each in order; names are
+    # checked in the first reading only (a tag known only while enabled
+    # may have been disabled by an earlier item)
+    for step in (0, 1, 2):
+        if step == 1:
+            if all_on is True:
+                reg.enable_all()
+            elif all_on is False:
+                reg.disable_all()
+        for it in _items(arg):
+            parts = _parts(it, 3)
+            k = len(parts)
+            if k == 1:
+                if parts[0].lower() not in _SWITCH_WORDS:
+                    raise CommandError("bad item: " + it)
+                all_on = _switch(parts[0])
+                continue
+            kind = "src" if k == 2 else parts[0].lower()
+            name = parts[k - 2]
             if (kind != "src" and kind != "tag") or not name:
                 raise CommandError("bad item: " + it)
-            on = _switch(parts[2])
-            if kind == "tag":
-                if not _known_tag(reg, name):
+            on = _switch(parts[k - 1])
+            if k == 2 and name == "*":
+                all_on = on
+            elif kind == "tag":
+                if step == 0 and not _known_tag(reg, name):
                     raise CommandError("unknown tag: " + name)
-                tags.append((name, on))
-            elif reg.get(name) is not None:
-                srcs.append((name, on))
-            else:
+                if step == 1:
+                    if on:
+                        reg.enable_tag(name)
+                    else:
+                        reg.disable_tag(name)
+            elif step == 0 and reg.get(name) is None:
                 raise CommandError("unknown source: " + name)
-        else:
-            raise CommandError("bad item: " + it)
-    # validated: apply, all first, then tags, then sources
-    if all_on is True:
-        reg.enable_all()
-    elif all_on is False:
-        reg.disable_all()
-    for name, on in tags:
-        if on:
-            reg.enable_tag(name)
-        else:
-            reg.disable_tag(name)
-    for name, on in srcs:
-        reg.set_active(name, on)
+            elif step == 2:
+                reg.set_active(name, on)
     return "ok"
 
 
@@ -203,11 +212,10 @@ def _show_metrics(arg, reg):
                 out.append(s.name + ":" + _state(s.active))
     else:
         out = []
-        items = _items(arg)
-        for name in items:
+        for name in _items(arg):
             if name != "*" and reg.get(name) is None:
                 raise CommandError("unknown source: " + name)
-        for name in items:
+        for name in _items(arg):
             on = all_on if name == "*" else reg.get(name).active
             out.append(name + ":" + _state(on))
     return "ok: " + ",".join(out)

@@ -12,7 +12,11 @@ every ``poll_ms``; the loop is never blocked and RAM is fixed at start
   not authenticated; without, any), which is closed; only when every
   slot holds an authenticated client does it get ``error: busy``. So
   whatever other connections do, an operator with the token (or, without
-  a token, anyone) gets in. A line longer than ``line_max`` bytes gets
+  a token, anyone) gets in. Each step gives the clients their turn, then
+  accepts up to 8 connections, each served at once; a slot taken in a
+  step is not taken again in it (the rest wait in the listen queue, in
+  order): a client keeps its slot for a step at least, however fast
+  other connections churn. A line longer than ``line_max`` bytes gets
   ``error: line too long`` and is discarded up to its LF, without
   buffering it. A client whose first complete line has not come within
   ``first_line_ms`` (5 s) of its connection, however many bytes it
@@ -36,6 +40,13 @@ _CR = const(13)
 # reads and commands per client per poll: bound the time one step takes
 _READS_PER_STEP = const(32)
 _CMDS_PER_STEP = const(4)
+# the listen queue: connections wait there for a slot, a few a step, in
+# order; longer than the connections that may churn at once, or a new one
+# (the operator's) is dropped by the stack and retried a second later (on
+# lwIP through MicroPython's modlwip, 4 bytes of heap an entry)
+_BACKLOG = const(64)
+# new connections accepted per step at most (bounds the time one takes)
+_ACCEPTS = const(8)
 
 
 def _token(v):
@@ -105,6 +116,7 @@ class _Client:
         self.authed = False
         self.eof = False
         self.closing = False  # close once the reply is sent
+        self.fresh = True  # taken in this step: no newer connection takes it in it
         self.out = None
         self.pos = 0
 
@@ -138,13 +150,12 @@ class ControlServer(PolledListener):
         token = o["token"]
         if isinstance(token, str):
             token = token.encode()
-        PolledListener.__init__(self, o["port"], o["addr"], poll_ms, 2, pool)
+        PolledListener.__init__(self, o["port"], o["addr"], poll_ms, _BACKLOG, pool)
         self.registry = registry
         self.logs = log_backend
         self.token = token
-        self.idle_ms = idle_ms
-        self.first_line_ms = first_line_ms
-        self.silence_ms = silence_ms
+        # one attribute for the three (see PolledListener: few attributes)
+        self._limits = (idle_ms, silence_ms, first_line_ms)
         cl = self.clients = []
         for _ in range(o["clients"]):
             cl.append(_Client(line_max + 2))
@@ -152,7 +163,6 @@ class ControlServer(PolledListener):
         self.errors = 0
         self.refused = 0
         self.evicted = 0
-        self._now = 0  # the step's ticks, for _evict
         self.step_errors = 0
 
     # what `c` shows: the crash section's store (it sets it when on; a class
@@ -166,43 +176,72 @@ class ControlServer(PolledListener):
     # -- one poll ----------------------------------------------------------
 
     def step(self):
-        """Accept, read, answer and time out, without waiting. An idle
+        """Read, answer, accept and time out, without waiting. An idle
         step allocates nothing on MicroPython (``ipoll``)."""
         now = ticks_ms()
         cl = self.clients
-        if self._polled():
-            # every waiting connection: a free slot, or "busy"
-            while True:
-                free = None
-                for c in cl:
-                    if c.sock is None:
-                        free = c
-                        free.open(now)
-                        break
-                self._now = now
-                # no free slot: one is taken from an older client, if any
-                # may lose it, once a connection is really waiting
-                if self._accept(free, b"error: busy\n", None if free else self._evict) is None:
+        incoming = self._polled()
+        for c in cl:
+            c.fresh = False
+        for turn in (0, 1):
+            if turn:
+                # after the clients' turn (each has had one since the step
+                # that accepted it before a newer connection may take its
+                # slot): up to _ACCEPTS new connections, each served at
+                # once, so one that said all and left frees its slot for
+                # the next; a slot taken in this step is not taken again
+                # in it: the rest wait in the listen queue, in order
+                if not incoming:
                     break
-        for i in range(len(cl)):
-            c = cl[i]
-            if c.sock is not None:
-                try:
-                    self._service(c, now)
-                except OSError:
-                    self._close(c)
+                for _ in range(_ACCEPTS):
+                    free = None
+                    for c in cl:
+                        if c.sock is None:
+                            free = c
+                            free.open(now)
+                            break
+                    if free is None and not self._evict(False):
+                        break
+                    # no free slot: one is taken from an older client, if
+                    # any may lose it, once a connection is really waiting
+                    s = self._accept(free, b"error: busy\n", None if free else self._evict)
+                    if s is None:
+                        break
+                    for c in cl:
+                        if c.sock is s:
+                            try:
+                                self._service(c, now)
+                            except OSError:
+                                self._close(c)
+            for i in range(len(cl)):
+                c = cl[i]
+                if c.sock is not None:
+                    try:
+                        self._service(c, now)
+                    except OSError:
+                        self._close(c)
 
-    def _evict(self):
+    def _evict(self, close=True):
         # the slot a new connection takes: the oldest client without a
-        # claim on it (with a token, not authenticated), closed; or None
+        # claim on it (with a token, not authenticated) and not accepted
+        # in this step, closed; or None. Without ``close``: whether a
+        # connection may be accepted now (such a slot, or every slot
+        # authenticated: "busy"), none closed
         old = None
+        wait = False
         for c in self.clients:
-            if not c.authed and (old is None or ticks_diff(c.since, old.since) < 0):
+            if c.authed:
+                continue
+            if c.fresh:
+                wait = True
+            elif old is None or ticks_diff(c.since, old.since) < 0:
                 old = c
+        if not close:
+            return old is not None or not wait
         if old is not None:
             self.evicted += 1
             self._close(old)
-            old.open(self._now)
+            old.open(ticks_ms())
         return old
 
     def _send(self, c, now, text=None):
@@ -239,6 +278,7 @@ class ControlServer(PolledListener):
         self._send(c, now, execute(line, self.logs, self.registry, len(c.buf) - 2, self.crash))
 
     def _service(self, c, now):
+        idle, silence, first_ms = self._limits
         if c.out is not None:
             self._send(c, now)
         # read and answer while no reply is pending (one reply at a time)
@@ -264,7 +304,7 @@ class ControlServer(PolledListener):
         c.flags = 0  # what is left, the poller reports again
         if not busy and c.out is None and not c.closing:
             if c.n and not c.discard and (
-                    c.eof or ticks_diff(now, c.last) >= self.silence_ms):
+                    c.eof or ticks_diff(now, c.last) >= silence):
                 # an unterminated command: end of input, or silence
                 line = bytes(c.mv[0:c.n])
                 c.n = 0
@@ -274,8 +314,8 @@ class ControlServer(PolledListener):
                 c.closing = True
         if c.out is None and c.closing:
             self._close(c)
-        elif c.sock is not None and (ticks_diff(now, c.last) >= self.idle_ms or (
-                not c.spoken and ticks_diff(now, c.since) >= self.first_line_ms)):
+        elif c.sock is not None and (ticks_diff(now, c.last) >= idle or (
+                not c.spoken and ticks_diff(now, c.since) >= first_ms)):
             self._close(c)
 
     def _lines(self, c, now):
@@ -309,7 +349,14 @@ class ControlServer(PolledListener):
             c.discard = False
             c.drop(i + 1)
             return True
-        line = bytes(c.mv[0:i])
-        c.drop(i + 1)
+        # a command read in place (a memoryview, no copy of the line; an
+        # auth line copied, as it is compared with bytes), and dropped from
+        # the buffer once answered: one that raised (a MemoryError,
+        # recorded by run() in step_errors, last_error and an E line in
+        # the trace) is tried again next poll
+        line = c.mv[0:i]
+        if self.token is not None and not c.authed:
+            line = bytes(line)
         self._command(c, line, now)
+        c.drop(i + 1)
         return True

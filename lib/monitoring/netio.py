@@ -302,7 +302,13 @@ class Sender:
             await sleep_ms(5)
         self._cancel()
         self.backoff.succeeded()
-        await self.send()
+        try:
+            await self.send()
+        except MemoryError as e:
+            # no memory for the last attempt: said (last_error, an E line
+            # in the trace), and stopped as always; what stays queued is
+            # counted as dropped by stop()
+            self._error(e, b"aclose")
         self.stop()
 
     def _cancel(self):
