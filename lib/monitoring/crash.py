@@ -36,13 +36,6 @@ from . import crashfmt
 from .compat import asyncio, sleep_ms, ticks_diff, ticks_ms
 
 
-def _loggers(v):
-    for lg in v if type(v) in (list, tuple) else (v,):
-        if not (type(lg) is str or hasattr(lg, "addHandler") or hasattr(lg, "getLogger")):
-            return "a logger name, a logger, or a list of them"
-    return None
-
-
 # the ``crash`` section: key, default, rule, ...; see docs/crash.md
 OPTIONS = (
     "store", "auto", ("auto", "rtc", "file"),
@@ -50,7 +43,7 @@ OPTIONS = (
     "report_bytes", 1024, (256, 1900),
     "records", 4, (0, 16),
     "record_bytes", 80, (32, 240),
-    "loggers", None, _loggers,  # None: the syslog section's, else the root logger
+    "loggers", None, "loggers",  # None: the syslog section's, else the root logger
     "beat_s", 60, (0.0, 86400),
 )
 

@@ -98,12 +98,18 @@ def expected(rule, v):
     Rules are data, so a frozen firmware keeps its tables in flash:
     ``(lo, hi)`` an int in that range (a number when ``lo`` is a float),
     a tuple of str one of them, ``"host"``, ``"text"``, ``"bool"``,
-    ``"file"`` (a file's path, or from Python its bytes), or a function
-    returning the same as this one.
+    ``"file"`` (a file's path, or from Python its bytes), ``"loggers"`` (a
+    logger name or a list of them; from Python also logger objects and
+    logging modules), or a function returning the same as this one.
     """
     if type(rule) is str:
         if rule == "bool":
             return None if type(v) is bool else "true or false"
+        if rule == "loggers":
+            for lg in v if type(v) in (list, tuple) else (v,):
+                if not (type(lg) is str or hasattr(lg, "addHandler") or hasattr(lg, "getLogger")):
+                    return "a logger name, a logger, or a list of them"
+            return None
         if rule == "file":
             if type(v) in (bytes, bytearray) and v:
                 return None

@@ -48,14 +48,6 @@ def _facility(v):
         return "a number from 0 to 23 or a facility name (daemon, local0...)"
 
 
-def _loggers(v):
-    # names (JSON) or, from Python, logger objects and logging modules
-    for lg in v if type(v) in (list, tuple) else (v,):
-        if not (type(lg) is str or hasattr(lg, "addHandler") or hasattr(lg, "getLogger")):
-            return "a logger name, a logger, or a list of them"
-    return None
-
-
 # the ``syslog`` section: key, default, rule, ...; see docs/syslog.md
 OPTIONS = (
     "host", ..., "host",
@@ -65,7 +57,7 @@ OPTIONS = (
     "format", "rfc5424", ("rfc5424", "rfc3164"),
     "facility", "daemon", _facility,
     "app_name", None, "text",  # None: the firmware name
-    "loggers", None, _loggers,  # None: the logging module's root logger
+    "loggers", None, "loggers",  # None: the logging module's root logger
     "queue_bytes", 4096, (256, 1048576),
     "max_message_bytes", None, (64, 65535),  # None: 480 UDP, 2048 TCP
     "bom", False, "bool",
