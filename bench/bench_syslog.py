@@ -27,6 +27,9 @@ def main():
         wait_until(lambda: len(r.lines()) >= COUNT, 30)
         time.sleep(0.5)
         received = len(r.lines())
+        drains = {}
+        for t, port in (("udp", r.udp_port), ("tcp", r.tcp_port)):
+            drains.update(run_mp("drain_bench.py", heapsize="1m", args=[t, str(port)]))
     finally:
         r.cleanup()
     ml = mplib_figures()
@@ -59,6 +62,11 @@ def main():
          "incl. adafruit_logging", None),
         ("  of which code loaded from .mpy", res["import_bytes"], "B", "in flash when frozen",
          None),
+    ] + [
+        ("draining a full %d KB queue, %s, us per message" % (kb, t),
+         drains["drain_%s_%dk_us_per_msg" % (t, kb)], "us",
+         "%d messages; flat is linear" % drains["drain_%s_%dk_msgs" % (t, kb)], None)
+        for t in ("udp", "tcp") for kb in (1, 16, 64, 256)
     ] + ([] if ml is None else [
         ("filtered-out record (micropython-lib logging), B",
          ml["mplib_filtered_alloc_per_record"], "B", "the *args call (library)", None),

@@ -213,14 +213,25 @@ class SyslogSender(Sender):
                 self.lost -= lost
                 self.counters.log_bytes_sent += len(msg)
             if udp:
-                while q.used:
-                    e = q.buf.find(b"\n", 0, q.used)
-                    conn.send(q.view(e))
-                    self._sent(e + 1, e)
+                # a datagram per message from the head on, the queue moved
+                # once when they are out (not after each: a long queue
+                # drains in time linear in its length)
+                src = wire = 0
+                used = q.used
+                try:
+                    while src < used:
+                        e = q.buf.find(b"\n", src, used)
+                        conn.send(q.mv[src:e])
+                        wire += e - src
+                        src = e + 1
+                finally:
+                    if src:
+                        self._sent(src, wire)
             elif self.framing == "lf":
-                # whole lines, in chunks of up to 1 KB
+                # whole lines, in chunks of a quarter of the queue (at least
+                # 1 KB): the queue moves at most four times a fill
                 while q.used:
-                    k = q.head(1024)
+                    k = q.head(max(1024, q.capacity >> 2))
                     q.pin(k)
                     try:
                         await conn.send(q.view(k))
@@ -231,8 +242,7 @@ class SyslogSender(Sender):
                         raise
                     self._sent(k, k)
             else:
-                while q.used:
-                    await self._send_frames(conn)
+                await self._send_octets(conn)
             self.backoff.succeeded()
         except Exception as e:  # never raise into the loop
             self._fail(e)
@@ -240,15 +250,33 @@ class SyslogSender(Sender):
             q.pin(0)
         return q.used == 0
 
-    async def _send_frames(self, conn):
-        # frame the queued messages into _tx (LEN SP MSG each), as many as
-        # fit (and _ends has room for)
+    async def _send_octets(self, conn):
+        # batches of frames from the head on; the messages sent leave the
+        # queue a quarter of the queue at a time (at least 1 KB), not after
+        # each batch: a long queue drains in time linear in its length
+        q = self.queue
+        pos = 0
+        while pos < q.used:
+            pos = await self._send_frames(conn, pos)
+            if pos >= max(1024, q.capacity >> 2):
+                self._sent(pos, 0)
+                pos = 0
+        if pos:
+            self._sent(pos, 0)
+
+    async def _send_frames(self, conn, start):
+        # frame the queued messages from ``start`` into _tx (LEN SP MSG
+        # each), as many as fit (and _ends has room for), and send them;
+        # returns where the next message starts in the queue. Frame bytes
+        # are counted as they go; on an error the messages wholly sent
+        # (those before ``start`` too) leave the queue before it is raised
         q = self.queue
         buf = q.buf
         tx = self._tx
         ends = self._ends
         srcs = self._srcs
-        p = src = k = 0
+        p = k = 0
+        src = start
         used = q.used
         while src < used and k < len(ends):
             e = buf.find(b"\n", src, used)
@@ -261,10 +289,14 @@ class SyslogSender(Sender):
                 p = put_int(tx, 0, n)
                 tx[p] = 32
                 q.pin(e + 1)
-                await conn.send(tx[0:p + 1])
-                await conn.send(q.view(n))
-                self._sent(e + 1, p + 1 + n)
-                return
+                try:
+                    await conn.send(tx[0:p + 1])
+                    await conn.send(q.mv[src:e])
+                except OSError:
+                    self._sent(start, 0)  # this one goes again, whole
+                    raise
+                self.counters.log_bytes_sent += p + 1 + n
+                return e + 1
             p = put_int(tx, p, n)
             tx[p] = 32
             p += 1
@@ -283,10 +315,10 @@ class SyslogSender(Sender):
             i = 0
             while i < k and ends[i] <= part:
                 i += 1
-            if i:
-                self._sent(srcs[i - 1], ends[i - 1])
+            self._sent(srcs[i - 1] if i else start, ends[i - 1] if i else 0)
             raise
-        self._sent(src, p)
+        self.counters.log_bytes_sent += p
+        return src
 
     # -- task ----------------------------------------------------------------
 

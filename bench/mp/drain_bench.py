@@ -1,0 +1,41 @@
+# Draining a full syslog queue: microseconds per message sent, for queues
+# of 1 KB to 256 KB (argv: TRANSPORT PORT; udp or tcp, octet framing). A
+# cost that grows with the queue is a quadratic drain.
+import asyncio
+import sys
+import time
+
+from monitoring.sources import Counters
+from monitoring.syslog_handler import SyslogSender, check
+
+transport, port = sys.argv[1], int(sys.argv[2])
+
+
+async def drain(qbytes):
+    s = SyslogSender(Counters(), check({"host": "127.0.0.1", "port": port, "transport": transport,
+                                        "queue_bytes": qbytes, "app_name": "drain"}),
+                     hostname="pico-1")
+    if transport == "tcp":
+        await s._conn.connect()
+    n = 0
+    while s.queue.used + 120 < qbytes:
+        s.log(20, "drain", "message %d of a full queue" % n)
+        n += 1
+    t0 = time.ticks_us()
+    while s.queue.used:
+        await s.send()
+    dt = time.ticks_diff(time.ticks_us(), t0)
+    sent = s.counters.log_sent
+    s.stop()
+    return sent, dt
+
+
+async def main():
+    for kb in (1, 16, 64, 256):
+        sent, dt = await drain(kb * 1024)
+        print("drain_%s_%dk_us_per_msg" % (transport, kb), dt / max(sent, 1))
+        print("drain_%s_%dk_msgs" % (transport, kb), sent)
+        await asyncio.sleep_ms(100)
+
+
+asyncio.run(main())
