@@ -163,6 +163,7 @@ class Registry:
 
     def __init__(self):
         self.sources = []
+        self.by_name = {}  # the same sources by name: a lookup is not a scan
         self.all_enabled = True
         self.enabled_tags = []
         self.host = "micropython"
@@ -178,23 +179,21 @@ class Registry:
 
     def add(self, src):
         """Register ``src``; a second source of the same name is an error."""
-        if self.get(src.name) is not None:
+        if src.name in self.by_name:
             raise ValueError("duplicate source: %s" % src.name)
         self.sources.append(src)
+        self.by_name[src.name] = src
         self._recompute((src,))
 
     def remove(self, name):
         """Forget the source called ``name`` (no error if absent)."""
-        s = self.get(name)
+        s = self.by_name.pop(name, None)
         if s is not None:
             self.sources.remove(s)
 
     def get(self, name):
         """The source called ``name``, or None."""
-        for s in self.sources:
-            if s.name == name:
-                return s
-        return None
+        return self.by_name.get(name)
 
     def tags(self):
         """Every tag name used by a registered source, in first-use order."""
