@@ -81,7 +81,7 @@ def _cross(o):
     t = o["transport"]
     if t in ("http", "https") and not (o["db"] or (o["org"] and o["bucket"])):
         return "db", "required for http (InfluxDB 1.x), or org and bucket (2.x)"
-    if o["string_newlines"] == "raw" and o["transport"] not in ("http", "https"):
+    if o["string_newlines"] == "raw" and t not in ("http", "https"):
         return "string_newlines", '"raw" only over http and https'
     if (o["username"] is None) != (o["password"] is None):
         return ("password" if o["password"] is None else "username"), \

@@ -107,7 +107,8 @@ class PolledListener:
         p = self._poll = self.poller()
         p.register(s, POLLIN)
         # with what a poll may report instead of a socket: its fd (CPython)
-        self._ipoll = (getattr(p, "ipoll", p.poll), s.fileno() if self.io and hasattr(s, "fileno") else -1)
+        fd = s.fileno() if self.io and hasattr(s, "fileno") else -1
+        self._ipoll = (getattr(p, "ipoll", p.poll), fd)
         self.sock = s
 
     def poller(self):

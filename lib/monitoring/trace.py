@@ -58,9 +58,10 @@ class TraceServer(PolledListener):
     library collections here). ``write_timeout_ms``: a session whose pending output
     makes no progress for that long is ended. ``task_count``: optional
     callable returning the number of asyncio tasks (the ``tasks`` column,
-    ``-`` without it). ``sndbuf``: socket send buffer to ask for (``socket`` module
-    only; None: 4 KB on Linux, whose buffers would otherwise grow to
-    megabytes under a client that does not read, the port's own elsewhere). ``pool``: where the sockets come from (None:
+    ``-`` without it). ``sndbuf``: socket send buffer to ask for
+    (``socket`` module only; None: 4 KB on Linux, whose buffers would
+    otherwise grow to megabytes under a client that does not read, the
+    port's own elsewhere). ``pool``: where the sockets come from (None:
     the ``socket`` module; see :mod:`netpool`).
 
     Counters: ``sessions``, ``refused``, ``samples``, ``dropped`` (lines
