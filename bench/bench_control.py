@@ -27,6 +27,10 @@ def main():
         rows.append(("command %s: bytes allocated" % cmd, r["exec_%s_alloc" % name], "B", "", None))
         rows.append(("command %s: time" % cmd, r["exec_%s_us" % name], "us", "", None))
     rows += [
+        ("m* over 1000 sources, reply length", r["mstar1000_reply_bytes"], "B", "", None),
+        ("  bytes allocated, made whole (baseline)", r["mstar1000_whole_alloc"], "B", "", None),
+        ("  bytes allocated, sent as made (128 B buffer)", r["mstar1000_streamed_alloc"], "B",
+         "short-lived: a memoryview per name", None),
         ("server object, 2 client slots, bound", r["server_bytes"], "B", "", None),
         ("resident heap: package + control server, idle", res["resident_bytes"], "B",
          "whole project goal 10 KB", None),

@@ -39,6 +39,9 @@ Source("memory", tags=("builtin",), registry=reg)
 Source("net-solo5", tags=("net", "http"), registry=reg)
 Source("app", tags=("demo",), registry=reg)
 Source("http-server", tags=("http",), registry=reg)
+for i in range(%(extra)d):
+    # many sources with long names: a list reply far longer than the heap has free
+    Source("greenhouse-%%03d-" %% i + "x" * 600, tags=("many",), registry=reg)
 if %(fields)r:
     for s in reg.sources:
         s.set("v", 1)
@@ -54,7 +57,7 @@ def state():
             lg = logging.getLogger(%(rootname)r if n == "*" else n)
             lv[n] = lg.getEffectiveLevel()
     return {"levels": lv, "all": reg.all_enabled, "tags": reg.enabled_tags,
-            "active": [s.name for s in reg.sources if s.active]}
+            "active": [s.name for s in reg.sources if s.active and not s.name.startswith("greenhouse-")]}
 
 async def main():
     if %(direct)r:
@@ -99,12 +102,13 @@ class Server:
 
     def __init__(self, mp, tmp_path, heapsize=None, direct=False, logimport=ADAFRUIT,
                  rootname="", env=None, loggers=("monitoring-experiments", "dns", "app"),
-                 fields=False, precompile=False, control=None, **kw):
+                 fields=False, precompile=False, control=None, extra=0, **kw):
         self.port = free_port()
         self.stopfile = str(tmp_path / ("stop-%d" % self.port))
         code = SERVER % {"logimport": logimport, "stop": self.stopfile, "port": self.port,
                          "control": control or {}, "kw": kw, "direct": direct,
-                         "rootname": rootname, "loggers": tuple(loggers), "fields": fields}
+                         "rootname": rootname, "loggers": tuple(loggers), "fields": fields,
+                         "extra": extra}
         if precompile:
             # run the program itself from .mpy too: in a 64 KB heap,
             # compiling it would take RAM the server then lacks
@@ -544,6 +548,33 @@ def test_megabyte_line_in_a_board_sized_heap_keeps_serving(server, mp, tmp_path)
     assert st["state"]["active"] == ["memory", "net-solo5", "http-server"]
     assert st["step_errors"] == 0
     print("heap free at the end: %d B" % st["mem_free"])
+
+
+def test_a_list_longer_than_the_free_heap_is_sent_whole(server, mp, tmp_path):
+    # 40 sources with 615-character names: `m*` lists 25 KB; made whole,
+    # the reply would need its items, the joined text and its bytes, each
+    # as long, more than the heap has free once the sources exist. Made
+    # as it is sent, it goes out whole, to two clients at once
+    heap = mp.heap_for(("asyncio", "monitoring", "monitoring.control_server", "monitoring.control",
+                        "monitoring.listener", "monitoring.logbackend"), 90)
+    srv = server(heapsize=heap, env=compiled_adafruit_logging(mp, tmp_path), precompile=True,
+                 logimport="logging = None", direct=True, extra=40)
+    names = ["memory", "net-solo5", "app", "http-server"] + [
+        "greenhouse-%03d-" % i + "x" * 600 for i in range(40)]
+    want = "ok: *:enabled,"
+    want += ",".join(n + ":enabled" for n in names)
+    a, b = srv.connect(), srv.connect()
+    a.send(b"m*\n")
+    b.send(b"m*\nMapp:off\nm\n")
+    assert a.line(timeout=10) == want
+    assert b.line(timeout=10) == want
+    assert b.line() == "ok"
+    assert b.line() == "ok: *:enabled,app:disabled"
+    a.close()
+    b.close()
+    st = srv.finish()
+    assert st["step_errors"] == 0, st["last_error"]
+    assert st["mem_free"] < 2 * len(want), "the list whole must not fit in the free heap"
 
 
 def test_metrics_switches_apply_from_the_next_flush(server, influxdb, influx_db):

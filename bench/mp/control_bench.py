@@ -5,7 +5,7 @@ import sys
 import time
 
 from benchlib import alloc_of, us_of
-from monitoring.control import execute
+from monitoring.control import execute, run as run_cmd
 from monitoring.control_server import ControlServer, check
 from monitoring.metrics import Registry, Source
 
@@ -57,9 +57,16 @@ for k in peers:
     k.close()
 
 
+obuf = bytearray(128)
+
+
 def run(cmd, n):
+    # as the server runs a command: a list is written through obuf
     for _ in range(n):
-        execute(cmd, None, reg)
+        r = run_cmd(cmd, None, reg)
+        if not isinstance(r, str):
+            while r.fill(obuf):
+                pass
 
 
 for name, cmd in (("m", b"m"), ("mstar", b"m*"), ("Mset", b"M*:disable,tag:t1:enable,src3:on"),
@@ -67,4 +74,37 @@ for name, cmd in (("m", b"m"), ("mstar", b"m*"), ("Mset", b"M*:disable,tag:t1:en
     run(cmd, 10)
     print("exec_%s_alloc" % name, alloc_of(run, cmd, 1))
     print("exec_%s_us" % name, us_of(run, cmd, 1000) / 1000)
+
+# m* over 1000 sources: the reply made whole (execute) against made as it
+# is sent, through a 128-byte buffer as the server sends it (every byte
+# allocated counted, the collector off)
+from benchlib import alloc_gc_off
+
+big = Registry()
+for i in range(1000):
+    Source("greenhouse-sensor-%04d" % i, registry=big)
+
+
+def whole():
+    return len(execute(b"m*", None, big)) + 1
+
+
+def streamed():
+    r = run_cmd(b"m*", None, big)
+    n = 0
+    while True:
+        k = r.fill(obuf)
+        if not k:
+            return n
+        n += k
+
+
+whole()
+streamed()
+a, n = alloc_gc_off(whole)
+print("mstar1000_whole_alloc", a)
+a, m = alloc_gc_off(streamed)
+assert m == n
+print("mstar1000_streamed_alloc", a)
+print("mstar1000_reply_bytes", n)
 srv.stop()

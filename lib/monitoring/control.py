@@ -2,7 +2,9 @@
 parse one command line, validate it whole, execute it, return the reply.
 
 Pure module: no sockets, no asyncio. Runs on MicroPython and CPython.
-:mod:`control_server` is the TCP edge around it.
+:mod:`control_server` is the TCP edge around it; it sends the lists of
+``l`` and ``m`` as they are made (:class:`Listing`), through a small
+buffer, so their length costs no heap.
 
 Commands (first character selects):
 
@@ -124,22 +126,35 @@ def _set_levels(arg, logs):
 
 def _show_levels(arg, logs):
     _need_logs(logs)
-    default = logs.level()
-    out = ["*:" + level_name(default)]
-    if arg == "" or arg == "*":
-        for name in logs.names():
-            n = logs.level(name)
-            if arg == "*" or level_name(n) != level_name(default):
-                out.append(name + ":" + level_name(n))
-    else:
-        out = []
+    if arg and arg != "*":
         for name in _items(arg):
             if name != "*" and not logs.has(name):
                 raise CommandError("unknown logger: " + name)
+    return Listing(_level_pieces(arg, logs))
+
+
+def _level_pieces(arg, logs):
+    # the pieces of an ``l`` reply (checked), one at a time
+    default = level_name(logs.level())
+    if arg == "" or arg == "*":
+        yield b"ok: *:"
+        yield default
+        for name in logs.names():
+            n = level_name(logs.level(name))
+            if arg == "*" or n != default:
+                yield b","
+                yield name
+                yield b":"
+                yield n
+    else:
+        sep = b"ok: "
         for name in _items(arg):
-            n = default if name == "*" else logs.level(name)
-            out.append(name + ":" + level_name(n))
-    return "ok: " + ",".join(out)
+            yield sep
+            yield name
+            yield b":"
+            yield default if name == "*" else level_name(logs.level(name))
+            sep = b","
+    yield b"\n"
 
 
 # -- M / m ------------------------------------------------------------
@@ -197,28 +212,105 @@ def _set_metrics(arg, reg):
 
 
 def _state(on):
-    return "enabled" if on else "disabled"
+    return b"enabled" if on else b"disabled"
 
 
 def _show_metrics(arg, reg):
-    all_on = reg.all_enabled
-    out = ["*:" + _state(all_on)]
-    if arg == "" or arg == "*":
-        if arg == "*":
-            for t in reg.enabled_tags:
-                out.append("tag:" + t + ":enabled")
-        for s in reg.sources:
-            if arg == "*" or s.active != all_on:
-                out.append(s.name + ":" + _state(s.active))
-    else:
-        out = []
+    if arg and arg != "*":
         for name in _items(arg):
             if name != "*" and reg.get(name) is None:
                 raise CommandError("unknown source: " + name)
+    return Listing(_metric_pieces(arg, reg))
+
+
+def _metric_pieces(arg, reg):
+    # the pieces of an ``m`` reply (checked), one at a time: sources are
+    # read as the reply goes out, so a reply of any length takes no more
+    # heap than one of them
+    all_on = reg.all_enabled
+    if arg == "" or arg == "*":
+        yield b"ok: *:"
+        yield _state(all_on)
+        if arg == "*":
+            for t in reg.enabled_tags:
+                yield b",tag:"
+                yield t
+                yield b":enabled"
+        for s in reg.sources:
+            if arg == "*" or s.active != all_on:
+                yield b","
+                yield s.name
+                yield b":"
+                yield _state(s.active)
+    else:
+        sep = b"ok: "
         for name in _items(arg):
-            on = all_on if name == "*" else reg.get(name).active
-            out.append(name + ":" + _state(on))
-    return "ok: " + ",".join(out)
+            yield sep
+            yield name
+            yield b":"
+            s = None if name == "*" else reg.get(name)
+            # (a source removed since the check reads as the all-switch)
+            yield _state(all_on if s is None else s.active)
+            sep = b","
+    yield b"\n"
+
+
+class Listing:
+    """An inspection's reply (``l``, ``m``), made as it is sent: checked
+    already, it holds one piece at a time, so a reply listing a thousand
+    sources needs no more heap than one listing two.
+
+    ``fill(buf)`` writes its next bytes into ``buf`` (a bytearray or
+    memoryview) and returns how many; 0 once all is written, the final
+    LF included. ``text()`` is the whole reply, without LF (for callers
+    that want a str: :func:`execute`).
+    """
+
+    def __init__(self, pieces):
+        self._pieces = pieces
+        self._raw = None  # the piece being written, as bytes
+        self._at = 0  # how much of it is written
+
+    def fill(self, buf):
+        p = 0
+        room = len(buf)
+        while p < room:
+            raw = self._raw
+            if raw is None:
+                try:
+                    raw = next(self._pieces)
+                except StopIteration:
+                    break
+                if isinstance(raw, str):
+                    raw = _raw(raw)  # a name or a level
+                self._raw = raw
+                self._at = 0
+            at = self._at
+            k = len(raw) - at
+            if k > room - p:
+                k = room - p
+            buf[p:p + k] = raw if at == 0 and k == len(raw) else raw[at:at + k]
+            p += k
+            if at + k == len(raw):
+                self._raw = None
+            else:
+                self._at = at + k
+        return p
+
+    def text(self):
+        out = []
+        for piece in self._pieces:
+            out.append(piece if isinstance(piece, str) else str(piece, "utf-8"))
+        return "".join(out)[:-1]
+
+
+try:
+    memoryview("")
+    _raw = memoryview  # MicroPython: a str's UTF-8 bytes, not copied
+except TypeError:
+
+    def _raw(s):
+        return s.encode()
 
 
 # -- entry point -------------------------------------------------------
@@ -273,8 +365,16 @@ def execute(line, logs, registry, max_len=MAX_LINE, crash=None):
 
     Returns the reply, without line end: ``ok``, ``ok: LIST`` or
     ``error: REASON``. Never raises for bad input, and on ``error:``
-    nothing has changed.
+    nothing has changed. :func:`run` is the same with the lists of ``l``
+    and ``m`` made as they are sent.
     """
+    r = run(line, logs, registry, max_len, crash)
+    return r if isinstance(r, str) else r.text()
+
+
+def run(line, logs, registry, max_len=MAX_LINE, crash=None):
+    """As :func:`execute`, but an inspection (``l``, ``m``) that passed its
+    checks returns a :class:`Listing` to send, not a str."""
     try:
         line = decode(line, max_len)
         c = line[0]

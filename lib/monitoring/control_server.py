@@ -2,7 +2,8 @@
 
 One asyncio task polls a non-blocking listening socket and its clients
 every ``poll_ms``; the loop is never blocked and RAM is fixed at start
-(one ``line_max + 2`` byte buffer per client slot).
+(per client slot a ``line_max + 2`` byte line buffer and a 128-byte one
+through which a list reply of any length is sent as it is made).
 
 - A command ends at LF (CRLF accepted), at end of input, or after
   ``silence_ms`` (250 ms) without data, for clients that send one
@@ -31,7 +32,7 @@ can change log levels and metrics.
 """
 
 from .compat import const, ticks_diff, ticks_ms
-from .control import MAX_LINE, execute
+from .control import MAX_LINE, run
 from .listener import PolledListener, recv_into, send
 
 DEFAULT_PORT = const(2323)
@@ -47,6 +48,9 @@ _CMDS_PER_STEP = const(4)
 _BACKLOG = const(64)
 # new connections accepted per step at most (bounds the time one takes)
 _ACCEPTS = const(8)
+# a list (``l``, ``m``) is sent through a buffer of this many bytes per
+# client: a reply of any length takes no more
+_OUT = const(128)
 
 
 def _token(v):
@@ -99,6 +103,8 @@ class _Client:
     def __init__(self, size):
         self.buf = bytearray(size)
         self.mv = memoryview(self.buf)
+        # a list (``l``, ``m``) goes out through this, a piece at a time
+        self.obuf = bytearray(_OUT)
         self.sock = None
         self.fd = -1
         self.flags = 0  # poll events seen for it (or 1: read anyway)
@@ -117,8 +123,9 @@ class _Client:
         self.eof = False
         self.closing = False  # close once the reply is sent
         self.fresh = True  # taken in this step: no newer connection takes it in it
-        self.out = None
+        self.out = None  # the reply being sent: bytes, or a Listing
         self.pos = 0
+        self.end = 0  # of what the Listing wrote in obuf
 
     def drop(self, k):
         """Forget the first ``k`` bytes of buf."""
@@ -245,16 +252,32 @@ class ControlServer(PolledListener):
         return old
 
     def _send(self, c, now, text=None):
-        """Start the reply ``text`` (str, without LF) if given, then send
-        what is pending without blocking."""
+        """Start the reply ``text`` (a str without LF, or a
+        :class:`control.Listing`) if given, then send what is pending
+        without blocking."""
         if text is not None:
-            if text.startswith("error:"):
-                self.errors += 1
-            c.out = (text + "\n").encode()
-            c.pos = 0
+            if isinstance(text, str):
+                if text.startswith("error:"):
+                    self.errors += 1
+                text = (text + "\n").encode()
+            c.out = text
+            c.pos = c.end = 0
         out = c.out
-        while c.pos < len(out):
-            k = send(self.io, c.sock, out, c.pos, len(out))
+        if isinstance(out, bytes):
+            end = len(out)
+        else:
+            out = c.obuf
+            end = c.end
+        while True:
+            if c.pos == end:
+                if out is not c.obuf:
+                    break
+                # the list's next bytes
+                c.pos = 0
+                end = c.end = c.out.fill(out)
+                if not end:
+                    break
+            k = send(self.io, c.sock, out, c.pos, end)
             if not k:
                 return
             c.pos += k
@@ -275,7 +298,7 @@ class ControlServer(PolledListener):
                 self._send(c, now, "error: unauthorized")
             return
         self.commands += 1
-        self._send(c, now, execute(line, self.logs, self.registry, len(c.buf) - 2, self.crash))
+        self._send(c, now, run(line, self.logs, self.registry, len(c.buf) - 2, self.crash))
 
     def _service(self, c, now):
         idle, silence, first_ms = self._limits
