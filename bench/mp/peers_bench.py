@@ -163,3 +163,25 @@ elif mode == "syslog":
     sock.close()
     print("bare_sent", count)
     print("bare_per_s", count * 1000 // dt)
+
+elif mode == "paced":
+    # the bare client again, paced: COUNT records at each rate of RATES
+    # (records/s), tagged bare<RATE>, a pause between them for rsyslog to
+    # catch up; which of them all arrive tells its rate at 0 loss
+    port, count = int(sys.argv[2]), int(sys.argv[3])
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    addr = socket.getaddrinfo("127.0.0.1", port)[0][-1]
+    for rate in sys.argv[4].split(","):
+        r = int(rate)
+        head = b"<14>bare%d: message " % r
+        t0 = time.ticks_us()
+        for i in range(count):
+            if i % 20 == 0:
+                due = i * 1000000 // r
+                while time.ticks_diff(time.ticks_us(), t0) < due:
+                    pass
+            sock.sendto(head + b"%d" % i, addr)
+        dt = time.ticks_diff(time.ticks_us(), t0) or 1
+        print("paced_%d_per_s" % r, count * 1000000 // dt)
+        time.sleep_ms(1500)
+    sock.close()
