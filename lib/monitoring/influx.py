@@ -235,7 +235,7 @@ class InfluxReporter(Sender):
                 c.points_produced += 1
                 c.points_dropped += 1
                 return queued
-            c.points_dropped += n  # an eighth of the queue at least
+            c.points_dropped += n  # the lines of an eighth of the queue at least
 
     # -- sending -------------------------------------------------------
 
