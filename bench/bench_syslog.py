@@ -67,6 +67,11 @@ def main():
          drains["drain_%s_%dk_us_per_msg" % (t, kb)], "us",
          "%d messages; flat is linear" % drains["drain_%s_%dk_msgs" % (t, kb)], None)
         for t in ("udp", "tcp") for kb in (1, 16, 64, 256)
+    ] + [
+        ("  bytes allocated per message sent, %d KB, %s" % (kb, t),
+         drains["drain_%s_%dk_alloc_per_msg" % (t, kb)], "B",
+         "a datagram's memoryview" if t == "udp" else "connected", None)
+        for t in ("udp", "tcp") for kb in (1, 256)
     ] + ([] if ml is None else [
         ("filtered-out record (micropython-lib logging), B",
          ml["mplib_filtered_alloc_per_record"], "B", "the *args call (library)", None),

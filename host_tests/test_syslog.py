@@ -196,7 +196,7 @@ async def main():
     for i in range(@COUNT@):
         log.info("during %03d padding to make the message longer", i)
         await asyncio.sleep_ms(5)
-    print("LOGGED")
+    print("LOGGED", mon.syslog.queue.used)
     await wait(".up")
     for _ in range(600):
         if mon.syslog.queue.used == 0 and mon.syslog.lost == 0:
@@ -240,7 +240,7 @@ def test_outage_then_restart_delivers_in_order_and_counts_drops(mp, tmp_path, co
         assert len(wait_records(r1, 5)) == 5
         r1.stop()
         open(flag + ".down", "w").close()
-        _read_until(proc, "LOGGED")
+        kept = int(_read_until(proc, "LOGGED")[-1].split()[1])
         time.sleep(0.3)
         r2 = Rsyslog(udp_port=r1.udp_port, tcp_port=r1.tcp_port).start()
         open(flag + ".up", "w").close()
@@ -264,6 +264,9 @@ def test_outage_then_restart_delivers_in_order_and_counts_drops(mp, tmp_path, co
             assert missing == 0 and idx == list(range(count)) and not notices
         else:
             assert missing > 0, "the queue should have overflowed"
+            # an eighth of the queue dropped at a time: at least 7/8 of it
+            # kept, less a record either side of the cut
+            assert queue * 7 // 8 - 2 * 110 <= kept <= queue, kept
             # the oldest were dropped; the notice comes before the next record
             assert idx == list(range(missing, count))
             assert len(notices) == 1 and notices[0]["msg"] == "%d messages dropped" % missing

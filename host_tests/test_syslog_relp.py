@@ -284,6 +284,39 @@ def test_full_queue_never_drops_what_is_in_flight(mp, tmp_path):
         r.cleanup()
 
 
+def test_a_producer_outrunning_the_answers_counts_every_drop(mp, tmp_path):
+    """A 1 KB queue filled faster than rsyslog's answers come back: while
+    answers arrive the acknowledged messages leave in bulk (an eighth of
+    the queue at a time, or before a drop) and the producer's drops take
+    an eighth at once, moving what is in flight; every record arrives
+    intact and once, or is counted dropped and announced."""
+    r = Rsyslog(relp_port=True).start()
+    proc = None
+    try:
+        proc, flag = _spawn(mp, r, tmp_path, count=3000, pace=0, queue=1024)
+        open(flag + ".go", "w").close()
+        _read_until(proc, "LOGGED", 30)
+        c, err = _finish(proc, flag)
+        time.sleep(0.5)
+        idx, notices = _received(r)
+        unique, dups = _check_accounting(c, idx)
+        texts = [x["msg"] for x in records(r) if x["msgid"] == "relp"]
+        assert all(t == "end" or t == "rec %05d" % int(t[4:]) for t in texts), texts[:5]
+        announced = sum(int(x.split()[0]) for x in notices)
+        print("relp outrun: %d queued, %d received, %d dropped (%d announced in %d notices), "
+              "%d resent" % (c["queued"], len(idx), c["dropped"], announced, len(notices),
+                             c["resent"]))
+        assert c["queued"] == 3001 and c["dropped"] > 0 and unique > 100
+        assert c["resent"] == 0 and dups == 0 and c["errors"] == 0, (c, err)
+        assert announced == c["dropped"]
+        assert -1 in idx
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+        r.cleanup()
+
+
 # Five records logged at once, then waiting for their answers; prints the
 # counters and the last error.
 FIVE = HEADER + """

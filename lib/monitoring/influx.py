@@ -230,11 +230,12 @@ class InfluxReporter(Sender):
             # a loss: too long, or it cannot fit beside what is in flight
             if end == 0:
                 self.last_error = "point too long: " + src.name
-            if end == 0 or not q.drop_oldest():
+            n = q.drop_oldest() if end else -1
+            if n < 0:
                 c.points_produced += 1
                 c.points_dropped += 1
                 return queued
-            c.points_dropped += 1
+            c.points_dropped += n  # the lines of an eighth of the queue at least
 
     # -- sending -------------------------------------------------------
 

@@ -2,14 +2,27 @@
 
 Pure module. The Influx reporter keeps unsent points in one, the syslog
 handler its unsent messages. When a new line does not fit, the oldest lines
-are dropped (and counted) until it does; a line longer than the whole queue
-is dropped itself. Nothing is allocated per line except on drops.
+go, in one move, at least an eighth of the capacity at a time: while the
+queue is full (the server down) it moves once per eighth of its capacity
+appended, so a record costs the same in a 1 KB queue as in a 256 KB one.
+During an outage the oldest eighth goes at once: the queue keeps between
+7/8 of its capacity and all of it. Every line dropped is counted; a line
+longer than the whole queue is dropped itself. Nothing is allocated per
+line except on drops.
 
 A sender works on the head of the queue in place: ``pin(k)`` marks the first
 ``k`` bytes as in flight so that dropping, which happens when producers
 append while the sender waits on the network, never removes or moves them;
 ``consume(k)`` removes them once sent. ``view(k)`` is a memoryview of the
 first ``k`` bytes, valid until the next ``consume``.
+
+A sender whose lines are acknowledged one by one (RELP) marks them
+delivered with ``deliver(k)`` instead: they stay at the head (``done``
+bytes, no longer counted in ``len``) and leave in one move once they are
+an eighth of the capacity, or all at once when nothing else is queued, or
+before a line not yet delivered would be dropped. That move shifts the
+pinned bytes after them: such a sender keeps its offsets from ``done`` and
+holds no view of the queue while ``done`` is not 0.
 """
 
 
@@ -20,9 +33,10 @@ class LineQueue:
         self.buf = bytearray(capacity)
         self.mv = memoryview(self.buf)
         self.capacity = capacity
-        self.used = 0
-        self.lines = 0
+        self.used = 0  # bytes in the buffer, ``done`` ones included
+        self.lines = 0  # lines queued, not counting the ``done`` ones
         self.pinned = 0
+        self.done = 0  # delivered bytes still at the head (see ``deliver``)
         # lines dropped since creation (whole lines, never partial ones)
         self.dropped = 0
 
@@ -41,16 +55,17 @@ class LineQueue:
         for i in range(n):
             if data[i] == 10:
                 nlines += 1
-        if n > self.capacity - self.pinned:
+        if n > self.capacity - self.pinned + self.done:
             self.dropped += nlines
             return nlines
         dropped = 0
-        while self.used + n > self.capacity:
-            dropped += self._drop_one()
+        if self.used + n > self.capacity:
+            self.reclaim()
+            if self.used + n > self.capacity:
+                dropped = self._drop(self.used + n - self.capacity)
         self.mv[self.used:self.used + n] = data
         self.used += n
         self.lines += nlines
-        self.dropped += dropped
         return dropped
 
     def commit(self, n, nlines=1):
@@ -60,24 +75,38 @@ class LineQueue:
         self.lines += nlines
 
     def drop_oldest(self):
-        """Drop the oldest line not in flight; returns 1, or 0 if there
-        was none to drop. Counted in ``dropped``."""
-        if self.lines == 0 or self.used <= self.pinned:
+        """Make room at the tail for a producer, in one move: the delivered
+        bytes at the head if there are any, else the oldest lines not in
+        flight, an eighth of the capacity's worth at least. Returns the
+        lines dropped (counted in ``dropped``): 0 when only delivered bytes
+        went, -1 when there was nothing to remove."""
+        if self.done:
+            self.reclaim()
             return 0
-        self.dropped += 1
-        return self._drop_one()
+        if self.lines == 0 or self.used <= self.pinned:
+            return -1
+        return self._drop(0)
 
-    def _drop_one(self):
-        # drop the first line after the pinned region
-        start = self.pinned
-        end = self.buf.find(b"\n", start, self.used) + 1
-        if end <= 0:
-            end = self.used
+    def _drop(self, need):
+        # drop the oldest lines after the pinned region, ``need`` bytes and
+        # an eighth of the capacity at least, with one move; returns them
+        if need < self.capacity >> 3:
+            need = self.capacity >> 3
+        start = end = self.pinned
+        used = self.used
+        buf = self.buf
+        n = 0
+        while end < used and end - start < need:
+            end = buf.find(b"\n", end, used) + 1
+            if end <= 0:
+                end = used
+            n += 1
         mv = self.mv
-        mv[start:self.used - (end - start)] = mv[end:self.used]
-        self.used -= end - start
-        self.lines -= 1
-        return 1
+        mv[start:used - (end - start)] = mv[end:used]
+        self.used = used - (end - start)
+        self.lines -= n
+        self.dropped += n
+        return n
 
     def head(self, limit):
         """Bytes in the first whole lines that fit in ``limit`` bytes.
@@ -103,11 +132,11 @@ class LineQueue:
         """Memoryview of the first ``k`` bytes."""
         return self.mv[0:k]
 
-    def count(self, k):
-        """The lines in the first ``k`` bytes."""
+    def count(self, k, start=0):
+        """The lines in the bytes from ``start`` to ``k``."""
         buf = self.buf
         n = 0
-        i = buf.find(b"\n", 0, k)
+        i = buf.find(b"\n", start, k)
         while i >= 0:
             n += 1
             i = buf.find(b"\n", i + 1, k)
@@ -125,9 +154,36 @@ class LineQueue:
         self.pinned = self.pinned - k if self.pinned > k else 0
         return nlines
 
+    def deliver(self, k):
+        """The ``k`` bytes (whole lines) after the ``done`` ones are
+        delivered: they leave ``len`` now and the buffer in bulk, once the
+        delivered bytes are an eighth of the capacity or all there is, or
+        before a line would be dropped. Returns the lines delivered."""
+        d = self.done
+        nlines = self.count(d + k, d)
+        self.lines -= nlines
+        d += k
+        if d >= self.used:
+            self.used = self.pinned = d = 0  # nothing else queued: no move
+        self.done = d
+        if d >= self.capacity >> 3:
+            self.reclaim()
+        return nlines
+
+    def reclaim(self):
+        """Remove the delivered bytes from the head (one move; the pinned
+        bytes after them shift by as many)."""
+        k = self.done
+        if k:
+            self.done = 0
+            mv = self.mv
+            mv[0:self.used - k] = mv[k:self.used]
+            self.used -= k
+            self.pinned = self.pinned - k if self.pinned > k else 0
+
     def clear(self):
         """Drop everything, counting it; returns lines dropped."""
         n = self.lines
         self.dropped += n
-        self.used = self.lines = self.pinned = 0
+        self.used = self.lines = self.pinned = self.done = 0
         return n

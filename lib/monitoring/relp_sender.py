@@ -8,7 +8,9 @@ each queued message as a ``syslog`` command, up to ``window`` of them
 unacknowledged, and reads the answers without waiting (the connection is
 polled every few milliseconds while answers are due). Every message sent
 stays in the queue, pinned (never dropped to make room), until its
-``200`` answer: then it is consumed and counted in ``log_sent``.
+``200`` answer: then it is delivered (``LineQueue.deliver``: the
+acknowledged messages leave the queue in bulk, not one move per answer)
+and counted in ``log_sent``.
 
 Any other answer, a frame that is not RELP, an EOF, ``serverclose`` or no
 answer for ``timeout_ms`` while some are due closes the connection; after
@@ -54,7 +56,7 @@ class RelpSender(SyslogSender):
         self._opening = False
         self._base = self._next = 1  # oldest awaited, next transaction number
         self._out = 0  # frames awaiting their answer
-        self._sent = 0  # queue bytes sent on this connection
+        self._sent = 0  # queue bytes sent on this connection, after q.done
         self._notice = 0  # the drop notice's transaction number while awaited
         self._notice_n = self._notice_len = 0
         self._ack_t = ticks_ms()
@@ -99,7 +101,7 @@ class RelpSender(SyslogSender):
         c = self.counters
         tx = self._tx
         used = q.used
-        src = self._sent
+        src = q.done + self._sent
         if self.lost and not self._notice and src < used and self._out < self.window:
             lost = self.lost
             msg = self.formatter.format(30, "monitoring", "%d messages dropped" % lost, None,
@@ -114,7 +116,12 @@ class RelpSender(SyslogSender):
             self._out += 1
             self._next = next_txnr(t)
             # records logged during that send may have dropped unsent ones
+            # (and moved the queue: the delivered bytes before them went)
             used = q.used
+        # the queue's offsets hold until the next await: a record logged
+        # meanwhile may remove the delivered bytes (q.done) and move the rest
+        done = q.done
+        src = done + self._sent
         buf = q.buf
         mv = q.mv
         ends = self._ends
@@ -130,14 +137,20 @@ class RelpSender(SyslogSender):
         half = q.capacity // 2
         while src < used and k < room:
             e = buf.find(b"\n", src, used)
-            if e >= half and (k or self._out):
+            if e - done >= half and (k or self._out):
                 break
             n = e - src
             if p + frame_len(t, _SYSLOG, n) > len(tx):
                 if k:
                     break
                 # longer than _tx: the header from _tx, then the message
-                # and its LF (the frame's) from the queue in place
+                # and its LF (the frame's) from the queue in place, which
+                # must not move meanwhile: the delivered bytes go first
+                if done:
+                    q.reclaim()
+                    src -= done
+                    e -= done
+                    pinned = q.pinned
                 h = put_header(tx, 0, t, _SYSLOG, n)
                 if e + 1 > pinned:
                     q.pin(e + 1)
@@ -175,7 +188,7 @@ class RelpSender(SyslogSender):
             c.log_resent += i
             raise
         c.log_resent += again
-        self._sent = src
+        self._sent = src - done
         self._out += k
         self._next = t
 
@@ -245,11 +258,13 @@ class RelpSender(SyslogSender):
             c.log_bytes_sent += self._notice_len
             self._notice = 0
         else:
+            # the oldest message not delivered: delivered now
             q = self.queue
-            e = q.buf.find(b"\n", 0, q.used)
-            c.log_sent += q.consume(e + 1)
-            c.log_bytes_sent += frame_len(t, _SYSLOG, e)
-            self._sent -= e + 1
+            d = q.done
+            n = q.buf.find(b"\n", d, q.used) - d
+            c.log_sent += q.deliver(n + 1)
+            c.log_bytes_sent += frame_len(t, _SYSLOG, n)
+            self._sent -= n + 1
         self._out -= 1
         self._base = next_txnr(t)
         self.backoff.succeeded()
@@ -276,7 +291,7 @@ class RelpSender(SyslogSender):
                 b.failed()
             # answers due and nothing more to send now: read again in a few ms
             await sleep_ms(self.poll_ms if self._opening or self._out and (
-                self._out >= self.window or self._sent >= q.used) else 0)
+                self._out >= self.window or q.done + self._sent >= q.used) else 0)
 
     async def aclose(self):
         """Stop the task, keep sending and reading answers until the queue

@@ -155,21 +155,23 @@ class SyslogSender(Sender):
             f = self.formatter
             # formatted straight into the queue's free tail (one byte kept
             # for the LF); when it does not fit there whole, the oldest
-            # messages are dropped one by one until it does
+            # messages are dropped (an eighth of the queue at a time) until
+            # it does
             while True:
                 used = q.used
                 end = f.format_into(q.mv, used, levelno, name, msg, ns, True,
                                     q.capacity - used - 1)
                 if end >= 0:
                     break
-                if not q.drop_oldest():
+                n = q.drop_oldest()
+                if n < 0:
                     # longer than the queue beside what is being sent
                     c.log_queued += 1
                     c.log_dropped += 1
                     self.lost += 1
                     return False
-                c.log_dropped += 1
-                self.lost += 1
+                c.log_dropped += n
+                self.lost += n
             c.log_queued += 1
             q.buf[end] = 10
             q.commit(end + 1 - used)
