@@ -1,6 +1,7 @@
 # Fragmentation: the largest block a board's application can still get
 # after the monitoring has lived through outages, against the same
-# application without monitoring (argv: none | calm | all CONTROL_PORT TRACE_PORT).
+# application without monitoring (argv: none | calm | all | PARTS,
+# then CONTROL_PORT TRACE_PORT, then optionally "map").
 #   none  the application loop alone
 #   calm  the same loop beside the four capabilities, nothing happening to
 #         them (no flush, no record, no client): what their code and state
@@ -9,6 +10,10 @@
 #         nobody listens (every flush and record meets a refused connect and
 #         a backoff), with 100 connections to each of the control and trace
 #         ports from inside the program
+#   PARTS one part of "all" at a time, or some of them: a comma-separated
+#         list of influx, syslog, control, trace (e.g. "trace")
+#   map   the heap's map (micropython.mem_info(1)) printed at the end, after
+#         the figures: where the blocks still in use sit
 # Prints free_bytes, largest_block and the outage counts.
 import asyncio
 import gc
@@ -16,6 +21,11 @@ import socket
 import sys
 
 mode = sys.argv[1]
+PARTS = ("influx", "syslog", "control", "trace")
+parts = () if mode in ("none", "calm") else PARTS if mode == "all" else mode.split(",")
+for p in parts:
+    if p not in PARTS:
+        raise SystemExit("error: unknown part %s" % p)
 FLUSHES = 1000
 
 
@@ -50,20 +60,27 @@ async def application(stop):
             page[0] = i & 255
         i += 1
         await asyncio.sleep_ms(1)
+    # stopped: what it kept for a while goes (a finished task keeps its
+    # locals, which would leave them wherever they happened to be)
+    keep = reading = page = None
 
 
 async def knock(port, n):
-    # n connections to a listener of this program, each closed at once
+    # n connections to a listener of this program, each closed at once.
+    # A board's clients are elsewhere: what this one makes (its sockets,
+    # the connect's EINPROGRESS) is dropped when it is done
+    a = socket.getaddrinfo("127.0.0.1", port)[0][-1]
     for _ in range(n):
         s = socket.socket()
         s.setblocking(False)
         try:
-            s.connect(socket.getaddrinfo("127.0.0.1", port)[0][-1])
+            s.connect(a)
         except OSError:
             pass
         await asyncio.sleep_ms(5)
         s.close()
         await asyncio.sleep_ms(5)
+    a = s = None
 
 
 async def main():
@@ -80,21 +97,22 @@ async def main():
         mon = monitoring.start(
             hostname="frag", logging=logging,
             influx={"host": "127.0.0.1", "port": 9, "transport": "http", "db": "frag",
-                    "interval_s": 0.01 if mode == "all" else 3600},
+                    "interval_s": 0.01 if "influx" in parts else 3600},
             syslog={"host": "127.0.0.1", "port": 9, "transport": "tcp", "loggers": ["app"]},
             control={"port": control, "addr": "127.0.0.1"},
             trace={"port": trace, "addr": "127.0.0.1"})
         # short backoffs: a thousand refused connects in seconds
         mon.influx.backoff.max_ms = mon.syslog.backoff.max_ms = 20
-        calm = mode == "calm"
-        k = asyncio.create_task(knock(control, 0 if calm else 100))
-        t = asyncio.create_task(knock(trace, 0 if calm else 100))
+        k = asyncio.create_task(knock(control, 100 if "control" in parts else 0))
+        t = asyncio.create_task(knock(trace, 100 if "trace" in parts else 0))
+        records = "syslog" in parts
         for i in range(FLUSHES):
-            if not calm:
+            if records:
                 log.info("record %d while the server is down", i)
             await asyncio.sleep_ms(10)
         await k
         await t
+        k = t = None  # the clients' tasks and what their frames kept
         c = mon.counters
         print("points_dropped", c.points_dropped)
         print("log_dropped", c.log_dropped)
@@ -102,10 +120,16 @@ async def main():
         await asyncio.sleep_ms(10 * FLUSHES)
     stop[0] = True
     await app
+    app = None  # its task, and the frame it kept
     # what the application can get now, the monitoring still running
     gc.collect()
     print("free_bytes", gc.mem_free())
     print("largest_block", largest_block())
+    if sys.argv[-1] == "map":
+        import micropython
+
+        gc.collect()
+        micropython.mem_info(1)
     if mon is not None:
         mon.stop()
 

@@ -165,7 +165,9 @@ class PolledListener:
     def _failed(self, e, where, n=80):
         # what step() raised: recorded (``n`` characters); a MemoryError
         # reported as in ``where``
-        self.last_error = error_text(e, n, True)
+        t = error_text(e, n, True)
+        if t != self.last_error:  # the same again keeps its text (see netio)
+            self.last_error = t
         if isinstance(e, MemoryError):
             from . import memory_error
 

@@ -274,7 +274,12 @@ class Sender:
         # error the task caught (it must not die): a MemoryError is
         # reported to the monitoring package
         self.counters.send_errors += 1
-        self.last_error = error_text(err)
+        t = error_text(err)
+        if t != self.last_error:
+            # the same error again keeps the text it has: an outage's
+            # thousand refused connects leave the first one's, not a new
+            # string wherever the heap had reached at the last one
+            self.last_error = t
         if tag and isinstance(err, MemoryError):
             from . import memory_error
 

@@ -106,6 +106,8 @@ class TraceServer(PolledListener):
         if conn is None or self.session is not None:
             return  # none, or refused
         try:
+            if self.buffers is None:
+                self.collect()  # the module's code lands low, see collect
             from .tracesession import Session
 
             self.session = Session(self, conn)
@@ -114,6 +116,20 @@ class TraceServer(PolledListener):
             raise
         self.sessions += 1
         self.active = True
+
+    def collect(self):
+        """A collection before what a first session makes and keeps (the
+        module's code, the buffers): that then takes the heap's lowest holes
+        that fit instead of whatever place the allocations since the last
+        collection had reached, where it would split the largest free block
+        for good."""
+        r = self.regions
+        if r is not None:
+            r.collect()
+        else:
+            import gc
+
+            gc.collect()
 
     def _failed(self, e):
         if isinstance(e, MemoryError):

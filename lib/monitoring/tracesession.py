@@ -49,6 +49,9 @@ class Session:
                 conn.setsockopt(server.pool.SOL_SOCKET, getattr(server.pool, "SO_SNDBUF", 7), snd)
             except OSError:
                 pass
+        bufs = server.buffers
+        if bufs is None:
+            server.collect()  # what the import left: the buffers go low
         p = server.poller()
         p.register(conn, POLLIN)
         self.poll = p
@@ -63,7 +66,6 @@ class Session:
         # a session allocates no large block, so a hundred of them leave the
         # heap as they found it
         n = len(hdr)
-        bufs = server.buffers
         if bufs is None or len(bufs[0]) < n + 256:
             bufs = server.buffers = (bytearray(max(server.buffer_size, n + 256)), bytearray(64))
         self.buf, self.rbuf = bufs
@@ -144,6 +146,11 @@ class Session:
                 if self.used:
                     wait = min(wait, 20)  # poll the writes every 20 ms
                 await sleep_ms(wait if wait > 0 else 0)
+        except OSError:
+            # the client's end (a reset, a broken pipe): no error of ours,
+            # and no text kept for it (a string a session leaves behind
+            # lands wherever the heap had reached, and splits it)
+            pass
         except Exception as e:  # never raise into the loop: end the session
             srv.last_error = error_text(e)
         finally:
