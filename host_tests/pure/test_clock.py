@@ -26,6 +26,11 @@ def test_utc_fields_of_known_dates():
         for s, want in KNOWN:
             assert fields(s * S + 678000000) == want + (678,), s
         assert fields(5 * S + 999999) == (1970, 1, 1, 0, 0, 5, 0)
+        # into a list kept by the caller: the same fields, the same list
+        keep = [0] * 7
+        for s, want in KNOWN:
+            assert fields(s * S + 678000000, keep) is keep
+            assert tuple(keep) == want + (678,), s
 
 
 def test_circuitpythons_calendar_agrees_with_gmtime():

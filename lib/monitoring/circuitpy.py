@@ -74,9 +74,10 @@ def unix_ns():
     return est * 1000000
 
 
-def utc_fields(ns):
+def utc_fields(ns, into=None):
     """``(year, month, day, hour, minute, second, millisecond)`` for ``ns``
-    nanoseconds since 1970 UTC (proleptic Gregorian calendar)."""
+    nanoseconds since 1970 UTC (proleptic Gregorian calendar); into the
+    list ``into`` when given, as :func:`clock.utc_fields`."""
     s = ns // 1000000000
     days = s // 86400
     sod = s - days * 86400
@@ -91,7 +92,17 @@ def utc_fields(ns):
     day = doy - (153 * mp + 2) // 5 + 1
     month = mp + 3 if mp < 10 else mp - 9
     year = yoe + era * 400 + (1 if month <= 2 else 0)
-    return year, month, day, sod // 3600, sod // 60 % 60, sod % 60, (ns // 1000000) % 1000
+    ms = (ns // 1000000) % 1000
+    if into is None:
+        return year, month, day, sod // 3600, sod // 60 % 60, sod % 60, ms
+    into[0] = year
+    into[1] = month
+    into[2] = day
+    into[3] = sod // 3600
+    into[4] = sod // 60 % 60
+    into[5] = sod % 60
+    into[6] = ms
+    return into
 
 
 def need_asyncio(e):

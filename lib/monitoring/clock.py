@@ -17,12 +17,20 @@ import time
 if hasattr(time, "gmtime"):
     EPOCH_OFFSET_S = 946684800 if time.gmtime(0)[0] == 2000 else 0
 
-    def utc_fields(ns):
+    def utc_fields(ns, into=None):
         """``(year, month, day, hour, minute, second, millisecond)`` for ``ns``
-        nanoseconds since 1970 UTC."""
+        nanoseconds since 1970 UTC; written into the list ``into`` (then
+        returned) when given, so that a caller keeping them makes nothing
+        new."""
         s = ns // 1000000000
         t = time.gmtime(s - EPOCH_OFFSET_S)
-        return t[0], t[1], t[2], t[3], t[4], t[5], (ns // 1000000) % 1000
+        ms = (ns // 1000000) % 1000
+        if into is None:
+            return t[0], t[1], t[2], t[3], t[4], t[5], ms
+        for i in range(6):
+            into[i] = t[i]
+        into[6] = ms
+        return into
 
 else:  # CircuitPython: its epoch is 1970
     EPOCH_OFFSET_S = 0

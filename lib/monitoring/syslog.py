@@ -227,9 +227,14 @@ class SyslogFormatter:
                      "max_len", max_len)
         self._names = {}
         self.seq = 0
-        # the second of the time tuple _tm (reused within it), and the tick
-        # of the last clock reading for _time (-1: none yet)
+        # the second of the time fields _tm (reused within it), and the tick
+        # of the last clock reading for _time (-1: none yet); both lists are
+        # made once and written over: a new tuple each second would be left
+        # wherever the heap had reached, for a second
         self._sec = self._now_tick = -1
+        self._tm = [0] * 7
+        self._now_tm = [0] * 7
+        self._now_set = False
 
     def format_into(self, buf, pos, levelno, name, msg, ns=None, sd=True, room=None):
         """Write one message for a record at ``buf[pos:]`` (which must
@@ -299,7 +304,7 @@ class SyslogFormatter:
             s = ns // 1000000000
             if s != self._sec:
                 self._sec = s
-                self._tm = clock.utc_fields(ns)
+                clock.utc_fields(ns, self._tm)
             self._t = self._tm
             return (ns // 1000000) % 1000
         # now: the clock is read (allocating big ints on boards) at most
@@ -308,10 +313,12 @@ class SyslogFormatter:
         if self._now_tick < 0 or not 0 <= el < 1000 - self._now_ms:
             ns = clock.unix_ns()
             self._now_tick = ticks_ms()
-            t = self._now_tm = clock.utc_fields(ns) if clock.is_set(ns) else None
-            self._now_ms = t[6] if t else 0  # utc_fields ends with the milliseconds
+            t = self._now_set = clock.is_set(ns)
+            if t:
+                clock.utc_fields(ns, self._now_tm)
+            self._now_ms = self._now_tm[6] if t else 0  # utc_fields ends with the milliseconds
             el = 0
-        self._t = self._now_tm
+        self._t = self._now_tm if self._now_set else None
         return self._now_ms + el
 
     def _put_header(self, buf, p, levelno, ms):
