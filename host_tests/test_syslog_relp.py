@@ -306,7 +306,9 @@ def test_a_producer_outrunning_the_answers_counts_every_drop(mp, tmp_path):
         print("relp outrun: %d queued, %d received, %d dropped (%d announced in %d notices), "
               "%d resent" % (c["queued"], len(idx), c["dropped"], announced, len(notices),
                              c["resent"]))
-        assert c["queued"] == 3001 and c["dropped"] > 0 and unique > 100
+        # how many get through depends on how fast rsyslog answers (85 to
+        # 131 seen): the accounting is what is checked
+        assert c["queued"] == 3001 and c["dropped"] > 0 and unique > 10
         assert c["resent"] == 0 and dups == 0 and c["errors"] == 0, (c, err)
         assert announced == c["dropped"]
         assert -1 in idx

@@ -20,6 +20,8 @@ from .compat import asyncio, error_text, sleep_ms, ticks_add, ticks_diff, ticks_
 from .sources import _version
 from .listener import POLLIN, recv_into, send
 
+_GONE = (104, 32, 107, 128)
+
 try:
     from micropython import stack_use as _stack_use
 except ImportError:
@@ -146,13 +148,13 @@ class Session:
                 if self.used:
                     wait = min(wait, 20)  # poll the writes every 20 ms
                 await sleep_ms(wait if wait > 0 else 0)
-        except OSError:
-            # the client's end (a reset, a broken pipe): no error of ours,
-            # and no text kept for it (a string a session leaves behind
-            # lands wherever the heap had reached, and splits it)
-            pass
         except Exception as e:  # never raise into the loop: end the session
-            srv.last_error = error_text(e)
+            # the client's end (a reset 104, a broken pipe 32, gone 107 or
+            # 128 on newlib boards) is no error of ours and keeps no text (a
+            # string a session leaves behind lands wherever the heap had
+            # reached, and splits it); anything else is recorded
+            if not (isinstance(e, OSError) and e.args and e.args[0] in _GONE):
+                srv.last_error = error_text(e)
         finally:
             self.task = None
             self.end()
