@@ -346,7 +346,9 @@ class Soak:
         loads, measured in a large heap after a collection."""
         code = ("import gc\ngc.collect()\nb = gc.mem_alloc()\nimport monboard\nmonboard.logging_module()\n"
                 "import main\n" + "".join("import monitoring.%s\n" % m for m in FIRMWARE_MODULES
-                                           + (("tlsio",) if self.certs else ())) +
+                                           + (("tlsio",) if self.certs else ())
+                                           + (("relp", "relp_sender") if self.transport == "relp"
+                                              else ())) +
                 "gc.collect()\nprint('code_bytes', gc.mem_alloc() - b)\n")
         p = subprocess.run([mp.binary, "-X", "heapsize=1m", "-c", code], capture_output=True, text=True,
                            env=dict(os.environ, MICROPYPATH=path), cwd=ROOT, timeout=60)
