@@ -750,6 +750,66 @@ asyncio.run(main())
     assert "EPIPE [Errno 32] EPIPE" in p.stdout, p.stdout
 
 
+def test_a_batch_whose_answer_was_lost_counts_unconfirmed_when_dropped(mp, influxdb, influx_db):
+    """InfluxDB stores a batch, and its answer is lost with the connection
+    (a restart between the two); the batch waits for its retry while the
+    buffer fills and its oldest lines go: they count as unconfirmed, not
+    dropped (before: dropped, though InfluxDB had them)."""
+    fwd = socket.socket()
+    fwd.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    fwd.bind(("127.0.0.1", 0))
+    fwd.listen(2)
+    port = fwd.getsockname()[1]
+
+    def serve():
+        # each request forwarded to InfluxDB, the connection then closed
+        # without an answer
+        while True:
+            try:
+                c, _ = fwd.accept()
+            except OSError:
+                return
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += c.recv(4096)
+            head, _, body = data.partition(b"\r\n\r\n")
+            n = int([h for h in head.split(b"\r\n") if h.lower().startswith(b"content-length:")][0][15:])
+            while len(body) < n:
+                body += c.recv(4096)
+            influxdb.write(influx_db, body)
+            c.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        p = mp.run(r"""
+import asyncio, monitoring
+from monitoring.metrics import Source
+lost = Source("lost")
+later = Source("later")
+async def main():
+    mon = monitoring.start(sources={"builtin": False}, influx={
+        "host": "127.0.0.1", "port": %d, "db": "x", "interval_s": 3600, "buffer_bytes": 512})
+    r = mon.influx
+    lost.set("v", 1)
+    await r.flush()  # collected, stored, its answer lost: retried after a backoff
+    mon.registry.set_active("lost", False)
+    for i in range(40):  # the buffer fills; the oldest lines go
+        later.set("v", i)
+        r.collect()
+    c = mon.counters
+    print("RESULT", c.points_produced, c.points_sent, c.points_dropped, c.points_unconfirmed,
+          len(r.queue))
+    mon.stop()
+asyncio.run(main())
+""" % port)
+    finally:
+        fwd.close()
+    produced, sent, dropped, unconfirmed, queued = [int(x) for x in p.stdout.split("RESULT")[1].split()]
+    assert influxdb.count(influx_db, "lost") == 1
+    assert unconfirmed == 1 and sent == 0, p.stdout
+    assert produced == sent + dropped + unconfirmed + queued and dropped > 0, p.stdout
+
+
 def test_stop_while_an_answer_is_pending_counts_unconfirmed(mp, influxdb, influx_db):
     """``mon.stop()`` while InfluxDB's answer to a batch is on its way: the
     batch was stored (the real InfluxDB has it), so it is not counted as

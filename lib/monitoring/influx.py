@@ -173,7 +173,10 @@ class InfluxReporter(Sender):
         nl = o["string_newlines"] or ("raw" if transport in ("http", "https") else "drop")
         self.encoder = LineEncoder(line_max, STANDIN if nl == "raw" else None)
         self.wrong_peer = None  # why the peer can store nothing, once seen
-        self._unknown = False  # a batch sent whole over HTTP, its answer awaited
+        # bytes at the queue's head sent whole over HTTP whose answer has not
+        # come (awaited, or lost with the connection): the server may have
+        # stored them; dropped later, they count as unconfirmed, not dropped
+        self._unknown = 0
         # what the peer answers is read into it (HTTP responses; on TCP, a
         # wrong peer's): allocated now, while the heap is whole
         self._rbuf = bytearray(512 if self._http_head else 8)
@@ -230,12 +233,27 @@ class InfluxReporter(Sender):
             # a loss: too long, or it cannot fit beside what is in flight
             if end == 0:
                 self.last_error = "point too long: " + src.name
+            used = q.used
+            # (while a batch is in flight, drops come after it)
+            u = q.count(self._unknown) if self._unknown and not q.pinned else 0
             n = q.drop_oldest() if end else -1
             if n < 0:
                 c.points_produced += 1
                 c.points_dropped += 1
                 return queued
-            c.points_dropped += n  # the lines of an eighth of the queue at least
+            # the lines of an eighth of the queue at least
+            c.points_dropped += n - (self._unconfirmed(used, u) if u else 0)
+
+    def _unconfirmed(self, used, lines):
+        # a drop took ``used - q.used`` bytes from the head, where the
+        # batch without an answer (``lines`` lines) was: those of its lines
+        # it took are unconfirmed, not dropped; returns how many
+        q = self.queue
+        u = self._unknown - (used - q.used)
+        self._unknown = u = u if u > 0 else 0
+        m = lines - (q.count(u) if u else 0)
+        self.counters.points_unconfirmed += m
+        return m
 
     # -- sending -------------------------------------------------------
 
@@ -301,12 +319,13 @@ class InfluxReporter(Sender):
                                 break
                             await conn.send(b"\n")
                             i = j + 1
-                        # sent whole: until the answer, whether it is stored is unknown
-                        self._unknown = True
+                        # sent whole: until an answer, whether it is stored is
+                        # unknown (kept so when the answer is lost)
+                        self._unknown = k
                         self._keep = False
                         status, body = await self._response(conn)
+                        self._unknown = 0
                     finally:
-                        self._unknown = False
                         if not (self._keep and t == "https"):
                             conn.close()
                     if 200 <= status < 300:
@@ -410,8 +429,10 @@ class InfluxReporter(Sender):
         """Cancel the task and close the connection. Points still queued
         are counted as dropped (``flush()`` first to send them), except a
         batch sent whole over HTTP whose answer had not come: the server
-        may have stored it, so it counts in ``points_unconfirmed``."""
+        may have stored it, so it counts in ``points_unconfirmed`` (as do
+        the points of one whose answer was lost with its connection, when
+        they are dropped later or at stop)."""
         q = self.queue
-        unknown = q.count(q.pinned) if self._unknown else 0
+        unknown = q.count(self._unknown) if self._unknown else 0
         self.counters.points_unconfirmed += unknown
         self.counters.points_dropped += self._shut() - unknown
