@@ -45,7 +45,7 @@ bench: venv peers
 # loaded bytecode: see tools/soak.py); prints its checks, exits non-zero when one fails.
 # SYSLOG=tcp or SYSLOG=tls (syslog over TLS and Influx over HTTPS) instead of RELP.
 soak: venv peers
-	$(PY) tools/soak.py --duration $(or $(DURATION),3600) --seed $(or $(SEED),1) $(if $(SYSLOG),--syslog $(SYSLOG))
+	$(PY) tools/soak.py --duration $(or $(DURATION),3600) --seed $(or $(SEED),1) $(if $(SYSLOG),--syslog $(SYSLOG)) $(if $(QUEUES),--queues $(QUEUES))
 
 # The demo firmware (or APP=path/to/main.py, your own program) on the Unix
 # port against a real InfluxDB and rsyslog; $MONITORING_CONFIG names the

@@ -24,7 +24,7 @@ duplicates); over TCP, sent == received + what the stalled sink took;
 every control reply well-formed; every operator probe answered within 1 s.
 Exit status 0 when every check holds.
 
-    python tools/soak.py --duration 3600 --seed 1 [--heapsize 48k] [--syslog relp|tcp|tls]
+    python tools/soak.py --duration 3600 --seed 1 [--heapsize 48k] [--syslog relp|tcp|tls] [--queues 2048]
 
 ``--syslog tls``: syslog over TLS (rsyslog's imtcp with gtls) and Influx
 over HTTPS (InfluxDB with ``https-enabled``), the certificates made by
@@ -102,8 +102,9 @@ def complete_frames(data):
 
 
 class Soak:
-    def __init__(self, duration, seed, heapsize=None, log=print, syslog="relp"):
+    def __init__(self, duration, seed, heapsize=None, log=print, syslog="relp", queues=None):
         self.duration = duration
+        self.queues = queues  # Influx's buffer_bytes and syslog's queue_bytes; None: the defaults
         self.transport = syslog  # the syslog transport: "relp", "tcp" or "tls"
         self.rng = random.Random(seed)
         self.lock_rng = random.Random(seed + 1)  # the lock-out clients: self.rng's draws unchanged
@@ -367,6 +368,8 @@ class Soak:
             "control": {"port": self.control_port},
             "trace": {"port": self.trace_port, "interval_ms": 100},
         }
+        if self.queues:
+            cfg["influx"]["buffer_bytes"] = cfg["syslog"]["queue_bytes"] = self.queues
         if self.certs:
             ca = self.certs.path("ca", "der")
             cfg["influx"].update(transport="https", ca=ca, server_name="localhost")
@@ -526,9 +529,9 @@ class Soak:
                                                                  slow[:3])))
         checks.append(("control replies all well-formed", not self.bad_replies,
                        "%d replies, bad: %r" % (len(self.replies), self.bad_replies[:3])))
-        self.log("soak: %d s, syslog over %s, heap %s for data + %d B of loaded bytecode = "
-                 "-X heapsize=%d, work dir %s" % (self.duration, self.transport, self.heapsize,
-                                                  self.code_bytes, self.heap_bytes, self.work))
+        self.log("soak: %d s, syslog over %s, queues %s, heap %s for data + %d B of loaded bytecode = "
+                 "-X heapsize=%d, work dir %s" % (self.duration, self.transport, self.queues or "4096",
+                                                  self.heapsize, self.code_bytes, self.heap_bytes, self.work))
         ok = True
         for name, passed, detail in checks:
             ok = ok and passed
@@ -555,8 +558,11 @@ def main():
     ap.add_argument("--syslog", choices=("relp", "tcp", "tls"), default="relp",
                     help="the syslog transport (default relp: every record acknowledged; "
                          "tls: syslog over TLS and Influx over HTTPS)")
+    ap.add_argument("--queues", type=int, default=None,
+                    help="bytes of Influx's buffer and of the syslog queue (default: the "
+                         "library's, 4096 each)")
     a = ap.parse_args()
-    s = Soak(a.duration, a.seed, a.heapsize, syslog=a.syslog)
+    s = Soak(a.duration, a.seed, a.heapsize, syslog=a.syslog, queues=a.queues)
     try:
         ok = s.run()
     finally:
