@@ -44,9 +44,11 @@ The default follows the binary's word size: 48 KB on a 32-bit build (as on
 an ESP32 or a Pico W), 96 KB on the 64-bit Unix port from PyPI, whose
 objects take more bytes (8-byte words, 32-byte GC blocks): the firmware's
 data peaks near 34 KB on a 32-bit build and near 49 KB on the 64-bit one,
-where at 64 KB the demo's own 2 KB page builds start to fail on
-fragmentation under faults (caught, and a failed check). ``$MICROPYTHON``
-names the binary (see host_tests/mpy.py).
+where at 64 KB the demo's own page builds (three blocks of up to 0.8 KB
+at once) start to fail on fragmentation under faults (caught, and a failed
+check). ``$MICROPYTHON`` names the binary (see host_tests/mpy.py).
+``--queues`` sizes Influx's buffer and the syslog queue (4096 bytes each by
+default): RAM for data against what an outage may hold.
 """
 
 import argparse
