@@ -750,20 +750,17 @@ asyncio.run(main())
     assert "EPIPE [Errno 32] EPIPE" in p.stdout, p.stdout
 
 
-def test_a_batch_whose_answer_was_lost_counts_unconfirmed_when_dropped(mp, influxdb, influx_db):
-    """InfluxDB stores a batch, and its answer is lost with the connection
-    (a restart between the two); the batch waits for its retry while the
-    buffer fills and its oldest lines go: they count as unconfirmed, not
-    dropped (before: dropped, though InfluxDB had them)."""
+def _forward_to(influxdb, db, answer_after):
+    """A listener that writes each HTTP request's body to the real
+    InfluxDB at once, then answers the board 204 ``answer_after`` seconds
+    later, or (None) closes the connection without an answer: the two ways
+    a stored batch's answer is lost or late. Returns (socket, port)."""
     fwd = socket.socket()
     fwd.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     fwd.bind(("127.0.0.1", 0))
     fwd.listen(2)
-    port = fwd.getsockname()[1]
 
     def serve():
-        # each request forwarded to InfluxDB, the connection then closed
-        # without an answer
         while True:
             try:
                 c, _ = fwd.accept()
@@ -776,10 +773,25 @@ def test_a_batch_whose_answer_was_lost_counts_unconfirmed_when_dropped(mp, influ
             n = int([h for h in head.split(b"\r\n") if h.lower().startswith(b"content-length:")][0][15:])
             while len(body) < n:
                 body += c.recv(4096)
-            influxdb.write(influx_db, body)
+            influxdb.write(db, body)
+            if answer_after is not None:
+                time.sleep(answer_after)
+                try:
+                    c.sendall(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
+                except OSError:
+                    pass
             c.close()
 
     threading.Thread(target=serve, daemon=True).start()
+    return fwd, fwd.getsockname()[1]
+
+
+def test_a_batch_whose_answer_was_lost_counts_unconfirmed_when_dropped(mp, influxdb, influx_db):
+    """InfluxDB stores a batch, and its answer is lost with the connection
+    (a restart between the two); the batch waits for its retry while the
+    buffer fills and its oldest lines go: they count as unconfirmed, not
+    dropped (before: dropped, though InfluxDB had them)."""
+    fwd, port = _forward_to(influxdb, influx_db, answer_after=None)
     try:
         p = mp.run(r"""
 import asyncio, monitoring
@@ -814,35 +826,7 @@ def test_stop_while_an_answer_is_pending_counts_unconfirmed(mp, influxdb, influx
     """``mon.stop()`` while InfluxDB's answer to a batch is on its way: the
     batch was stored (the real InfluxDB has it), so it is not counted as
     dropped but as unconfirmed; before, it counted as dropped."""
-    fwd = socket.socket()
-    fwd.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    fwd.bind(("127.0.0.1", 0))
-    fwd.listen(2)
-    port = fwd.getsockname()[1]
-
-    def serve():
-        # forward each request to InfluxDB at once, answer the board 1.5 s later
-        while True:
-            try:
-                c, _ = fwd.accept()
-            except OSError:
-                return
-            data = b""
-            while b"\r\n\r\n" not in data:
-                data += c.recv(4096)
-            head, _, body = data.partition(b"\r\n\r\n")
-            n = int([h for h in head.split(b"\r\n") if h.lower().startswith(b"content-length:")][0][15:])
-            while len(body) < n:
-                body += c.recv(4096)
-            influxdb.write(influx_db, body)
-            time.sleep(1.5)
-            try:
-                c.sendall(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
-            except OSError:
-                pass
-            c.close()
-
-    threading.Thread(target=serve, daemon=True).start()
+    fwd, port = _forward_to(influxdb, influx_db, answer_after=1.5)
     try:
         p = mp.run(r"""
 import asyncio, monitoring
