@@ -82,7 +82,7 @@ def respond(n):
     return its size (where a server would write it out). A function of
     its own, not inline in the coroutine: a suspended coroutine's frame
     keeps its temporaries (the list, the joined page) referenced until
-    they are overwritten, which would hold a request's 2 KB of garbage
+    they are overwritten, which would hold a request's 2.5 KB of garbage
     through the next await."""
     body = ["<li>item %d</li>" % i for i in range(20 + n % 30)]
     return len("<ul>" + "".join(body) + "</ul>")

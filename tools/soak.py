@@ -532,7 +532,7 @@ class Soak:
         checks.append(("control replies all well-formed", not self.bad_replies,
                        "%d replies, bad: %r" % (len(self.replies), self.bad_replies[:3])))
         self.log("soak: %d s, syslog over %s, queues %s, heap %s for data + %d B of loaded bytecode = "
-                 "-X heapsize=%d, work dir %s" % (self.duration, self.transport, self.queues or "4096",
+                 "-X heapsize=%d, work dir %s" % (self.duration, self.transport, self.queues or "default",
                                                   self.heapsize, self.code_bytes, self.heap_bytes, self.work))
         ok = True
         for name, passed, detail in checks:
