@@ -25,9 +25,10 @@ def test_operator_answered_within_1s_whatever_50_abusive_connections_do():
         a.syslog.stop()
     report = "\n".join(lines + a.events)
     assert ok, report
-    # the probes came all through the abuse, and the abuse was real: the
-    # slots were taken from abusive clients again and again
-    assert len(a.probes) >= 20, report
+    # the probes came all through the abuse (checked in ``ok``: no gap over
+    # 2 s), and the abuse was real: the slots were taken from abusive
+    # clients again and again
+    assert a.window[1] - a.window[0] > 10, report
     ctl = a.listeners["control"]
     assert ctl["evicted"] > 200 and ctl["errors"] > 100, report
     assert a.summary["points_sent"] > 50, report

@@ -124,6 +124,7 @@ class Abuse:
         self.probes = []  # (seconds since start, seconds the reply took or None, reply)
         self.e_lines = []
         self.events = []
+        self.window = (0.0, 0.0)  # (start, end) of the attacks, s since start
         self.trace_bytes = 0
 
     # -- the firmware ----------------------------------------------------------
@@ -411,11 +412,13 @@ class Abuse:
             each = budget / max(1, len(self.attacks))
             if not self.attacks:  # the baseline: the demo's own work, the probe, the trace reader
                 time.sleep(budget)
+            self.window = (self.t(), None)
             for name, clients in self.attacks:
                 if proc.poll() is not None:
                     break
                 self.events.append("%6.1f %s x%d" % (self.t(), name, clients))
                 self._many(clients, getattr(self, name), time.monotonic() + each)
+            self.window = (self.window[0], self.t())
             self.stop.set()  # attackers, probe and trace reader done before the firmware's end
             rc = proc.wait(self.duration + 60 - self.t())
         finally:
@@ -462,6 +465,14 @@ class Abuse:
         checks.append(("operator answered within 1 s", bool(self.probes) and not failed,
                        "%d probes, slowest %.3f s, %d failed %s" % (
                            len(self.probes), max(took) if took else -1, len(failed), failed[:3])))
+        # a probe is asked 0.5 s after the last answer, and an answer takes < 1 s:
+        # a gap over 2 s means the operator was kept out for a while
+        start, end = self.window
+        times = [p[0] for p in self.probes]
+        marks = [start] + [t for t in times if start <= t <= end] + [end]
+        gap = max(b - a for a, b in zip(marks, marks[1:])) if end > start else 0.0
+        checks.append(("probes throughout the attacks", end > start and gap <= 2.0,
+                       "%.1f-%.1f s, largest gap %.2f s" % (start, end, gap)))
         stored = 0
         for meas in self.influx.measurements(DB):
             stored += self.influx.count(DB, meas)
