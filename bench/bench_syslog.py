@@ -72,6 +72,12 @@ def main():
          drains["drain_%s_%dk_alloc_per_msg" % (t, kb)], "B",
          "a datagram's memoryview" if t == "udp" else "connected", None)
         for t in ("udp", "tcp") for kb in (1, 256)
+    ] + [
+        ("  bytes allocated per record sent as it comes, %s" % t, drains["one_%s_alloc_per_msg" % t],
+         "B", "%d of %d sent, %d waited for room" % (
+             drains["one_%s_sent" % t], drains["one_%s_queued" % t], drains["one_%s_waited" % t]),
+         None)
+        for t in ("udp", "tcp")
     ] + ([] if ml is None else [
         ("filtered-out record (micropython-lib logging), B",
          ml["mplib_filtered_alloc_per_record"], "B", "the *args call (library)", None),

@@ -368,6 +368,149 @@ def test_tcp_sink_that_never_reads(mp, tmp_path):
     assert heap < 16 * 1024, heap
 
 
+SLOW = HEADER + """
+async def main():
+    log = logging.getLogger("slow")
+    log.setLevel(logging.INFO)
+    mon = monitoring.start(hostname="pico-7", syslog={
+        "host": "127.0.0.1", "port": int(sys.argv[1]), "transport": "tcp", "loggers": log,
+        "queue_bytes": 131072, "app_name": "slow"})
+    s = mon.syslog
+    log.info("first")
+    while s.queue.used:
+        await asyncio.sleep_ms(5)
+    s._conn.sock.setsockopt(1, 7, 4096)  # SOL_SOCKET, SO_SNDBUF (Linux): little room
+    waits = [0]  # sends that had to wait for room (the rest went at once)
+    send = s._conn.send
+    def counted(*a):
+        waits[0] += 1
+        return send(*a)
+    s._conn.send = counted
+    for i in range(200):
+        log.info("record %d %s", i, "y" * 380)
+        if i % 20 == 0:
+            await asyncio.sleep_ms(0)
+    end = time.ticks_add(time.ticks_ms(), 10000)
+    while s.queue.used and time.ticks_diff(end, time.ticks_ms()) > 0:
+        await asyncio.sleep_ms(10)
+    c = mon.counters
+    print("RESULT", c.log_queued, c.log_sent, c.log_dropped, c.send_errors, waits[0],
+          c.log_bytes_sent)
+    mon.stop()
+asyncio.run(main())
+"""
+
+
+def _slow_server(first):
+    # a TCP server with a small receive buffer: ``first(conn)`` handles the
+    # first connection, every later one is read to its end; returns the
+    # port, the bytes each connection brought and the thread
+    import threading
+
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(2)
+    srv.settimeout(20)
+    got = []
+
+    def serve():
+        try:
+            while True:
+                c, _ = srv.accept()
+                b = bytearray()
+                got.append(b)
+                if len(got) == 1 and first(c, b):
+                    c.close()
+                    continue
+                while True:
+                    d = c.recv(65536)
+                    if not d:
+                        break
+                    b.extend(d)
+                c.close()
+        except OSError:
+            pass  # closed: the test is over
+
+    th = threading.Thread(target=serve, daemon=True)
+    th.start()
+    return srv, got
+
+
+def _frames(stream, cut=False):
+    # octet frames, each whole (with ``cut``, but the last, left out):
+    # (sequenceId, text) of each
+    out = []
+    i = 0
+    while i < len(stream):
+        sp = stream.index(b" ", i)
+        n = int(stream[i:sp])
+        m = bytes(stream[sp + 1:sp + 1 + n])
+        if cut and len(m) < n:
+            break
+        assert len(m) == n and m.startswith(b"<30>1 "), m[:20]  # daemon.info
+        seq, text = re.search(r'sequenceId="(\d+)"\] (.*)$', m.decode()).groups()
+        out.append((int(seq), text))
+        i = sp + 1 + n
+    return out
+
+
+def _slow_run(mp, srv):
+    p = mp.run(SLOW, args=[str(srv.getsockname()[1])], timeout=30)
+    line = [x for x in p.stdout.splitlines() if x.startswith("RESULT")][-1]
+    return [int(x) for x in line.split()[1:]]
+
+
+TEXTS = ["first"] + ["record %d %s" % (k, "y" * 380) for k in range(200)]
+
+
+def test_a_slow_reader_gets_every_frame_whole_and_in_order(mp):
+    """A server that reads nothing for a second, then everything: the
+    sender sends what the socket takes at once and waits for room for the
+    rest, resuming inside a frame; the stream is exact octet frames."""
+    srv, got = _slow_server(lambda c, b: time.sleep(1.0))
+    try:
+        queued, sent, dropped, errors, waits, nbytes = _slow_run(mp, srv)
+        wait_until(lambda: got and sum(map(len, got)) >= nbytes, 5)
+    finally:
+        srv.close()
+    assert (queued, sent, dropped, errors) == (201, 201, 0, 0)
+    assert waits > 0  # the socket ran out of room, and the rest was sent later
+    assert len(got) == 1 and len(got[0]) == nbytes
+    assert _frames(got[0]) == list(zip(range(1, 202), TEXTS))
+
+
+def test_a_connection_cut_inside_a_frame_goes_on_at_a_frame_boundary(mp):
+    """The server reads 5,000 bytes, stopping inside a frame, and closes:
+    on the next connection the sender starts with a whole frame (a record
+    it was in the middle of goes again whole) and goes on in order to the
+    last."""
+    def cut(c, b):
+        time.sleep(0.5)
+        while len(b) < 5000:
+            b.extend(c.recv(5000 - len(b)))
+        return True
+
+    srv, got = _slow_server(cut)
+    try:
+        queued, sent, dropped, errors, waits, nbytes = _slow_run(mp, srv)
+        wait_until(lambda: len(got) == 2 and got[1], 5)
+        time.sleep(0.2)
+    finally:
+        srv.close()
+    assert queued == 201 and errors >= 1 and queued == sent + dropped
+    read = _frames(got[0], cut=True)
+    m = len(read)  # whole frames, then part of one (77 + 465 * m bytes is not 5000)
+    assert len(got[0]) == 5000 and m > 5 and read == list(zip(range(1, m + 1), TEXTS))
+    again = _frames(got[1])
+    seqs = [f[0] for f in again]
+    # whole frames from a boundary, in order, to the end, and nothing the
+    # server read whole sent twice (what the kernel took and the server
+    # never read is what TCP syslog cannot know about: RELP can)
+    assert seqs == list(range(seqs[0], 202)) and seqs[0] > m, seqs
+    assert [f[1] for f in again] == TEXTS[seqs[0] - 1:]
+
+
 @pytest.mark.parametrize("transport", ["tcp", "udp"])
 def test_no_server_at_all(mp, transport, tmp_path):
     s = socket.socket()

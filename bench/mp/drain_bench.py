@@ -1,7 +1,7 @@
 # Draining a full syslog queue: microseconds and heap bytes per message
 # sent, for queues of 1 KB to 256 KB (argv: TRANSPORT PORT; udp or tcp,
 # octet framing; TCP connected before). A cost that grows with the queue is
-# a quadratic drain.
+# a quadratic drain. Then a record at a time, as the sending task sends them.
 import asyncio
 import gc
 import sys
@@ -42,6 +42,33 @@ async def drain(qbytes):
     return sent, dt, a
 
 
+async def one_at_a_time(n=1000):
+    # the usual case: a record logged, the sending task woken, the record
+    # sent (run() first tries without a coroutine); only the sending counted
+    s = SyslogSender(Counters(), check({"host": "127.0.0.1", "port": port, "transport": transport,
+                                        "app_name": "drain"}), hostname="pico-1")
+    if transport == "tcp":
+        await s._conn.connect()
+    for i in range(3):  # what the first sends allocate once
+        s.log(20, "drain", "warm-up %d" % i)
+        s._send_now() or await s.send()
+    gc.collect()
+    gc.disable()
+    a = 0
+    slow = 0
+    for i in range(n):
+        s.log(20, "drain", "one record at a time")
+        a0 = gc.mem_alloc()
+        if not s._send_now():
+            slow += 1  # the socket had no room at once
+            await s.send()
+        a += gc.mem_alloc() - a0
+    gc.enable()
+    c = s.counters
+    s.stop()
+    return a / n, slow, c.log_sent, c.log_queued
+
+
 async def main():
     for kb in (1, 16, 64, 256):
         sent, dt, a = await drain(kb * 1024)
@@ -49,6 +76,11 @@ async def main():
         print("drain_%s_%dk_alloc_per_msg" % (transport, kb), a / max(sent, 1))
         print("drain_%s_%dk_msgs" % (transport, kb), sent)
         await asyncio.sleep_ms(100)
+    per, slow, sent, queued = await one_at_a_time()
+    print("one_%s_alloc_per_msg" % transport, per)
+    print("one_%s_waited" % transport, slow)
+    print("one_%s_sent" % transport, sent)
+    print("one_%s_queued" % transport, queued)
 
 
 asyncio.run(main())

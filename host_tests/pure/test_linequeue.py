@@ -1,6 +1,7 @@
-"""LineQueue: the RAM-capped FIFO of unsent lines."""
+"""LineQueue: the RAM-capped FIFO of unsent lines; FrameQueue: the same of
+octet-counted frames."""
 
-from monitoring.linequeue import LineQueue
+from monitoring.linequeue import FrameQueue, LineQueue
 
 
 def contents(q):
@@ -243,3 +244,39 @@ def test_every_line_counted_under_mixed_use():
         assert q.count(q.used, q.done) == len(q)
     assert appended == delivered + q.dropped + len(q)
     assert q.dropped > 0 and delivered > 0
+
+
+def test_a_send_cut_short_counts_the_whole_lines():
+    q = LineQueue(32)
+    q.append(b"aaa\nbbb\nccc\n")
+    assert [q.whole(k) for k in (0, 3, 4, 7, 8, 11, 12, 30)] == [0, 0, 4, 4, 8, 8, 12, 12]
+
+
+def _frame(msg):
+    return b"%d " % len(msg) + msg
+
+
+def test_frames_are_delimited_by_their_length_lf_and_all():
+    q = FrameQueue(64)
+    a, b, c = _frame(b"one"), _frame(b"two\nlines"), _frame(b"x" * 12)
+    assert q.append(a + b) == 0 and q.append(c) == 0
+    assert len(q) == 3 and contents(q) == a + b + c  # nothing between frames
+    assert q.head(len(a) + len(b)) == len(a) + len(b)
+    assert q.head(len(a) + len(b) - 1) == len(a)
+    assert q.head(2) == len(a)  # the first frame even if longer than limit
+    assert q.whole(len(a) + 3) == len(a) and q.whole(q.used) == q.used
+    assert q.count(q.used) == 3 and q.count(q.used, len(a)) == 2
+    assert q.consume(len(a)) == 1 and contents(q) == b + c and len(q) == 2
+
+
+def test_a_full_frame_queue_drops_whole_frames_oldest_first():
+    q = FrameQueue(80)
+    frames = [_frame(b"m%02d......" % i) for i in range(6)]  # 11 B each, 66 in all
+    for f in frames:
+        assert q.append(f) == 0
+    q.pin(len(frames[0]))  # the first in flight
+    assert q.append(_frame(b"y" * 14)) == 1  # 17 B: 3 short, an eighth (10 B) goes
+    assert contents(q) == b"".join([frames[0]] + frames[2:]) + _frame(b"y" * 14)
+    assert q.dropped == 1 and len(q) == 6
+    assert q.drop_oldest() == 1 and contents(q)[:22] == frames[0] + frames[3]
+    assert q.append(_frame(b"z" * 90)) == 1 and q.dropped == 3  # longer than the queue

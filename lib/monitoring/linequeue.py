@@ -23,6 +23,10 @@ an eighth of the capacity, or all at once when nothing else is queued, or
 before a line not yet delivered would be dropped. That move shifts the
 pinned bytes after them: such a sender keeps its offsets from ``done`` and
 holds no view of the queue while ``done`` is not 0.
+
+:class:`FrameQueue` holds RFC 6587 octet-counted frames (``LEN SP MSG``)
+back to back instead of lines: its bytes are what goes on the wire, so a
+sender writes them out of the queue as they are, with no copy.
 """
 
 
@@ -51,10 +55,7 @@ class LineQueue:
         n = len(data)
         if n == 0:
             return 0
-        nlines = 0
-        for i in range(n):
-            if data[i] == 10:
-                nlines += 1
+        nlines = self._records(data, n)
         if n > self.capacity - self.pinned + self.done:
             self.dropped += nlines
             return nlines
@@ -94,12 +95,9 @@ class LineQueue:
             need = self.capacity >> 3
         start = end = self.pinned
         used = self.used
-        buf = self.buf
         n = 0
         while end < used and end - start < need:
-            end = buf.find(b"\n", end, used) + 1
-            if end <= 0:
-                end = used
+            end = self._next(end)
             n += 1
         mv = self.mv
         mv[start:used - (end - start)] = mv[end:used]
@@ -109,20 +107,32 @@ class LineQueue:
         return n
 
     def head(self, limit):
-        """Bytes in the first whole lines that fit in ``limit`` bytes.
+        """Bytes in the first whole records that fit in ``limit`` bytes.
 
-        Returns 0 if the queue is empty; if the first line alone is longer
-        than ``limit``, returns that line's length anyway.
+        Returns 0 if the queue is empty; if the first record alone is longer
+        than ``limit``, returns that record's length anyway.
         """
-        if self.used <= limit:
-            return self.used
-        buf = self.buf
-        end = buf.find(b"\n", 0, self.used) + 1
-        while True:
-            nxt = buf.find(b"\n", end, self.used) + 1
-            if nxt <= 0 or nxt > limit:
-                return end
+        used = self.used
+        if used <= limit:
+            return used
+        end = self._next(0)
+        while end < used:
+            nxt = self._next(end)
+            if nxt > limit:
+                break
             end = nxt
+        return end
+
+    def whole(self, k):
+        """Bytes in the records wholly within the first ``k`` bytes (what a
+        send cut short after ``k`` bytes delivered whole)."""
+        end = 0
+        while end < self.used:
+            nxt = self._next(end)
+            if nxt > k:
+                break
+            end = nxt
+        return end
 
     def pin(self, k):
         """Protect the first ``k`` bytes from dropping."""
@@ -133,22 +143,34 @@ class LineQueue:
         return self.mv[0:k]
 
     def count(self, k, start=0):
-        """The lines in the bytes from ``start`` to ``k``."""
-        buf = self.buf
+        """The records in the bytes from ``start`` to ``k``."""
         n = 0
-        i = buf.find(b"\n", start, k)
-        while i >= 0:
+        while start < k:
+            start = self._next(start)
             n += 1
-            i = buf.find(b"\n", i + 1, k)
         return n
+
+    def _next(self, i):
+        # where the record starting at buf[i] ends: after its LF
+        e = self.buf.find(b"\n", i, self.used) + 1
+        return e if e > 0 else self.used
+
+    def _records(self, data, n):
+        # the records in data[0:n]: its LFs
+        k = 0
+        for i in range(n):
+            if data[i] == 10:
+                k += 1
+        return k
 
     def consume(self, k):
         """Remove the first ``k`` bytes (whole lines); returns lines removed."""
         if k <= 0:
             return 0
         nlines = self.count(k)
-        mv = self.mv
-        mv[0:self.used - k] = mv[k:self.used]
+        if k < self.used:  # (all of it: nothing to move, nothing allocated)
+            mv = self.mv
+            mv[0:self.used - k] = mv[k:self.used]
         self.used -= k
         self.lines -= nlines
         self.pinned = self.pinned - k if self.pinned > k else 0
@@ -187,3 +209,31 @@ class LineQueue:
         self.dropped += n
         self.used = self.lines = self.pinned = self.done = 0
         return n
+
+
+class FrameQueue(LineQueue):
+    """A :class:`LineQueue` of octet-counted frames, ``LEN SP MSG`` each
+    (``LEN``: MSG's length in decimal), back to back with nothing between
+    them; ``lines`` and the counts count frames. A message may hold any
+    byte, LF included."""
+
+    def _next(self, i):
+        buf = self.buf
+        n = 0
+        c = buf[i]
+        while c != 32:
+            n = n * 10 + c - 48
+            i += 1
+            c = buf[i]
+        return i + 1 + n
+
+    def _records(self, data, n):
+        k = i = 0
+        while i < n:
+            m = 0
+            while data[i] != 32:
+                m = m * 10 + data[i] - 48
+                i += 1
+            i += 1 + m
+            k += 1
+        return k

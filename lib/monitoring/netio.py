@@ -166,14 +166,36 @@ class TcpClient(UdpClient):
             c.reconnects += 1
         self.ever_connected = True
 
-    async def send(self, buf):
-        """Send all of ``buf`` and return its length.
+    def send_now(self, mv):
+        """Send what the socket takes of ``mv`` (a memoryview) at once,
+        with no wait and no coroutine made; returns how many bytes (0:
+        it would block, or a TLS handshake is under way, which ``send``
+        carries on), also in ``partial``. Errors as ``send``."""
+        s = self.sock
+        self.partial = 0
+        if s is None:
+            raise OSError(errno.ENOTCONN)
+        if self.handshaking:
+            return 0
+        try:
+            n = s.send(mv)
+        except OSError as e:
+            if e.errno in WOULD_BLOCK:
+                return 0
+            self._failed(e)
+            raise
+        self.partial = n = n or 0  # (None: it would block)
+        return n
+
+    async def send(self, buf, sent=0):
+        """Send all of ``buf`` (from byte ``sent`` on: what ``send_now``
+        took is not sent again) and return its length.
 
         On an error, or no progress for ``timeout_ms``, the connection is
         closed and OSError raised; ``self.partial`` then holds how many
-        bytes were sent before the failure."""
-        mv = memoryview(buf)
-        sent = self.partial = 0
+        bytes of ``buf`` were sent before the failure."""
+        mv = buf if type(buf) is memoryview else memoryview(buf)
+        self.partial = sent
         start = ticks_ms()
         s = self.sock
         if s is None:
@@ -183,7 +205,7 @@ class TcpClient(UdpClient):
                 hs = self.handshaking
                 try:
                     # while the handshake is under way, one byte at a time
-                    n = s.send(mv[sent:sent + 1] if hs else mv[sent:])
+                    n = s.send(mv[sent:sent + 1] if hs else mv[sent:] if sent else mv)
                 except OSError as e:
                     if e.errno not in WOULD_BLOCK:
                         raise
@@ -197,11 +219,15 @@ class TcpClient(UdpClient):
                 else:
                     await self._pause(start)
         except BaseException as e:
-            self.close()
-            if self.tls is not None and isinstance(e, Exception):
-                self.tls.error(self, e)
+            self._failed(e)
             raise
         return sent
+
+    def _failed(self, e):
+        # closed on any failure; what TLS raised is raised named
+        self.close()
+        if self.tls is not None and isinstance(e, Exception):
+            self.tls.error(self, e)
 
     def closed(self, mv):
         """Whether the connection is closed, or has now been: closed when

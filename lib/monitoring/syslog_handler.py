@@ -14,8 +14,10 @@ or ``sender.attach(logger_or_module)``, which picks the right class.
 A handler's ``emit`` only formats the record (with :mod:`syslog`) into the
 sender's bounded queue and returns: it never touches the network, never
 blocks and never raises (an exception while formatting is counted in
-``counters.log_errors``). The queue (:class:`linequeue.LineQueue`, default
-4 KB) drops its oldest messages first when full; every drop is counted in
+``counters.log_errors``). The queue (default 4 KB; :func:`new_queue`: a
+:class:`linequeue.FrameQueue` of ready frames for octet counting, sent
+out of it as they are, else a :class:`linequeue.LineQueue`) drops its
+oldest messages first when full; every drop is counted in
 ``counters.log_dropped``, and after a loss the sender first sends one
 message of its own, ``N messages dropped`` (severity warning, MSGID
 ``monitoring``, no structured data), before the next record.
@@ -34,7 +36,7 @@ server acknowledged it.
 """
 
 from .compat import asyncio, sleep_ms, ticks_diff, ticks_ms
-from .linequeue import LineQueue
+from .linequeue import FrameQueue, LineQueue
 from .metrics import Source
 from .netio import Sender, TcpClient, UdpClient
 from .syslog import SyslogFormatter, check_option, facility_code, frame, put_int
@@ -90,9 +92,9 @@ class SyslogSender(Sender):
     options (the dict :func:`check` returns; ``loggers`` is
     used by :func:`start`, not here); ``formatter``: a
     :class:`syslog.SyslogFormatter` (default: one made from the section
-    with ``hostname``, and APP-NAME ``app_name`` or ``"-"``); ``queue``: a
-    :class:`linequeue.LineQueue` to use instead of allocating one of
-    ``queue_bytes`` (allocate it first on a small heap: one 4 KB block is
+    with ``hostname``, and APP-NAME ``app_name`` or ``"-"``); ``queue``: the
+    queue :func:`new_queue` makes for the section, to use instead of
+    allocating one (allocate it first on a small heap: one 4 KB block is
     easier to find before code is loaded). Reconnects back off from 0.5 s
     up to ``backoff_max_ms``. ``pool``: where the socket comes from (None:
     the ``socket`` module; see :mod:`netpool`).
@@ -103,23 +105,26 @@ class SyslogSender(Sender):
         o = section
         transport = o["transport"]
         if queue is None:
-            queue = LineQueue(o["queue_bytes"])
+            queue = new_queue(o)
         if formatter is None:
             formatter = make_formatter(o, hostname, o["app_name"] or "-")
-        host, port, framing = o["host"], o["port"], o["framing"]
+        host, port = o["host"], o["port"]
+        framing = self.framing = _framing(o)
+        if isinstance(queue, FrameQueue) != (framing == "octet"):
+            raise ValueError("error: syslog: framing %s wants the queue new_queue(section) "
+                             "makes" % framing)
         Sender.__init__(self, counters, backoff_max_ms)
         self.transport = transport
-        framing = self.framing = framing if transport in ("tcp", "tls") else "none"
         self.formatter = formatter
         self.queue = queue
-        # octet counting: frames are built in _tx (1 KB) at send time, up
-        # to 32 at once (_ends: where each frame ends in _tx, _srcs: where
-        # the next message starts in the queue); the queue holds each
-        # message once, LF-terminated
-        if framing == "octet":
-            self._tx = memoryview(bytearray(1024))
-            self._ends = [0] * 32
-            self._srcs = [0] * 32
+        # octet counting: each message is formatted into the queue after
+        # room for its "LEN SP", as wide as the last one's (it moves when
+        # the width differs), and sent out of the queue as it is
+        self._pre = 4 if framing == "octet" else 0
+        self._premax = len(str(formatter.max_len)) + 1
+        # bytes of the pinned head already on the connection's wire (the
+        # socket took part of it at once): send() sends the rest
+        self._wire = 0
         # records per level bucket (debug..critical) seen by the handlers
         self.counts = [0] * 5
         # messages dropped and not yet announced with a notice
@@ -153,14 +158,16 @@ class SyslogSender(Sender):
         try:
             q = self.queue
             f = self.formatter
-            # formatted straight into the queue's free tail (one byte kept
-            # for the LF); when it does not fit there whole, the oldest
-            # messages are dropped (an eighth of the queue at a time) until
-            # it does
+            # formatted straight into the queue's free tail, after room for
+            # "LEN SP" (octet counting; room kept for the widest) or with a
+            # byte kept for the LF; when it does not fit there whole, the
+            # oldest messages are dropped (an eighth of the queue at a
+            # time) until it does
+            pre = self._pre
             while True:
                 used = q.used
-                end = f.format_into(q.mv, used, levelno, name, msg, ns, True,
-                                    q.capacity - used - 1)
+                room = q.capacity - used - (self._premax if pre else 1)
+                end = f.format_into(q.mv, used + pre, levelno, name, msg, ns, True, room)
                 if end >= 0:
                     break
                 n = q.drop_oldest()
@@ -173,13 +180,35 @@ class SyslogSender(Sender):
                 c.log_dropped += n
                 self.lost += n
             c.log_queued += 1
-            q.buf[end] = 10
-            q.commit(end + 1 - used)
+            if pre:
+                end = self._prefix(used, end)
+            else:
+                q.buf[end] = 10
+                end += 1
+            q.commit(end - used)
         except Exception:
             c.log_errors += 1
             return False
         self._event.set()
         return True
+
+    def _prefix(self, used, end):
+        # the message formatted at used + _pre up to ``end``: put its
+        # "LEN SP" at ``used``, moving it when LEN is not as wide as
+        # guessed (a memoryview, the only allocation); returns its end
+        q = self.queue
+        n = end - used - self._pre
+        w = 2  # digits + SP
+        k = 10
+        while k <= n:
+            k *= 10
+            w += 1
+        if w != self._pre:
+            q.mv[used + w:used + w + n] = q.mv[used + self._pre:end]
+            self._pre = w
+        put_int(q.buf, used, n)
+        q.buf[used + w - 1] = 32
+        return used + w + n
 
     # -- sending -----------------------------------------------------------
 
@@ -199,11 +228,11 @@ class SyslogSender(Sender):
         udp = self.transport == "udp"
         conn = self._conn
         try:
-            if not udp:
-                # a syslog server never writes: anything to read is an EOF
-                # (or junk), an error a dead connection: reconnect
-                if conn.closed(self._rmv):
-                    await conn.connect()
+            # a syslog server never writes: anything to read is an EOF (or
+            # junk), an error a dead connection: reconnect
+            if not udp and conn.closed(self._rmv):
+                self._wire = 0  # a record begun on the old one goes again whole
+                await conn.connect()
             if self.lost:
                 # "N messages dropped", framed, without structured data
                 lost = self.lost
@@ -214,37 +243,21 @@ class SyslogSender(Sender):
                     await sending
                 self.lost -= lost
                 self.counters.log_bytes_sent += len(msg)
-            if udp:
-                # a datagram per message from the head on, the queue moved
-                # once when they are out (not after each: a long queue
-                # drains in time linear in its length)
-                src = wire = 0
-                used = q.used
-                try:
-                    while src < used:
-                        e = q.buf.find(b"\n", src, used)
-                        conn.send(q.mv[src:e])
-                        wire += e - src
-                        src = e + 1
-                finally:
-                    if src:
-                        self._sent(src, wire)
-            elif self.framing == "lf":
-                # whole lines, in chunks of a quarter of the queue (at least
-                # 1 KB): the queue moves at most four times a fill
-                while q.used:
-                    k = q.head(max(1024, q.capacity >> 2))
-                    q.pin(k)
+            while q.used:
+                if self._wire or self._put(conn):
+                    # the socket had no room for all of the head: wait for it
+                    k = q.pinned
                     try:
-                        await conn.send(q.view(k))
+                        await conn.send(q.view(k), self._wire)
                     except OSError:
-                        # count the lines wholly sent (consume unpins them)
-                        k = q.buf.rfind(b"\n", 0, conn.partial) + 1
+                        # count the records wholly sent (consume unpins
+                        # them); the rest goes again, whole
+                        k = q.whole(conn.partial)
                         self._sent(k, k)
                         raise
+                    finally:
+                        self._wire = 0
                     self._sent(k, k)
-            else:
-                await self._send_octets(conn)
             self.backoff.succeeded()
         except Exception as e:  # never raise into the loop
             self._fail(e)
@@ -252,75 +265,55 @@ class SyslogSender(Sender):
             q.pin(0)
         return q.used == 0
 
-    async def _send_octets(self, conn):
-        # batches of frames from the head on; the messages sent leave the
-        # queue a quarter of the queue at a time (at least 1 KB), not after
-        # each batch: a long queue drains in time linear in its length
+    def _put(self, conn):
+        # send from the head what the socket takes now, with no wait;
+        # returns how many bytes of the pinned head are left for send()
+        # (``_wire`` of them went)
         q = self.queue
-        pos = 0
-        while pos < q.used:
-            pos = await self._send_frames(conn, pos)
-            if pos >= max(1024, q.capacity >> 2):
-                self._sent(pos, 0)
-                pos = 0
-        if pos:
-            self._sent(pos, 0)
+        if self.transport == "udp":
+            # a datagram per message, the queue moved once when they are
+            # out (not after each: a long queue drains in linear time)
+            src = wire = 0
+            used = q.used
+            try:
+                while src < used:
+                    e = q.buf.find(b"\n", src, used)
+                    conn.send(q.mv[src:e])
+                    wire += e - src
+                    src = e + 1
+            finally:
+                if src:
+                    self._sent(src, wire)
+            return 0
+        # the queue's bytes as they are (LF lines or octet frames), whole
+        # records, a quarter of the queue (at least 1 KB) at a time: the
+        # queue moves at most four times a fill
+        k = q.head(max(1024, q.capacity >> 2))
+        q.pin(k)
+        n = conn.send_now(q.view(k))
+        if n < k:
+            self._wire = n
+            return k - n
+        self._sent(k, k)
+        return 0
 
-    async def _send_frames(self, conn, start):
-        # frame the queued messages from ``start`` into _tx (LEN SP MSG
-        # each), as many as fit (and _ends has room for), and send them;
-        # returns where the next message starts in the queue. Frame bytes
-        # are counted as they go; on an error the messages wholly sent
-        # (those before ``start`` too) leave the queue before it is raised
+    def _send_now(self):
+        # send() without a coroutine, the usual case: connected, no drop
+        # notice due, and the socket takes what is queued at once. False
+        # when send() has work (connecting, the notice, waiting for room)
         q = self.queue
-        buf = q.buf
-        tx = self._tx
-        ends = self._ends
-        srcs = self._srcs
-        p = k = 0
-        src = start
-        used = q.used
-        while src < used and k < len(ends):
-            e = buf.find(b"\n", src, used)
-            n = e - src
-            if p + n + 7 > len(tx):
-                if k:
-                    break
-                # the first message is longer than _tx: "LEN SP" from _tx,
-                # then the message from the queue in place
-                p = put_int(tx, 0, n)
-                tx[p] = 32
-                q.pin(e + 1)
-                try:
-                    await conn.send(tx[0:p + 1])
-                    await conn.send(q.mv[src:e])
-                except OSError:
-                    self._sent(start, 0)  # this one goes again, whole
-                    raise
-                self.counters.log_bytes_sent += p + 1 + n
-                return e + 1
-            p = put_int(tx, p, n)
-            tx[p] = 32
-            p += 1
-            tx[p:p + n] = q.mv[src:e]
-            p += n
-            src = e + 1
-            ends[k] = p
-            srcs[k] = src
-            k += 1
-        q.pin(src)
+        conn = self._conn
+        if self.lost or (self.transport != "udp" and conn.closed(self._rmv)):
+            return False
         try:
-            await conn.send(tx[0:p])
-        except OSError:
-            # count the frames wholly sent; the rest goes again, whole
-            part = conn.partial
-            i = 0
-            while i < k and ends[i] <= part:
-                i += 1
-            self._sent(srcs[i - 1] if i else start, ends[i - 1] if i else 0)
-            raise
-        self.counters.log_bytes_sent += p
-        return src
+            while q.used:
+                if self._put(conn):
+                    return False  # the head stays pinned, _wire of it sent
+            self.backoff.succeeded()
+        except Exception as e:  # never raise into the loop
+            q.pin(0)
+            self._fail(e)
+        return True
 
     # -- task ----------------------------------------------------------------
 
@@ -337,7 +330,8 @@ class SyslogSender(Sender):
                 await sleep_ms(max(ticks_diff(self.backoff._next, ticks_ms()), 0))
                 continue
             try:
-                await self.send()
+                if not self._send_now():
+                    await self.send()
             except Exception as e:  # defensive: the sender must not die
                 self._error(e, b"syslog")
                 self.backoff.failed()  # and must not spin on a repeating error
@@ -478,6 +472,19 @@ class AdafruitHandler(MicroPythonHandler):
     _text = "msg"
 
 
+def _framing(o):
+    # how records are delimited on the wire: "none" for one per datagram
+    # (UDP) or per RELP frame
+    return o["framing"] if o["transport"] in ("tcp", "tls") else "none"
+
+
+def new_queue(o):
+    """The queue the checked section ``o`` needs: a
+    :class:`linequeue.FrameQueue` for octet counting, else a
+    :class:`linequeue.LineQueue`, of ``queue_bytes``."""
+    return (FrameQueue if _framing(o) == "octet" else LineQueue)(o["queue_bytes"])
+
+
 def make_formatter(o, hostname, app_name):
     """The :class:`syslog.SyslogFormatter` of the checked section ``o``."""
     n = o["max_message_bytes"] or (480 if o["transport"] == "udp" else 2048)
@@ -499,7 +506,7 @@ def start(mon, o, logmod=None):
     # what loading the code left behind, collected before the
     # queue asks for its one large block
     gc.collect()
-    queue = LineQueue(o["queue_bytes"])
+    queue = new_queue(o)
     reg = mon.registry
     fmt = make_formatter(o, reg.host, o["app_name"] or mon.firmware)
     sender = cls(mon.counters, o, fmt, queue, pool=mon.pool)
