@@ -112,16 +112,9 @@ class LineQueue:
         Returns 0 if the queue is empty; if the first record alone is longer
         than ``limit``, returns that record's length anyway.
         """
-        used = self.used
-        if used <= limit:
-            return used
-        end = self._next(0)
-        while end < used:
-            nxt = self._next(end)
-            if nxt > limit:
-                break
-            end = nxt
-        return end
+        if self.used <= limit:
+            return self.used
+        return self.whole(limit) or self._next(0)
 
     def whole(self, k):
         """Bytes in the records wholly within the first ``k`` bytes (what a
