@@ -55,7 +55,8 @@ def get_u32(b, p):
 
 
 def put_u32(b, p, v):
-    v &= 0xFFFFFFFF
+    # no "& 0xFFFFFFFF" first: on a 32-bit port that constant is a long
+    # int, and every operation on one allocates (bytes are the same)
     b[p] = v & 255
     b[p + 1] = v >> 8 & 255
     b[p + 2] = v >> 16 & 255
