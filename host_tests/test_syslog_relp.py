@@ -486,7 +486,8 @@ def test_ram_of_the_relp_path(mp):
 import gc, asyncio
 import monitoring, monitoring.syslog, monitoring.syslog_handler
 from monitoring.sources import Counters
-from monitoring.linequeue import FrameQueue, LineQueue
+from monitoring.framequeue import FrameQueue
+from monitoring.linequeue import LineQueue
 from monitoring.syslog_handler import SyslogSender, check
 o_tcp = check({"host": "127.0.0.1", "transport": "tcp"})
 o_relp = check({"host": "127.0.0.1", "transport": "relp"})

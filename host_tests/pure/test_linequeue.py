@@ -1,7 +1,8 @@
 """LineQueue: the RAM-capped FIFO of unsent lines; FrameQueue: the same of
 octet-counted frames."""
 
-from monitoring.linequeue import FrameQueue, LineQueue
+from monitoring.framequeue import FrameQueue
+from monitoring.linequeue import LineQueue
 
 
 def contents(q):

@@ -277,66 +277,13 @@ class InfluxReporter(Sender):
             return False
         self._sending = True
         t = self.transport
-        conn = self._conn
         try:
             if t == "udp":
-                while q.used:
-                    k = q.head(self.mtu)
-                    conn.send(q.view(k))
-                    self._sent(k)
+                self._send_udp(q)
+            elif t == "tcp":
+                await self._send_tcp(q)
             else:
-                if t == "tcp" and conn.sock is not None:
-                    self._check_peer(conn)
-                # a kept connection the server closed (idle): a new one
-                if t == "https" and (not self._keep or conn.closed(self._rmv)):
-                    conn.close()
-                if conn.sock is None:
-                    await conn.connect()
-                k = q.used
-                q.pin(k)
-                if t == "tcp":
-                    try:
-                        await conn.send(q.view(k))
-                    except OSError:
-                        # keep the lines not wholly sent; a fragment of one may
-                        # have gone out on the dead connection and is sent again
-                        self._sent(q.buf.rfind(b"\n", 0, conn.partial) + 1)
-                        raise
-                    self._sent(k)
-                else:
-                    try:
-                        await conn.send(self._http_head)
-                        await conn.send(b"%d\r\n\r\n" % k)
-                        # the body; each stand-in for an LF inside a string
-                        # value sent as that LF (one send when there is none)
-                        i = 0
-                        while True:
-                            j = q.buf.find(b"\xff", i, k)
-                            if j < 0:
-                                j = k
-                            await conn.send(q.mv[i:j])
-                            if j == k:
-                                break
-                            await conn.send(b"\n")
-                            i = j + 1
-                        # sent whole: until an answer, whether it is stored is
-                        # unknown (kept so when the answer is lost)
-                        self._unknown = k
-                        self._keep = False
-                        status, body = await self._response(conn)
-                        self._unknown = 0
-                    finally:
-                        if not (self._keep and t == "https"):
-                            conn.close()
-                    if 200 <= status < 300:
-                        self._sent(k)
-                    else:
-                        err = "HTTP %d %s" % (status, body)
-                        if not 400 <= status < 500 or status in (408, 429):
-                            raise OSError(err)  # retried
-                        # refused (a bad line): dropped, not retried
-                        self.counters.points_dropped += q.consume(k)
-                        self._error(err)
+                await self._send_http(q)
             self.backoff.succeeded()
         except Exception as e:  # never raise into the loop
             self._fail(e)
@@ -344,6 +291,77 @@ class InfluxReporter(Sender):
             q.pin(0)
             self._sending = False
         return q.used == 0
+
+    def _send_udp(self, q):
+        conn = self._conn
+        while q.used:
+            k = q.head(self.mtu)
+            conn.send(q.view(k))
+            self._sent(k)
+
+    async def _send_tcp(self, q):
+        conn = self._conn
+        if conn.sock is not None:
+            self._check_peer(conn)
+        if conn.sock is None:
+            await conn.connect()
+        k = q.used
+        q.pin(k)
+        try:
+            await conn.send(q.view(k))
+        except OSError:
+            # keep the lines not wholly sent; a fragment of one may have
+            # gone out on the dead connection and is sent again
+            self._sent(q.buf.rfind(b"\n", 0, conn.partial) + 1)
+            raise
+        self._sent(k)
+
+    async def _send_http(self, q):
+        conn = self._conn
+        https = self.transport == "https"
+        # a kept connection the server closed (idle): a new one
+        if https and (not self._keep or conn.closed(self._rmv)):
+            conn.close()
+        if conn.sock is None:
+            await conn.connect()
+        k = q.used
+        q.pin(k)
+        try:
+            await conn.send(self._http_head)
+            await conn.send(b"%d\r\n\r\n" % k)
+            await self._send_body(conn, q, k)
+            # sent whole: until an answer, whether it is stored is unknown
+            # (kept so when the answer is lost)
+            self._unknown = k
+            self._keep = False
+            status, body = await self._response(conn)
+            self._unknown = 0
+        finally:
+            if not (self._keep and https):
+                conn.close()
+        if 200 <= status < 300:
+            self._sent(k)
+            return
+        err = "HTTP %d %s" % (status, body)
+        if not 400 <= status < 500 or status in (408, 429):
+            raise OSError(err)  # retried
+        # refused (a bad line): dropped, not retried
+        self.counters.points_dropped += q.consume(k)
+        self._error(err)
+
+    async def _send_body(self, conn, q, k):
+        # the first k bytes of the queue, each stand-in for an LF inside a
+        # string value sent as that LF (one send when there is none)
+        i = 0
+        while True:
+            j = q.buf.find(b"\xff", i, k)
+            if j < 0:
+                j = k
+            await conn.send(q.mv[i:j])
+            if j == k:
+                return
+            await conn.send(b"\n")
+            i = j + 1
 
     def _check_peer(self, conn):
         # a line-protocol listener never writes: bytes from the peer mean

@@ -24,9 +24,7 @@ before a line not yet delivered would be dropped. That move shifts the
 pinned bytes after them: such a sender keeps its offsets from ``done`` and
 holds no view of the queue while ``done`` is not 0.
 
-:class:`FrameQueue` holds RFC 6587 octet-counted frames (``LEN SP MSG``)
-back to back instead of lines: its bytes are what goes on the wire, so a
-sender writes them out of the queue as they are, with no copy.
+:mod:`framequeue` holds octet-counted frames instead of lines.
 """
 
 
@@ -203,30 +201,3 @@ class LineQueue:
         self.used = self.lines = self.pinned = self.done = 0
         return n
 
-
-class FrameQueue(LineQueue):
-    """A :class:`LineQueue` of octet-counted frames, ``LEN SP MSG`` each
-    (``LEN``: MSG's length in decimal), back to back with nothing between
-    them; ``lines`` and the counts count frames. A message may hold any
-    byte, LF included."""
-
-    def _next(self, i):
-        buf = self.buf
-        n = 0
-        c = buf[i]
-        while c != 32:
-            n = n * 10 + c - 48
-            i += 1
-            c = buf[i]
-        return i + 1 + n
-
-    def _records(self, data, n):
-        k = i = 0
-        while i < n:
-            m = 0
-            while data[i] != 32:
-                m = m * 10 + data[i] - 48
-                i += 1
-            i += 1 + m
-            k += 1
-        return k

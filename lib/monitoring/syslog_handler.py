@@ -15,7 +15,7 @@ A handler's ``emit`` only formats the record (with :mod:`syslog`) into the
 sender's bounded queue and returns: it never touches the network, never
 blocks and never raises (an exception while formatting is counted in
 ``counters.log_errors``). The queue (default 4 KB; :func:`new_queue`: a
-:class:`linequeue.FrameQueue` of ready frames for octet counting, sent
+:class:`framequeue.FrameQueue` of ready frames for octet counting, sent
 out of it as they are, else a :class:`linequeue.LineQueue`) drops its
 oldest messages first when full; every drop is counted in
 ``counters.log_dropped``, and after a loss the sender first sends one
@@ -36,7 +36,8 @@ server acknowledged it.
 """
 
 from .compat import asyncio, sleep_ms, ticks_diff, ticks_ms
-from .linequeue import FrameQueue, LineQueue
+from .framequeue import FrameQueue
+from .linequeue import LineQueue
 from .metrics import Source
 from .netio import Sender, TcpClient, UdpClient
 from .syslog import SyslogFormatter, check_option, facility_code, frame, put_int
@@ -480,7 +481,7 @@ def _framing(o):
 
 def new_queue(o):
     """The queue the checked section ``o`` needs: a
-    :class:`linequeue.FrameQueue` for octet counting, else a
+    :class:`framequeue.FrameQueue` for octet counting, else a
     :class:`linequeue.LineQueue`, of ``queue_bytes``."""
     return (FrameQueue if _framing(o) == "octet" else LineQueue)(o["queue_bytes"])
 
