@@ -11,7 +11,7 @@ from common import report, run_mp
 from peers import free_port
 
 
-RUNS = 3
+RUNS = 5
 
 
 def median(mode):

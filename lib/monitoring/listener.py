@@ -240,3 +240,24 @@ class PolledListener:
                 s.close()
             except OSError:
                 pass
+            if self._task is not None:  # (not stopping)
+                for c in self.clients:
+                    if c.sock is not None:
+                        return
+                self._fresh_poll()
+
+    def _fresh_poll(self):
+        # MicroPython's ipoll reports every event in one tuple it keeps:
+        # the last socket reported stays referenced from there, closed,
+        # until the next event. With no client left, a new poller (the
+        # listening socket alone) lets it go; made after a collection, it
+        # takes the lowest hole, not the place allocation had reached
+        if not self.io:
+            return  # (netpool.Tried keeps nothing)
+        import gc
+
+        gc.collect()
+        p = self.poller()
+        p.register(self.sock, POLLIN)
+        self._poll = p
+        self._ipoll = (getattr(p, "ipoll", p.poll), self._ipoll[1])
