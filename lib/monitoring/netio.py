@@ -166,11 +166,12 @@ class TcpClient(UdpClient):
             c.reconnects += 1
         self.ever_connected = True
 
-    def send_now(self, mv):
-        """Send what the socket takes of ``mv`` (a memoryview) at once,
-        with no wait and no coroutine made; returns how many bytes (0:
-        it would block, or a TLS handshake is under way, which ``send``
-        carries on), also in ``partial``. Errors as ``send``."""
+    def send_now(self, buf, k):
+        """Send what the socket takes of the first ``k`` bytes of ``buf``
+        at once, with no wait and no coroutine made; returns how many
+        bytes (0: it would block, or a TLS handshake is under way, which
+        ``send`` carries on), also in ``partial``. Errors as ``send``.
+        Allocates nothing on MicroPython (``write(buf, 0, k)``)."""
         s = self.sock
         self.partial = 0
         if s is None:
@@ -178,7 +179,7 @@ class TcpClient(UdpClient):
         if self.handshaking:
             return 0
         try:
-            n = s.send(mv)
+            n = s.write(buf, 0, k) if self.io == 2 else s.send(memoryview(buf)[0:k])
         except OSError as e:
             if e.errno in WOULD_BLOCK:
                 return 0

@@ -291,7 +291,7 @@ class SyslogSender(Sender):
         # queue moves at most four times a fill
         k = q.head(max(1024, q.capacity >> 2))
         q.pin(k)
-        n = conn.send_now(q.view(k))
+        n = conn.send_now(q.buf, k)
         if n < k:
             self._wire = n
             return k - n
