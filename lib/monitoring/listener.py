@@ -156,6 +156,8 @@ class PolledListener:
             busy = False
             self._quiet = False
             try:
+                if quiet == calm:  # a second without events: once each time
+                    self._settle()
                 busy = self.step()
             except Exception as e:  # never raise into the loop
                 self._failed(e)
@@ -240,20 +242,20 @@ class PolledListener:
                 s.close()
             except OSError:
                 pass
-            if self._task is not None:  # (not stopping)
-                for c in self.clients:
-                    if c.sock is not None:
-                        return
-                self._fresh_poll()
 
-    def _fresh_poll(self):
+    def _settle(self):
         # MicroPython's ipoll reports every event in one tuple it keeps:
         # the last socket reported stays referenced from there, closed,
-        # until the next event. With no client left, a new poller (the
-        # listening socket alone) lets it go; made after a collection, it
-        # takes the lowest hole, not the place allocation had reached
-        if not self.io:
-            return  # (netpool.Tried keeps nothing)
+        # until the next event. Once quiet with no client left, a new
+        # poller (the listening socket alone) lets it go; made after a
+        # collection, it takes the lowest hole, not the place allocation
+        # had reached. Not at each close: a storm of connections would
+        # make a storm of collections
+        if self.io != 2:
+            return  # (CPython's poll makes new tuples, netpool.Tried none)
+        for c in self.clients:
+            if c.sock is not None:
+                return
         import gc
 
         gc.collect()
