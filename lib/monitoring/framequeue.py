@@ -8,6 +8,7 @@ queue as they are, with no copy.
 
 from .linequeue import LineQueue
 
+
 class FrameQueue(LineQueue):
     """A :class:`LineQueue` of octet-counted frames, ``LEN SP MSG`` each
     (``LEN``: MSG's length in decimal), back to back with nothing between

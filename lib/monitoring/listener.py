@@ -104,12 +104,16 @@ class PolledListener:
             if s is not None:
                 s.close()
             raise
+        # with what a poll may report instead of a socket: its fd (CPython)
+        self._watch(s, s.fileno() if self.io and hasattr(s, "fileno") else -1)
+        self.sock = s
+
+    def _watch(self, s, fd):
+        # a new poller, the listening socket ``s`` (``fd``: its fd or -1)
+        # alone in it
         p = self._poll = self.poller()
         p.register(s, POLLIN)
-        # with what a poll may report instead of a socket: its fd (CPython)
-        fd = s.fileno() if self.io and hasattr(s, "fileno") else -1
         self._ipoll = (getattr(p, "ipoll", p.poll), fd)
-        self.sock = s
 
     def poller(self):
         """A new poller for this listener's sockets: ``select.poll()`` for a
@@ -259,7 +263,4 @@ class PolledListener:
         import gc
 
         gc.collect()
-        p = self.poller()
-        p.register(self.sock, POLLIN)
-        self._poll = p
-        self._ipoll = (getattr(p, "ipoll", p.poll), self._ipoll[1])
+        self._watch(self.sock, self._ipoll[1])
